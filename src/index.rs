@@ -1,0 +1,536 @@
+//! Reading index files: opening, checking equipment, statistics and iteration.
+
+use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use bytes::Bytes;
+use fst::{IntoStreamer, Map, Streamer};
+
+use crate::error::{Error, Origin};
+use crate::format::{ENTRY_RECORD, FormatError, Header, RuleCounts, Section, decode_entry};
+use crate::ident::{Imei, Imsi, Tac};
+use crate::rule::{Entry, Rule, RuleKind, Verdict};
+
+/// How much of an index to check when opening it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Verification {
+    /// Check the header only (magic, version, lengths, header checksum): O(1).
+    ///
+    /// For files verified when they were published and not writable since. The `fst` crate
+    /// may panic on corrupt transducer bytes, and this level does not look at them.
+    Trusted,
+    /// Also check every section's checksum: one pass over the file. The default.
+    #[default]
+    Checksums,
+    /// Also walk every transducer and entry: every key and value well-formed, counts equal
+    /// to the header's, ranges in order. Catches files that are corrupt yet checksum-valid
+    /// (for example written by a buggy or hostile tool). What `imei-index verify` runs.
+    Full,
+}
+
+/// Options for opening an index.
+///
+/// # Example
+///
+/// ```no_run
+/// use imei_index::{OpenOptions, Verification};
+///
+/// // An EIR worker: the file was verified by `imei-index publish`, so skip the checksum
+/// // pass, and fault the whole file into memory now rather than on the first checks.
+/// let index = OpenOptions::new()
+///     .verification(Verification::Trusted)
+///     .populate(true)
+///     .open("/var/lib/eir/national.imeiidx")?;
+/// # Ok::<(), imei_index::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    verification: Verification,
+    populate: bool,
+    lock: bool,
+    advise_random: bool,
+}
+
+impl OpenOptions {
+    /// Default options: checksums verified, nothing populated or locked.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// How much to verify (default [`Verification::Checksums`]).
+    pub fn verification(&mut self, v: Verification) -> &mut OpenOptions {
+        self.verification = v;
+        self
+    }
+
+    /// Read the whole file into the page cache when mapping it (`MAP_POPULATE` on Linux),
+    /// so that the first checks do not wait for the disk.
+    pub fn populate(&mut self, yes: bool) -> &mut OpenOptions {
+        self.populate = yes;
+        self
+    }
+
+    /// Lock the mapping in memory (`mlock`), so that it is never paged out under memory
+    /// pressure. Needs `RLIMIT_MEMLOCK` (or `CAP_IPC_LOCK`) to cover the file.
+    pub fn lock(&mut self, yes: bool) -> &mut OpenOptions {
+        self.lock = yes;
+        self
+    }
+
+    /// Advise the kernel that access is random (`MADV_RANDOM`), which stops it reading
+    /// ahead pages that a check will not touch.
+    pub fn advise_random(&mut self, yes: bool) -> &mut OpenOptions {
+        self.advise_random = yes;
+        self
+    }
+
+    /// Opens and memory-maps an index file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be opened or mapped (or locked, when asked),
+    /// [`Error::Format`] when it is not a valid index at the chosen verification level.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Index, Error> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("read", path, e))?
+            .len();
+        let origin = Origin::File(path.to_path_buf());
+        if len == 0 {
+            // Mapping zero bytes fails on some platforms; say what is really wrong.
+            return Err(Error::format(&origin, FormatError::Empty));
+        }
+        let mut opts = memmap2::MmapOptions::new();
+        if self.populate {
+            opts.populate();
+        }
+        // SAFETY: the mapping is read-only. It is undefined behaviour for the file to change
+        // while mapped; index files are never modified in place (every writer in this crate
+        // writes a new file and renames it over the old), and the crate documents that
+        // contract for everyone else. Every byte is treated as untrusted input regardless.
+        let map = unsafe { opts.map(&file) }.map_err(|e| Error::io("map", path, e))?;
+        if self.advise_random {
+            #[cfg(unix)]
+            map.advise(memmap2::Advice::Random)
+                .map_err(|e| Error::io("advise the kernel about", path, e))?;
+        }
+        if self.lock {
+            #[cfg(unix)]
+            map.lock()
+                .map_err(|e| Error::io("lock in memory", path, e))?;
+        }
+        Index::from_parts(Bytes::from_owner(map), origin, self.verification)
+    }
+
+    /// Reads an index from bytes in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] when the bytes are not a valid index at the chosen level.
+    pub fn open_bytes(&self, bytes: Bytes) -> Result<Index, Error> {
+        Index::from_parts(bytes, Origin::Memory, self.verification)
+    }
+}
+
+/// An immutable index of IMEI rules, usually memory-mapped from a file.
+///
+/// Cloning is cheap (the bytes are shared), and an `Index` is `Send + Sync`: one instance
+/// serves any number of threads. Every process that maps the same file shares one copy of
+/// it in the page cache.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{Imei, Imsi, Index, IndexBuilder, RuleKind, Status};
+/// use imei_index::list::ListReader;
+///
+/// let list = "\
+/// imei,status,reason,imsi,date
+/// 35209900,blocked,counterfeit,,
+/// 35-209900-176148-1,allowed,,404685505601234,2024-05-21
+/// ";
+/// let mut builder = IndexBuilder::new();
+/// builder.add_list(ListReader::new("list.csv", list.as_bytes()), Err)?;
+/// let (bytes, _) = builder.build_to_vec()?;
+/// let index = Index::from_bytes(bytes.into())?;
+///
+/// let imei = Imei::parse("352099001761481")?;
+/// assert_eq!(index.check(imei).status(), Some(Status::Blocked));
+/// // The handset is allowed with the SIM it is paired with.
+/// let v = index.check_with_imsi(imei, &Imsi::parse("404685505601234")?);
+/// assert_eq!((v.status(), v.rule()), (Some(Status::Allowed), Some(RuleKind::Pair)));
+/// // Unlisted equipment is unknown: the caller decides what that means.
+/// assert!(!index.check(Imei::parse("490154203237518")?).is_listed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Index {
+    bytes: Bytes,
+    header: Header,
+    entries: Bytes,
+    imei: Map<Bytes>,
+    tac: Map<Bytes>,
+    pair: Map<Bytes>,
+    range: Map<Bytes>,
+    segments: Map<Bytes>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("bytes", &self.bytes.len())
+            .field("serial", &self.header.serial)
+            .field("rules", &self.header.counts.total())
+            .finish()
+    }
+}
+
+impl Index {
+    /// Opens and memory-maps an index file, verifying its checksums.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Index, Error> {
+        OpenOptions::new().open(path)
+    }
+
+    /// Reads an index from bytes, verifying its checksums.
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open_bytes`].
+    pub fn from_bytes(bytes: Bytes) -> Result<Index, Error> {
+        OpenOptions::new().open_bytes(bytes)
+    }
+
+    fn from_parts(bytes: Bytes, origin: Origin, level: Verification) -> Result<Index, Error> {
+        let fail = |e| Error::format(&origin, e);
+        let header = Header::parse(&bytes).map_err(fail)?;
+        if level >= Verification::Checksums {
+            for s in Section::ALL {
+                let r = header.section(s);
+                let computed = crc32fast::hash(&bytes[r.range()]);
+                if computed != r.crc {
+                    return Err(fail(FormatError::SectionChecksum {
+                        section: s,
+                        offset: r.offset,
+                        end: r.offset + r.len,
+                        stored: r.crc,
+                        computed,
+                    }));
+                }
+            }
+        }
+        let map = |s: Section| -> Result<Map<Bytes>, Error> {
+            let data = bytes.slice(header.section(s).range());
+            // fst checks only a few bytes here; a corrupt body is caught by the checksums.
+            catch_unwind(AssertUnwindSafe(|| Map::new(data)))
+                .map_err(|_| "the transducer's layout is invalid".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|what| fail(FormatError::Malformed { section: s, what }))
+        };
+        let index = Index {
+            entries: bytes.slice(header.section(Section::Entries).range()),
+            imei: map(Section::Imei)?,
+            tac: map(Section::Tac)?,
+            pair: map(Section::Pair)?,
+            range: map(Section::Range)?,
+            segments: map(Section::Segments)?,
+            header,
+            bytes,
+        };
+        if level >= Verification::Full {
+            index.verify().map_err(fail)?;
+        }
+        Ok(index)
+    }
+
+    /// The entry with an id, or `None` when the id or record is out of bounds (only in files
+    /// that fail [`Verification::Full`]).
+    #[inline]
+    fn entry(&self, id: u64) -> Option<Entry> {
+        let at = usize::try_from(id).ok()?.checked_mul(ENTRY_RECORD)?;
+        decode_entry(self.entries.get(at..at + ENTRY_RECORD)?)
+    }
+
+    #[inline]
+    fn verdict(&self, kind: RuleKind, id: u64) -> Verdict {
+        self.entry(id)
+            .map_or(Verdict::unknown(), |e| Verdict::listed(kind, e))
+    }
+
+    /// What the index says about a handset, ignoring pair rules (which need the IMSI).
+    ///
+    /// The most specific matching rule answers: an exact IMEI rule, else the narrowest
+    /// range containing the IMEI, else a rule for its TAC; [`Verdict::unknown`] if none.
+    #[inline]
+    pub fn check(&self, imei: Imei) -> Verdict {
+        let key = imei.to_key();
+        if let Some(id) = self.imei.get(key) {
+            return self.verdict(RuleKind::Imei, id);
+        }
+        if let Some(v) = self.check_range(&key) {
+            return v;
+        }
+        if let Some(id) = self.tac.get(imei.tac().to_key()) {
+            return self.verdict(RuleKind::Tac, id);
+        }
+        Verdict::unknown()
+    }
+
+    /// What the index says about a handset used with a SIM: a rule pairing this IMEI with
+    /// this IMSI first, then as [`Index::check`].
+    #[inline]
+    pub fn check_with_imsi(&self, imei: Imei, imsi: &Imsi) -> Verdict {
+        if !self.pair.is_empty() {
+            let mut key = [0u8; 14];
+            key[..6].copy_from_slice(&imei.to_key());
+            key[6..].copy_from_slice(&imsi.to_key());
+            if let Some(id) = self.pair.get(key) {
+                return self.verdict(RuleKind::Pair, id);
+            }
+        }
+        self.check(imei)
+    }
+
+    /// Checks many handsets; the verdicts are in the order of the IMEIs.
+    pub fn check_many(&self, imeis: &[Imei]) -> Vec<Verdict> {
+        imeis.iter().map(|&i| self.check(i)).collect()
+    }
+
+    /// The narrowest range containing the IMEI, through the segment map.
+    #[inline]
+    fn check_range(&self, key: &[u8; 6]) -> Option<Verdict> {
+        if self.segments.is_empty() {
+            return None;
+        }
+        let mut stream = self.segments.range().ge(key).into_stream();
+        let (_, v) = stream.next()?;
+        // 0 marks a gap between ranges.
+        let id = v.checked_sub(1)?;
+        Some(self.verdict(RuleKind::Range, id))
+    }
+
+    /// Counts, sizes and versions.
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            format_version: self.header.version,
+            serial: self.header.serial,
+            counts: self.header.counts,
+            file_bytes: self.bytes.len() as u64,
+            distinct_entries: self.entries.len() as u64 / ENTRY_RECORD as u64,
+            section_bytes: Section::ALL.map(|s| (s, self.header.section(s).len)),
+        }
+    }
+
+    /// The index's serial number, as set by [`IndexBuilder::serial`](crate::IndexBuilder::serial).
+    pub fn serial(&self) -> u64 {
+        self.header.serial
+    }
+
+    /// The index's bytes, e.g. to copy or hash them.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order.
+    ///
+    /// Rebuilding an index from these rules gives an index with the same rules.
+    pub fn rules(&self) -> Rules<'_> {
+        Rules {
+            index: self,
+            kind: 0,
+            stream: None,
+        }
+    }
+
+    /// Walks every section and checks every key and value. See [`Verification::Full`].
+    fn verify(&self) -> Result<(), FormatError> {
+        let n_entries = self.entries.len() / ENTRY_RECORD;
+        for (i, rec) in self.entries.chunks(ENTRY_RECORD).enumerate() {
+            if decode_entry(rec).is_none() {
+                return Err(FormatError::Malformed {
+                    section: Section::Entries,
+                    what: format!("entry {i} holds values no writer produces: {rec:02x?}"),
+                });
+            }
+        }
+        let mut counts = RuleCounts::default();
+        let walk = |section: Section,
+                    map: &Map<Bytes>,
+                    check: &mut dyn FnMut(&[u8], u64) -> Result<(), String>|
+         -> Result<(), FormatError> {
+            let malformed = |what| FormatError::Malformed { section, what };
+            let key_len = section.key_len().unwrap_or(0);
+            // A crafted transducer can make fst panic; turn that into an error.
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut stream = map.stream();
+                while let Some((k, v)) = stream.next() {
+                    if k.len() != key_len {
+                        return Err(format!("key {k:02x?} is {} bytes, not {key_len}", k.len()));
+                    }
+                    check(k, v)?;
+                }
+                Ok(())
+            }))
+            .map_err(|_| malformed("walking the transducer failed: its nodes are invalid".into()))?
+            .map_err(malformed)
+        };
+        let entry_of = |v: u64, counts: &mut RuleCounts, kind: RuleKind| -> Result<(), String> {
+            let e = usize::try_from(v)
+                .ok()
+                .filter(|&i| i < n_entries)
+                .and_then(|i| self.entry(i as u64))
+                .ok_or_else(|| format!("value {v} names no entry (there are {n_entries})"))?;
+            counts.add(kind, e.status);
+            Ok(())
+        };
+        walk(Section::Imei, &self.imei, &mut |k, v| {
+            Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
+            entry_of(v, &mut counts, RuleKind::Imei)
+        })?;
+        walk(Section::Tac, &self.tac, &mut |k, v| {
+            Tac::from_key(k).ok_or_else(|| format!("key {k:02x?} is not a TAC"))?;
+            entry_of(v, &mut counts, RuleKind::Tac)
+        })?;
+        walk(Section::Pair, &self.pair, &mut |k, v| {
+            Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no IMEI"))?;
+            Imsi::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no IMSI"))?;
+            entry_of(v, &mut counts, RuleKind::Pair)
+        })?;
+        walk(Section::Range, &self.range, &mut |k, v| {
+            let a =
+                Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no first IMEI"))?;
+            let b =
+                Imei::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no last IMEI"))?;
+            if a > b {
+                return Err(format!("range {a}..{b} ends before it starts"));
+            }
+            entry_of(v, &mut counts, RuleKind::Range)
+        })?;
+        walk(Section::Segments, &self.segments, &mut |k, v| {
+            Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
+            if v > n_entries as u64 {
+                return Err(format!("value {v} names no entry (there are {n_entries})"));
+            }
+            Ok(())
+        })?;
+        if counts != self.header.counts {
+            return Err(FormatError::Header {
+                offset: 32,
+                what: format!(
+                    "the header counts {} rules, but the sections hold {}",
+                    self.header.counts.total(),
+                    counts.total()
+                ),
+            });
+        }
+        if self.range.is_empty() != self.segments.is_empty() {
+            return Err(FormatError::Malformed {
+                section: Section::Segments,
+                what: "it does not match the range section".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Counts, sizes and versions of an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexStats {
+    /// The file format version.
+    pub format_version: u32,
+    /// The serial number the builder recorded.
+    pub serial: u64,
+    /// Rules by kind and status.
+    pub counts: RuleCounts,
+    /// Bytes of the whole index.
+    pub file_bytes: u64,
+    /// Distinct (status, reason, date) entries.
+    pub distinct_entries: u64,
+    /// Bytes of each section.
+    pub section_bytes: [(Section, u64); 6],
+}
+
+impl IndexStats {
+    /// All rules.
+    pub fn rules(&self) -> u64 {
+        self.counts.total()
+    }
+
+    /// Bytes of the index per rule, or `None` for an empty index.
+    pub fn bytes_per_rule(&self) -> Option<f64> {
+        let n = self.rules();
+        (n > 0).then(|| self.file_bytes as f64 / n as f64)
+    }
+}
+
+/// An iterator over an index's rules; see [`Index::rules`].
+pub struct Rules<'a> {
+    index: &'a Index,
+    kind: usize,
+    stream: Option<fst::map::Stream<'a>>,
+}
+
+impl Iterator for Rules<'_> {
+    type Item = Rule;
+
+    fn next(&mut self) -> Option<Rule> {
+        loop {
+            let kind = *RuleKind::ALL.get(self.kind)?;
+            let index = self.index;
+            let stream = self.stream.get_or_insert_with(|| {
+                let map = match kind {
+                    RuleKind::Pair => &index.pair,
+                    RuleKind::Imei => &index.imei,
+                    RuleKind::Range => &index.range,
+                    RuleKind::Tac => &index.tac,
+                };
+                map.stream()
+            });
+            let Some((k, v)) = stream.next() else {
+                self.kind += 1;
+                self.stream = None;
+                continue;
+            };
+            // Keys or values that do not decode exist only in files that fail full
+            // verification; skip them rather than invent rules.
+            let Some(entry) = index.entry(v) else {
+                continue;
+            };
+            let rule = match kind {
+                RuleKind::Pair => k
+                    .get(..6)
+                    .and_then(Imei::from_key)
+                    .zip(k.get(6..).and_then(Imsi::from_key))
+                    .map(|(i, s)| Rule::pair(i, s, entry)),
+                RuleKind::Imei => Imei::from_key(k).map(|i| Rule::imei(i, entry)),
+                RuleKind::Range => k
+                    .get(..6)
+                    .and_then(Imei::from_key)
+                    .zip(k.get(6..).and_then(Imei::from_key))
+                    .and_then(|(a, b)| Rule::range(a, b, entry).ok()),
+                RuleKind::Tac => Tac::from_key(k).map(|t| Rule::tac(t, entry)),
+            };
+            if let Some(rule) = rule {
+                return Some(rule);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Index>();
+    }
+}

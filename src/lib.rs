@@ -1,0 +1,90 @@
+/*!
+IMEI blocklists compiled into memory-mapped finite-state transducers, for Equipment
+Identity Registers.
+
+An EIR is asked on every attach whether a handset may use the network. This crate answers
+from one immutable index file that holds national, GSMA and operator lists as [`fst`]
+maps: every process on a node maps the same file and shares one copy of it, opening costs
+microseconds, and a check is a few hundred nanoseconds.
+
+# Overview
+
+* [`Imei`], [`ImeiSv`], [`Tac`] and [`Imsi`] parse identifiers strictly, with typed errors
+  that say what is wrong and where; [`Imei::parse_lenient`] classifies forged IMEIs too.
+* A [`Rule`] matches an IMEI+IMSI pair, an exact IMEI, an inclusive IMEI range or a whole
+  TAC, and carries an [`Entry`]: a [`Status`], an optional [`Reason`] and [`Date`].
+* [`IndexBuilder`] takes rules in any order (or [list files](list)), merges duplicates and
+  writes an index file atomically.
+* [`Index`] opens a file (memory-mapped) or bytes, verifies it, and answers a [`Verdict`]:
+  the most specific matching rule (pair > IMEI > narrowest range > TAC), or unknown.
+
+# Example
+
+```
+use imei_index::{Entry, Imei, Imsi, Index, IndexBuilder, Reason, Rule, RuleKind, Status, Tac};
+
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("national.imeiidx");
+
+let mut builder = IndexBuilder::new();
+// A counterfeit model: every IMEI of its TAC is blocked...
+let tac = Tac::parse("35209900")?;
+builder.add(Rule::tac(tac, Entry::new(Status::Blocked).with_reason(Reason::Counterfeit)));
+// ...except one genuine handset, with the SIM it is paired with.
+let genuine = Imei::parse("35-209900-176148-1")?;
+let sim = Imsi::parse("404685505601234")?;
+builder.add(Rule::pair(genuine, sim, Entry::new(Status::Allowed)));
+// A stolen handset.
+let stolen = Imei::parse("354178036859789")?;
+builder.add(Rule::imei(stolen, Entry::new(Status::Blocked).with_reason(Reason::Stolen)));
+let summary = builder.build_to_file(&path)?;
+assert_eq!(summary.rules_written, 3);
+
+let index = Index::open(&path)?;
+let v = index.check(stolen);
+assert_eq!((v.status(), v.reason(), v.rule()), (Some(Status::Blocked), Some(Reason::Stolen), Some(RuleKind::Imei)));
+assert_eq!(index.check(genuine).status(), Some(Status::Blocked));
+assert_eq!(index.check_with_imsi(genuine, &sim).status(), Some(Status::Allowed));
+assert!(!index.check(Imei::parse("490154203237518")?).is_listed());
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+
+# Safety of shared, mapped files
+
+An index file is mapped read-only. Changing a mapped file while it is in use is undefined
+behaviour (and a `SIGBUS` when it shrinks), so index files must never be modified in place:
+every writer in this crate writes a new file beside the old one, flushes it, and renames it
+over the old name. Processes that mapped the old file keep reading the old, unchanged inode.
+Do the same with any other tool: copy to a temporary name in the same directory, then
+`mv` it into place; never `cp` over or truncate a published index.
+
+Bytes are untrusted: opening checks the header and, by default, every section's checksum,
+so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
+[`Verification::Full`] also walks every transducer, for files from sources you do not trust.
+
+# Crate features
+
+* `cli` (default): the `imei-index` command-line tool and its dependencies. Link the library
+  with `default-features = false` to get the core alone (`fst`, `memmap2`, `bytes`,
+  `thiserror`, `crc32fast`).
+*/
+
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod atomic;
+mod build;
+mod error;
+mod format;
+mod ident;
+mod index;
+pub mod list;
+mod rule;
+pub mod synth;
+
+pub use crate::build::{BuildSummary, IndexBuilder};
+pub use crate::error::{Error, Origin};
+pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
+pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
+pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
+pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
