@@ -1,1 +1,56 @@
-fn main() {}
+//! `imei-index`: build, check, inspect and publish IMEI blocklist indexes.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build, check and inspect IMEI blocklist indexes for Equipment Identity Registers.
+///
+/// Exit status: 0 when everything succeeded; 1 when the command ran but some input was
+/// invalid (a line `check` could not parse, a list row `build` rejected, an index that
+/// `verify` found corrupt); 2 when it could not run (bad arguments, a missing or unreadable
+/// file, an index that cannot be opened).
+#[derive(Debug, Parser)]
+#[command(name = "imei-index", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a synthetic national list, index it and check handsets against it.
+    Demo(cli::demo::Args),
+    /// Build an index from list files (CSV: imei,status,reason,imsi,date).
+    Build(cli::build::Args),
+    /// Check IMEIs (arguments, or one per line on stdin) against an index.
+    Check(cli::check::Args),
+    /// Show an index's rule counts, sizes and version.
+    Stats {
+        /// The index file.
+        index: PathBuf,
+    },
+    /// Verify an index completely: checksums, every key and value, counts.
+    Verify {
+        /// The index file.
+        index: PathBuf,
+    },
+    /// Write an index's rules back as a list (CSV) that `build` reads.
+    Dump(cli::dump::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cli::demo::run(&args),
+        Command::Build(args) => cli::build::run(&args),
+        Command::Check(args) => cli::check::run(&args),
+        Command::Stats { index } => cli::inspect::stats(&index),
+        Command::Verify { index } => cli::inspect::verify(&index),
+        Command::Dump(args) => cli::dump::run(&args),
+    };
+    cli::finish(result)
+}

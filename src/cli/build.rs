@@ -1,0 +1,232 @@
+//! `imei-index build`: list files in, one index file out.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use imei_index::list::{ListError, ListReader};
+use imei_index::{BuildSummary, IndexBuilder, RuleKind, Status};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CliResult, Failure, Outcome, bytes, count};
+
+/// Arguments of `build`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// List files to index (`-` reads standard input). Rules may repeat across lists; the
+    /// most severe status wins.
+    #[arg(required = true, value_name = "LIST")]
+    lists: Vec<PathBuf>,
+    /// The index file to write. It is replaced atomically: readers see the old file or the
+    /// new one, never a mix.
+    #[arg(short, long, value_name = "INDEX")]
+    output: PathBuf,
+    /// Write rows that cannot be read, with their reason, to REJECTS (default:
+    /// INDEX.rejects.csv) and build the rest, instead of stopping at the first bad row.
+    #[arg(long, value_name = "REJECTS", num_args = 0..=1, require_equals = true)]
+    skip_invalid: Option<Option<PathBuf>>,
+    /// A list version to record in the index (for example 20240521), shown by `stats`.
+    #[arg(long, default_value_t = 0)]
+    serial: u64,
+}
+
+/// Where rejected rows go: a list file of its own, each row preceded by a comment saying
+/// why, so that it can be fixed and fed back to `build`.
+struct Rejects {
+    path: PathBuf,
+    out: BufWriter<File>,
+    rows: u64,
+}
+
+impl Rejects {
+    fn create(path: PathBuf) -> Result<Rejects, Failure> {
+        let file = File::create(&path).map_err(|e| {
+            Failure::new(format!(
+                "could not create the rejects file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mut out = BufWriter::new(file);
+        writeln!(
+            out,
+            "# rows that imei-index build rejected; fix them and build again"
+        )
+        .map_err(|e| write_failed(&path, e))?;
+        Ok(Rejects { path, out, rows: 0 })
+    }
+
+    fn write(&mut self, e: &ListError) -> io::Result<()> {
+        self.rows += 1;
+        writeln!(self.out, "# {e}")?;
+        writeln!(self.out, "{}", e.row)
+    }
+}
+
+fn write_failed(path: &Path, e: io::Error) -> Failure {
+    Failure::new(format!(
+        "could not write the rejects file {}: {e}",
+        path.display()
+    ))
+}
+
+/// Counts bytes read into a progress bar.
+struct Progress<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: Read> Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+pub(crate) fn run(args: &Args) -> CliResult {
+    let started = Instant::now();
+    let mut rejects = match &args.skip_invalid {
+        None => None,
+        Some(path) => {
+            let path = path.clone().unwrap_or_else(|| {
+                let mut p = args.output.clone().into_os_string();
+                p.push(".rejects.csv");
+                PathBuf::from(p)
+            });
+            if args.lists.contains(&path) || path == args.output {
+                return Err(Failure::new(format!(
+                    "the rejects file {} is also an input or the output; name another file",
+                    path.display()
+                )));
+            }
+            Some(Rejects::create(path)?)
+        }
+    };
+    let total: u64 = args
+        .lists
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+        .sum();
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+
+    let mut builder = IndexBuilder::new();
+    builder.serial(args.serial);
+    for path in &args.lists {
+        let name = path.display().to_string();
+        bar.set_message(format!("reading {name}"));
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(BufReader::new(io::stdin().lock()))
+        } else {
+            let file = File::open(path)
+                .map_err(|e| Failure::new(format!("could not open the list {name}: {e}")))?;
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                Progress {
+                    inner: file,
+                    bar: bar.clone(),
+                },
+            ))
+        };
+        let mut write_error = None;
+        let added = builder.add_list(ListReader::new(name, reader), |e| match rejects.as_mut() {
+            None => Err(e),
+            Some(r) => {
+                if let Err(io) = r.write(&e) {
+                    write_error.get_or_insert(io);
+                }
+                Ok(())
+            }
+        });
+        if let (Some(e), Some(r)) = (write_error, rejects.as_ref()) {
+            return Err(write_failed(&r.path, e));
+        }
+        match added {
+            Ok(()) => {}
+            Err(imei_index::Error::List(e)) if !e.is_fatal() => {
+                bar.finish_and_clear();
+                eprintln!("imei-index: error: {e}");
+                eprintln!(
+                    "imei-index: nothing was written; fix the row, or use --skip-invalid to \
+                     write bad rows aside and build the rest"
+                );
+                return Ok(Outcome::Invalid);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bar.set_message("writing the index");
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let summary = builder.build_to_file(&args.output)?;
+    bar.finish_and_clear();
+    if let Some(r) = rejects.as_mut() {
+        r.out.flush().map_err(|e| write_failed(&r.path, e))?;
+    }
+    print_summary(
+        &summary,
+        &args.output,
+        args.lists.len(),
+        started.elapsed().as_secs_f64(),
+        "",
+    );
+    if let Some(r) = &rejects {
+        if r.rows > 0 {
+            println!("rejected rows and their reasons: {}", r.path.display());
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Prints what a build did, accounting for every row.
+pub(crate) fn print_summary(
+    s: &BuildSummary,
+    output: &Path,
+    lists: usize,
+    secs: f64,
+    indent: &str,
+) {
+    println!(
+        "{indent}read {} rows from {} list{}: {} rules written + {} merged ({} with conflicting status) + {} rejected",
+        count(s.rows_read()),
+        lists,
+        if lists == 1 { "" } else { "s" },
+        count(s.rules_written),
+        count(s.merged),
+        count(s.conflicts),
+        count(s.rejected),
+    );
+    let kinds: Vec<String> = RuleKind::ALL
+        .iter()
+        .map(|&k| format!("{} {}", k, count(s.counts.of_kind(k))))
+        .collect();
+    let statuses: Vec<String> = Status::ALL
+        .iter()
+        .rev()
+        .map(|&st| format!("{} {}", st, count(s.counts.of_status(st))))
+        .collect();
+    println!("{indent}  rules by kind: {}", kinds.join(", "));
+    println!("{indent}  rules by status: {}", statuses.join(", "));
+    let per_rule = if s.rules_written > 0 {
+        format!(
+            ", {:.2} bytes per rule",
+            s.index_bytes as f64 / s.rules_written as f64
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "{indent}wrote {}: {}{} in {:.2} s",
+        output.display(),
+        bytes(s.index_bytes),
+        per_rule,
+        secs
+    );
+}

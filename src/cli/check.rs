@@ -1,0 +1,174 @@
+//! `imei-index check`: what does the index say about these handsets?
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use imei_index::{CheckDigit, Imei, Imsi, Index, Verdict, Verification};
+
+use super::{CliResult, Failure, Outcome, open_index};
+
+/// Arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The index file.
+    #[arg(long, value_name = "INDEX")]
+    index: PathBuf,
+    /// Check every IMEI as used with this IMSI, so that pair rules apply.
+    #[arg(long, value_name = "IMSI")]
+    imsi: Option<String>,
+    /// Print one JSON object per input line (JSON Lines) instead of columns.
+    #[arg(long)]
+    json: bool,
+    /// Accept a 15th digit that is not the Luhn check digit (forged handsets, spare 0).
+    #[arg(long)]
+    lenient: bool,
+    /// IMEIs to check: 14 or 15 digits, 16-digit IMEISVs, imei-/imeisv- PEIs, spaces and
+    /// hyphens allowed. Without any, reads one per line from standard input.
+    #[arg(value_name = "IMEI")]
+    imeis: Vec<String>,
+}
+
+pub(crate) fn run(args: &Args) -> CliResult {
+    let imsi = args
+        .imsi
+        .as_deref()
+        .map(Imsi::parse)
+        .transpose()
+        .map_err(|e| {
+            Failure::new(format!(
+                "--imsi {:?} is not an IMSI: {e}",
+                args.imsi.as_deref().unwrap_or("")
+            ))
+        })?;
+    let index = open_index(&args.index, Verification::Checksums)?;
+    let mut checker = Checker {
+        index: &index,
+        imsi,
+        json: args.json,
+        lenient: args.lenient,
+        out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        invalid: 0,
+    };
+    if args.imeis.is_empty() {
+        let mut stdin = io::stdin().lock();
+        let mut buf = Vec::with_capacity(64);
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            if stdin
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Failure::new(format!("could not read standard input: {e}")))?
+                == 0
+            {
+                break;
+            }
+            line_no += 1;
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match std::str::from_utf8(line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => checker.check(text, &format!("line {line_no}"))?,
+                Err(e) => {
+                    let text = String::from_utf8_lossy(line);
+                    let msg = format!(
+                        "the input is not valid UTF-8 (bad byte at offset {})",
+                        e.valid_up_to()
+                    );
+                    checker.invalid(&text, &format!("line {line_no}"), &msg)?;
+                }
+            }
+        }
+    } else {
+        for (i, text) in args.imeis.iter().enumerate() {
+            checker.check(text, &format!("argument {}", i + 1))?;
+        }
+    }
+    checker.out.flush()?;
+    Ok(if checker.invalid > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Success
+    })
+}
+
+struct Checker<'a, W: Write> {
+    index: &'a Index,
+    imsi: Option<Imsi>,
+    json: bool,
+    lenient: bool,
+    out: W,
+    invalid: u64,
+}
+
+impl<W: Write> Checker<'_, W> {
+    fn check(&mut self, input: &str, place: &str) -> Result<(), Failure> {
+        let parsed = if self.lenient {
+            Imei::parse_lenient(input).map(|p| (p.imei, p.check_digit))
+        } else {
+            Imei::parse(input).map(|i| (i, CheckDigit::Absent))
+        };
+        let (imei, check_digit) = match parsed {
+            Ok(p) => p,
+            Err(e) => return self.invalid(input, place, &e.to_string()),
+        };
+        let verdict = match &self.imsi {
+            Some(imsi) => self.index.check_with_imsi(imei, imsi),
+            None => self.index.check(imei),
+        };
+        if self.json {
+            writeln!(self.out, "{}", json_verdict(input, imei, &verdict))?;
+        } else {
+            let dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
+            write!(
+                self.out,
+                "{input}\t{imei}\t{}\t{}\t{}\t{}",
+                verdict.status().map_or("unknown", |s| s.as_str()),
+                dash(verdict.reason().map(|r| r.to_string())),
+                dash(verdict.rule().map(|r| r.to_string())),
+                dash(verdict.date().map(|d| d.to_string())),
+            )?;
+            if let CheckDigit::Invalid { expected, found } = check_digit {
+                write!(
+                    self.out,
+                    "\t(check digit {found} is wrong: expected {expected})"
+                )?;
+            }
+            writeln!(self.out)?;
+        }
+        Ok(())
+    }
+
+    fn invalid(&mut self, input: &str, place: &str, msg: &str) -> Result<(), Failure> {
+        self.invalid += 1;
+        if self.json {
+            writeln!(
+                self.out,
+                "{{\"input\":{},\"error\":{}}}",
+                json_string(input),
+                json_string(msg)
+            )?;
+        } else {
+            // Keep results and complaints apart: results on stdout, complaints on stderr.
+            self.out.flush()?;
+            eprintln!("imei-index: {place} {input:?} is not an IMEI: {msg}");
+        }
+        Ok(())
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialize")
+}
+
+/// The JSON Lines object of the product contract, keys in its order.
+pub(crate) fn json_verdict(input: &str, imei: Imei, v: &Verdict) -> String {
+    let opt = |s: Option<String>| s.map_or("null".to_string(), |s| json_string(&s));
+    format!(
+        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{}}}",
+        json_string(input),
+        v.status().map_or("unknown", |s| s.as_str()),
+        opt(v.reason().map(|r| r.to_string())),
+        opt(v.rule().map(|r| r.to_string())),
+        opt(v.date().map(|d| d.to_string())),
+    )
+}

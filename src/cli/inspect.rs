@@ -1,0 +1,74 @@
+//! `imei-index stats` and `imei-index verify`: what an index holds, and whether it is whole.
+
+use std::path::Path;
+
+use imei_index::{RuleKind, Status, Verification};
+
+use super::{CliResult, Failure, Outcome, bytes, count, open_index};
+
+pub(crate) fn stats(path: &Path) -> CliResult {
+    let index = open_index(path, Verification::Checksums)?;
+    let s = index.stats();
+    println!("index {}", path.display());
+    println!("  format version {}, serial {}", s.format_version, s.serial);
+    let per_rule = s
+        .bytes_per_rule()
+        .map_or(String::new(), |b| format!(", {b:.2} bytes per rule"));
+    println!(
+        "  {} rules in {}{per_rule}",
+        count(s.rules()),
+        bytes(s.file_bytes)
+    );
+    println!(
+        "  {:<8} {:>12} {:>12} {:>12} {:>12}",
+        "rules", "blocked", "tracked", "allowed", "all"
+    );
+    for kind in RuleKind::ALL {
+        println!(
+            "  {:<8} {:>12} {:>12} {:>12} {:>12}",
+            kind.as_str(),
+            count(s.counts.get(kind, Status::Blocked)),
+            count(s.counts.get(kind, Status::Tracked)),
+            count(s.counts.get(kind, Status::Allowed)),
+            count(s.counts.of_kind(kind)),
+        );
+    }
+    println!(
+        "  {:<8} {:>12} {:>12} {:>12} {:>12}",
+        "all",
+        count(s.counts.of_status(Status::Blocked)),
+        count(s.counts.of_status(Status::Tracked)),
+        count(s.counts.of_status(Status::Allowed)),
+        count(s.rules()),
+    );
+    let sections: Vec<String> = s
+        .section_bytes
+        .iter()
+        .map(|(sec, n)| format!("{sec} {}", bytes(*n)))
+        .collect();
+    println!("  sections: {}", sections.join(", "));
+    println!(
+        "  distinct (status, reason, date) entries: {}",
+        count(s.distinct_entries)
+    );
+    Ok(Outcome::Success)
+}
+
+pub(crate) fn verify(path: &Path) -> CliResult {
+    match open_index(path, Verification::Full) {
+        Ok(index) => {
+            println!(
+                "{}: ok: header, checksums and all {} rules verified",
+                path.display(),
+                count(index.stats().rules())
+            );
+            Ok(Outcome::Success)
+        }
+        // A corrupt index is what verify exists to find: report it as invalid input.
+        Err(Failure::Message(msg)) if std::fs::metadata(path).is_ok() => {
+            eprintln!("imei-index: {msg}");
+            Ok(Outcome::Invalid)
+        }
+        Err(e) => Err(e),
+    }
+}
