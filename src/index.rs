@@ -361,26 +361,6 @@ impl Index {
             }
         }
         let mut counts = RuleCounts::default();
-        let walk = |section: Section,
-                    map: &Map<Bytes>,
-                    check: &mut dyn FnMut(&[u8], u64) -> Result<(), String>|
-         -> Result<(), FormatError> {
-            let malformed = |what| FormatError::Malformed { section, what };
-            let key_len = section.key_len().unwrap_or(0);
-            // A crafted transducer can make fst panic; turn that into an error.
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut stream = map.stream();
-                while let Some((k, v)) = stream.next() {
-                    if k.len() != key_len {
-                        return Err(format!("key {k:02x?} is {} bytes, not {key_len}", k.len()));
-                    }
-                    check(k, v)?;
-                }
-                Ok(())
-            }))
-            .map_err(|_| malformed("walking the transducer failed: its nodes are invalid".into()))?
-            .map_err(malformed)
-        };
         let entry_of = |v: u64, counts: &mut RuleCounts, kind: RuleKind| -> Result<(), String> {
             let e = usize::try_from(v)
                 .ok()
@@ -390,20 +370,20 @@ impl Index {
             counts.add(kind, e.status);
             Ok(())
         };
-        walk(Section::Imei, &self.imei, &mut |k, v| {
+        walk_map(Section::Imei, &self.imei, |k, v| {
             Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
             entry_of(v, &mut counts, RuleKind::Imei)
         })?;
-        walk(Section::Tac, &self.tac, &mut |k, v| {
+        walk_map(Section::Tac, &self.tac, |k, v| {
             Tac::from_key(k).ok_or_else(|| format!("key {k:02x?} is not a TAC"))?;
             entry_of(v, &mut counts, RuleKind::Tac)
         })?;
-        walk(Section::Pair, &self.pair, &mut |k, v| {
+        walk_map(Section::Pair, &self.pair, |k, v| {
             Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no IMEI"))?;
             Imsi::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no IMSI"))?;
             entry_of(v, &mut counts, RuleKind::Pair)
         })?;
-        walk(Section::Range, &self.range, &mut |k, v| {
+        walk_map(Section::Range, &self.range, |k, v| {
             let a =
                 Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no first IMEI"))?;
             let b =
@@ -413,7 +393,7 @@ impl Index {
             }
             entry_of(v, &mut counts, RuleKind::Range)
         })?;
-        walk(Section::Segments, &self.segments, &mut |k, v| {
+        walk_map(Section::Segments, &self.segments, |k, v| {
             Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
             if v > n_entries as u64 {
                 return Err(format!("value {v} names no entry (there are {n_entries})"));
@@ -438,6 +418,29 @@ impl Index {
         }
         Ok(())
     }
+}
+
+/// Streams every key and value of a transducer through `check`, turning a panic inside
+/// `fst` (which a crafted transducer can cause) into an error.
+fn walk_map(
+    section: Section,
+    map: &Map<Bytes>,
+    mut check: impl FnMut(&[u8], u64) -> Result<(), String>,
+) -> Result<(), FormatError> {
+    let malformed = |what| FormatError::Malformed { section, what };
+    let key_len = section.key_len().unwrap_or(0);
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut stream = map.stream();
+        while let Some((k, v)) = stream.next() {
+            if k.len() != key_len {
+                return Err(format!("key {k:02x?} is {} bytes, not {key_len}", k.len()));
+            }
+            check(k, v)?;
+        }
+        Ok(())
+    }))
+    .map_err(|_| malformed("walking the transducer failed: its nodes are invalid".into()))?
+    .map_err(malformed)
 }
 
 /// Counts, sizes and versions of an index.

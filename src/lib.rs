@@ -88,3 +88,8 @@ pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
 pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
 pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
