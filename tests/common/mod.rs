@@ -94,3 +94,5 @@ pub fn sample_rules() -> Vec<Rule> {
         ),
     ]
 }
+
+pub mod strategy;
