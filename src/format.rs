@@ -17,7 +17,8 @@
 //! All integers are little-endian; sections start at multiples of 8. Section ids with the
 //! high bit set are optional and ignored by readers that do not know them; an unknown id
 //! without it makes the file unreadable, so that a reader never silently ignores data that
-//! changes answers.
+//! changes answers. Bytes outside the header and every section (alignment padding) are
+//! zero; no checksum covers them, so readers check that instead.
 //!
 //! Sections of version 1 (all required):
 //!
@@ -233,6 +234,15 @@ pub enum FormatError {
         /// The checksum of the bytes.
         computed: u32,
     },
+    /// A padding byte (outside the header and every section) that is not zero.
+    #[error(
+        "the index has a nonzero byte at offset {offset}, in padding that writers leave zero: \
+         the file is corrupt; rebuild or republish it"
+    )]
+    Padding {
+        /// The byte's offset in the file.
+        offset: u64,
+    },
     /// A section's contents are not what its header promises.
     #[error("the {section} section is malformed: {what}; the file is corrupt")]
     Malformed {
@@ -376,6 +386,8 @@ impl Header {
             }
         }
         let mut found: [Option<SectionRef>; 6] = [None; 6];
+        // Every section's span, optional ones included, to find the padding between them.
+        let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
             let at = FIXED_HEADER + SECTION_ROW * i;
             let id = read_u32(bytes, at);
@@ -386,6 +398,9 @@ impl Header {
             };
             let Some(section) = Section::from_id(id) else {
                 if id & OPTIONAL_SECTION != 0 {
+                    if let Some(end) = r.offset.checked_add(r.len).filter(|&e| e <= len) {
+                        all_spans.push((r.offset, end));
+                    }
                     continue;
                 }
                 return Err(FormatError::SectionTable {
@@ -410,6 +425,7 @@ impl Header {
                 });
             }
             *slot = Some(r);
+            all_spans.push((r.offset, r.offset + r.len));
         }
         let mut sections = [SectionRef {
             offset: 0,
@@ -437,6 +453,20 @@ impl Header {
                     file_len: len,
                 });
             }
+        }
+        // Padding must be zero: otherwise a changed byte there would pass every check.
+        all_spans.sort_unstable();
+        let mut covered = (crc_at + 4) as u64;
+        for (start, end) in all_spans.into_iter().chain([(len, len)]) {
+            if start > covered {
+                let gap = &bytes[covered as usize..start as usize];
+                if let Some(i) = gap.iter().position(|&b| b != 0) {
+                    return Err(FormatError::Padding {
+                        offset: covered + i as u64,
+                    });
+                }
+            }
+            covered = covered.max(end);
         }
         let entries = sections[0];
         if entries.len % ENTRY_RECORD as u64 != 0 {
