@@ -1,0 +1,880 @@
+//! Damaged, foreign and hostile index files, through the library.
+//!
+//! What each verification level guarantees, and what these tests hold it to:
+//!
+//! * Every level checks the header: magic, version, header length, header checksum, the
+//!   file length recorded in the header (so truncated and appended files fail), and the
+//!   section table (every section inside the file, aligned, not overlapping). So an empty,
+//!   foreign, truncated or extended file, or one with any header byte changed, is an
+//!   `Error::Format` at every level, including `Trusted`.
+//! * `Checksums` (the default) also checks every section's CRC-32, which catches every
+//!   single-byte change anywhere in a section.
+//! * `Full` also walks every transducer and entry, so that even a checksum-valid file
+//!   written by a buggy or hostile tool is an error rather than a panic later.
+//! * `Trusted` does not look at section bytes. A damaged section may then give wrong
+//!   answers, and the `fst` crate may panic on it (its documentation says so); a panic
+//!   unwinds, and never aborts the process. The tests catch and count such panics, so that
+//!   any change in that behaviour shows up, rather than hide them.
+
+mod common;
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
+
+use common::{build_bytes, e, imei_n, imsi, sample_rules};
+use imei_index::synth::{NationalList, Rng};
+use imei_index::{
+    Error, FormatError, Imei, Imsi, Index, OpenOptions, Rule, Section, Target, Verification,
+};
+
+// ---------------------------------------------------------------------------------------
+// The file format, as documented in src/format.rs, written independently of the crate.
+// ---------------------------------------------------------------------------------------
+
+const MAGIC: &[u8; 8] = b"\x89IMEIDX\n";
+const FIXED_HEADER: usize = 136;
+const ROW: usize = 24;
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn header_len(n: usize) -> usize {
+    (FIXED_HEADER + ROW * n + 4).next_multiple_of(8)
+}
+
+/// A section table row.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    id: u32,
+    offset: usize,
+    len: usize,
+}
+
+fn table(b: &[u8]) -> Vec<Row> {
+    let n = u32_at(b, 128) as usize;
+    (0..n)
+        .map(|i| {
+            let at = FIXED_HEADER + ROW * i;
+            Row {
+                id: u32_at(b, at),
+                offset: u64_at(b, at + 8) as usize,
+                len: u64_at(b, at + 16) as usize,
+            }
+        })
+        .collect()
+}
+
+/// The byte range of a section, by id.
+fn section_span(b: &[u8], id: u32) -> std::ops::Range<usize> {
+    let r = table(b).into_iter().find(|r| r.id == id).unwrap();
+    r.offset..r.offset + r.len
+}
+
+/// Recomputes every section checksum and the header checksum, as an honest writer would
+/// after the test changed some bytes on purpose.
+fn resign(b: &mut [u8]) {
+    let rows = table(b);
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(data) = b.get(r.offset..r.offset.saturating_add(r.len)) {
+            let crc = crc32fast::hash(data);
+            let at = FIXED_HEADER + ROW * i + 4;
+            b[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let crc_at = FIXED_HEADER + ROW * rows.len();
+    let crc = crc32fast::hash(&b[..crc_at]);
+    b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Sets the file length field to the actual length.
+fn set_file_len(b: &mut [u8]) {
+    let len = b.len() as u64;
+    b[16..24].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The parts of an index file, to lay out with [`craft`].
+#[derive(Clone, Debug)]
+struct Parts {
+    version: u32,
+    serial: u64,
+    /// Rule counts, [kind: pair, imei, range, tac][status: S13 code 0, 1, 2].
+    counts: [[u64; 3]; 4],
+    sections: Vec<(u32, Vec<u8>)>,
+}
+
+impl Parts {
+    fn of(b: &[u8]) -> Parts {
+        let mut counts = [[0; 3]; 4];
+        for (k, row) in counts.iter_mut().enumerate() {
+            for (s, c) in row.iter_mut().enumerate() {
+                *c = u64_at(b, 32 + 8 * (3 * k + s));
+            }
+        }
+        Parts {
+            version: u32_at(b, 8),
+            serial: u64_at(b, 24),
+            counts,
+            sections: table(b)
+                .into_iter()
+                .map(|r| (r.id, b[r.offset..r.offset + r.len].to_vec()))
+                .collect(),
+        }
+    }
+
+    fn section_mut(&mut self, id: u32) -> &mut Vec<u8> {
+        &mut self.sections.iter_mut().find(|s| s.0 == id).unwrap().1
+    }
+}
+
+/// Lays out an index file: header, section table, header checksum, then each section at
+/// the next multiple of 8, padding zero.
+fn craft(p: &Parts) -> Vec<u8> {
+    let n = p.sections.len();
+    let hlen = header_len(n);
+    let mut body = vec![0u8; hlen];
+    let mut rows = Vec::new();
+    for (id, data) in &p.sections {
+        body.resize(body.len().next_multiple_of(8), 0);
+        rows.push((
+            *id,
+            crc32fast::hash(data),
+            body.len() as u64,
+            data.len() as u64,
+        ));
+        body.extend_from_slice(data);
+    }
+    let mut h = Vec::new();
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&p.version.to_le_bytes());
+    h.extend_from_slice(&(hlen as u32).to_le_bytes());
+    h.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    h.extend_from_slice(&p.serial.to_le_bytes());
+    for c in p.counts.iter().flatten() {
+        h.extend_from_slice(&c.to_le_bytes());
+    }
+    h.extend_from_slice(&(n as u32).to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    for (id, crc, off, len) in rows {
+        h.extend_from_slice(&id.to_le_bytes());
+        h.extend_from_slice(&crc.to_le_bytes());
+        h.extend_from_slice(&off.to_le_bytes());
+        h.extend_from_slice(&len.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    body[..h.len()].copy_from_slice(&h);
+    body
+}
+
+/// An fst map of (key, value) pairs, sorted by the caller.
+fn fst_map(items: &[(&[u8], u64)]) -> Vec<u8> {
+    let mut b = fst::MapBuilder::memory();
+    for (k, v) in items {
+        b.insert(k, *v).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// An 8-byte entry record: status, reason, 0, 0, date + 1 (u32 LE).
+fn entry_record(status: u8, reason: u8, date_plus_one: u32) -> Vec<u8> {
+    let mut r = vec![status, reason, 0, 0];
+    r.extend_from_slice(&date_plus_one.to_le_bytes());
+    r
+}
+
+// Section ids (format.rs).
+const ENTRIES: u32 = 1;
+const IMEI: u32 = 2;
+const TAC: u32 = 3;
+const PAIR: u32 = 4;
+const RANGE: u32 = 5;
+const SEGMENTS: u32 = 6;
+
+// ---------------------------------------------------------------------------------------
+// Opening and exercising, with panics caught and counted.
+// ---------------------------------------------------------------------------------------
+
+thread_local! {
+    static EXPECTING_PANIC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err(message)`. The panic message is not printed: the
+/// caller counts panics and asserts on them.
+fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !EXPECTING_PANIC.with(Cell::get) {
+                default(info);
+            }
+        }));
+    });
+    EXPECTING_PANIC.with(|c| c.set(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    EXPECTING_PANIC.with(|c| c.set(false));
+    r.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+fn open(bytes: &[u8], level: Verification) -> Result<Index, Error> {
+    OpenOptions::new()
+        .verification(level)
+        .open_bytes(bytes::Bytes::copy_from_slice(bytes))
+}
+
+fn is_format(r: &Result<Index, Error>) -> bool {
+    matches!(r, Err(Error::Format { .. }))
+}
+
+/// IMEIs and IMSIs that touch every rule of `rules` and the spaces between them.
+fn probes_for(rules: &[Rule]) -> (Vec<Imei>, Vec<Imsi>) {
+    let mut imeis = vec![Imei::MIN, Imei::MAX];
+    let mut imsis = vec![imsi("00101")];
+    for r in rules {
+        match r.target() {
+            Target::Pair(i, s) => {
+                imeis.push(i);
+                imsis.push(s);
+            }
+            Target::Imei(i) => imeis.push(i),
+            Target::Range(a, b) => {
+                imeis.extend([a, b, imei_n((b.as_u64() + 1).min(Imei::MAX.as_u64()))]);
+                imeis.push(imei_n(a.as_u64().saturating_sub(1)));
+            }
+            Target::Tac(t) => imeis.extend([t.first_imei(), t.last_imei()]),
+        }
+    }
+    (imeis, imsis)
+}
+
+/// Uses every read path of an index.
+fn exercise(index: &Index, imeis: &[Imei], imsis: &[Imsi]) {
+    for &i in imeis {
+        let _ = index.check(i);
+        for s in imsis {
+            let _ = index.check_with_imsi(i, s);
+        }
+    }
+    let _ = index.check_many(imeis);
+    let _ = index.stats();
+    let _ = index.rules().count();
+}
+
+/// What happened to one damaged file at one level.
+#[derive(Debug, Default)]
+struct Tally {
+    rejected: usize,
+    opened: usize,
+    panics: Vec<(usize, String)>,
+}
+
+/// Opens a damaged file at a level and, if it opens, exercises it; counts outcomes.
+fn try_damaged(tally: &mut Tally, at: usize, bytes: &[u8], level: Verification, rules: &[Rule]) {
+    let (imeis, imsis) = probes_for(rules);
+    match catch(|| {
+        let r = open(bytes, level);
+        if let Ok(index) = &r {
+            exercise(index, &imeis, &imsis);
+        }
+        r
+    }) {
+        Ok(Ok(_)) => tally.opened += 1,
+        Ok(Err(e)) => {
+            assert!(
+                matches!(e, Error::Format { .. }),
+                "damage at {at}, {level:?}: not a format error: {e}"
+            );
+            // Messages are sentences that name the problem.
+            assert!(e.to_string().contains("not a usable index"), "{e}");
+            tally.rejected += 1;
+        }
+        Err(msg) => tally.panics.push((at, msg)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The helpers follow the format.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_test_layout_reproduces_built_files_byte_for_byte() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    assert_eq!(craft(&Parts::of(&bytes)), bytes);
+    let (empty, _) = build_bytes(&[]);
+    assert_eq!(craft(&Parts::of(&empty)), empty);
+    let mut resigned = bytes.clone();
+    resign(&mut resigned);
+    assert_eq!(resigned, bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// Empty, foreign and missing files.
+// ---------------------------------------------------------------------------------------
+
+const LEVELS: [Verification; 3] = [
+    Verification::Trusted,
+    Verification::Checksums,
+    Verification::Full,
+];
+
+#[test]
+fn an_empty_index_is_a_format_error_in_memory_and_on_disk() {
+    for level in LEVELS {
+        let err = open(&[], level).unwrap_err();
+        assert_eq!(err.as_format(), Some(&FormatError::Empty), "{level:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.imeiidx");
+    std::fs::write(&path, b"").unwrap();
+    for level in LEVELS {
+        let err = OpenOptions::new()
+            .verification(level)
+            .open(&path)
+            .unwrap_err();
+        assert_eq!(err.as_format(), Some(&FormatError::Empty));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("empty.imeiidx") && msg.contains("empty"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn foreign_files_are_not_indexes() {
+    let mut rng = Rng::new(1);
+    let random: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
+    let csv = b"imei,status,reason,imsi,date\n35209900,blocked,counterfeit,,\n".to_vec();
+    let foreign: Vec<(&str, Vec<u8>)> = vec![
+        ("a list", csv),
+        ("random bytes", random),
+        ("a PNG", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()),
+        ("an ELF", b"\x7fELF\x02\x01\x01\0".to_vec()),
+        ("one byte", vec![0x00]),
+        ("zeros", vec![0; 512]),
+        // Texts mangled by a text-mode transfer (newline translated) lose the magic.
+        ("CRLF magic", b"\x89IMEIDX\r\n".to_vec()),
+        ("7-bit magic", b"\x09IMEIDX\n".to_vec()),
+    ];
+    for (what, bytes) in &foreign {
+        for level in LEVELS {
+            let err = open(bytes, level).unwrap_err();
+            assert!(
+                matches!(err.as_format(), Some(FormatError::Magic { .. })),
+                "{what}, {level:?}: {err}"
+            );
+            assert!(err.to_string().contains("not an imei-index file"), "{err}");
+        }
+    }
+    // The start of the magic, the magic alone, or a little more, is a truncated index.
+    for len in [1, 7, 8, 9, 100, FIXED_HEADER - 1] {
+        let mut b = MAGIC[..len.min(8)].to_vec();
+        b.resize(len, 0);
+        assert!(matches!(
+            open(&b, Verification::Trusted).unwrap_err().as_format(),
+            Some(FormatError::TooShort { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_missing_file_or_a_directory_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.imeiidx");
+    let err = Index::open(&missing).unwrap_err();
+    assert!(matches!(err, Error::Io { action: "open", .. }), "{err}");
+    assert!(err.to_string().contains("missing.imeiidx"), "{err}");
+    let err = Index::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. } | Error::Format { .. }),
+        "a directory: {err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Truncated, extended and flipped files.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_truncated_index_is_an_error_at_every_offset_and_level() {
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    for len in 0..bytes.len() {
+        for level in LEVELS {
+            let r = catch(|| open(&bytes[..len], level)).unwrap_or_else(|p| {
+                panic!("truncated to {len}, {level:?}: panicked: {p}");
+            });
+            assert!(is_format(&r), "truncated to {len}, {level:?}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn a_truncated_index_file_is_an_error() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.imeiidx");
+    let step = (bytes.len() / 50).max(1);
+    for len in (1..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        for level in LEVELS {
+            let r = OpenOptions::new().verification(level).open(&path);
+            assert!(is_format(&r), "truncated to {len}: {r:?}");
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(Index::open(&path).is_ok());
+}
+
+#[test]
+fn an_index_with_bytes_appended_is_an_error() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    for extra in [1usize, 7, 8, 4096] {
+        for fill in [0u8, 0xff] {
+            let mut b = bytes.clone();
+            b.resize(bytes.len() + extra, fill);
+            for level in LEVELS {
+                let err = open(&b, level).unwrap_err();
+                assert_eq!(
+                    err.as_format(),
+                    Some(&FormatError::Length {
+                        expected: bytes.len() as u64,
+                        actual: b.len() as u64
+                    })
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_byte_flipped_is_an_error_with_checksums() {
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    for level in [Verification::Checksums, Verification::Full] {
+        let mut tally = Tally::default();
+        for at in 0..bytes.len() {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[at] ^= mask;
+                try_damaged(&mut tally, at, &b, level, &rules);
+            }
+        }
+        assert!(tally.panics.is_empty(), "{level:?}: {:?}", tally.panics);
+        assert_eq!(tally.opened, 0, "{level:?}: some damaged files opened");
+    }
+}
+
+#[test]
+fn nonzero_padding_is_an_error_at_every_level() {
+    let (bytes, _) = build_bytes(&common::sample_rules());
+    let rows = table(&bytes);
+    // The padding after the header checksum, and between sections.
+    let mut padding: Vec<usize> =
+        (FIXED_HEADER + ROW * rows.len() + 4..header_len(rows.len())).collect();
+    let mut spans: Vec<(usize, usize)> =
+        rows.iter().map(|r| (r.offset, r.offset + r.len)).collect();
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        padding.extend(w[0].1..w[1].0);
+    }
+    assert!(
+        padding.len() > 4,
+        "the sample index has padding between sections"
+    );
+    for at in padding {
+        assert_eq!(bytes[at], 0, "writers zero padding");
+        let mut b = bytes.clone();
+        b[at] = 0x20;
+        for level in LEVELS {
+            let err = open(&b, level).unwrap_err();
+            assert_eq!(
+                err.as_format(),
+                Some(&FormatError::Padding { offset: at as u64 }),
+                "{level:?}"
+            );
+            assert!(err.to_string().contains(&format!("offset {at}")), "{err}");
+        }
+    }
+}
+
+#[test]
+fn every_header_byte_flipped_is_an_error_even_when_trusted() {
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    let hlen = header_len(table(&bytes).len());
+    let mut tally = Tally::default();
+    for at in 0..hlen {
+        for mask in [0x01u8, 0xff] {
+            let mut b = bytes.clone();
+            b[at] ^= mask;
+            try_damaged(&mut tally, at, &b, Verification::Trusted, &rules);
+        }
+    }
+    assert!(tally.panics.is_empty(), "{:?}", tally.panics);
+    assert_eq!(tally.opened, 0, "a damaged header was trusted");
+}
+
+#[test]
+fn a_flipped_section_byte_never_aborts_a_trusted_index() {
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    let hlen = header_len(table(&bytes).len());
+    let mut tally = Tally::default();
+    for at in hlen..bytes.len() {
+        for mask in [0x01u8, 0xff] {
+            let mut b = bytes.clone();
+            b[at] ^= mask;
+            try_damaged(&mut tally, at, &b, Verification::Trusted, &rules);
+        }
+    }
+    // Reaching this line is the guarantee: no damage aborted the process. Panics are
+    // allowed at this level (see the module comment); say how many there were.
+    eprintln!(
+        "trusted, {} section bytes × 2 flips: {} rejected at open, {} opened, {} panicked",
+        bytes.len() - hlen,
+        tally.rejected,
+        tally.opened,
+        tally.panics.len()
+    );
+    for (at, msg) in tally.panics.iter().take(5) {
+        eprintln!("  byte {at}: {msg}");
+    }
+    assert_eq!(
+        tally.rejected + tally.opened + tally.panics.len(),
+        2 * (bytes.len() - hlen)
+    );
+}
+
+#[test]
+fn damage_to_a_larger_index_is_caught() {
+    let list = NationalList::generate(3);
+    let (bytes, _) = build_bytes(&list.rules);
+    let some_rules: Vec<Rule> = list.rules.iter().step_by(500).copied().collect();
+    let mut rng = Rng::new(11);
+    let mut tally = Tally::default();
+    let samples = 300;
+    for _ in 0..samples {
+        let at = rng.below(bytes.len() as u64) as usize;
+        let mut b = bytes.clone();
+        b[at] ^= 1 << rng.below(8);
+        try_damaged(&mut tally, at, &b, Verification::Checksums, &some_rules);
+        let len = rng.below(bytes.len() as u64) as usize;
+        try_damaged(
+            &mut tally,
+            len,
+            &bytes[..len],
+            Verification::Trusted,
+            &some_rules,
+        );
+    }
+    assert!(tally.panics.is_empty(), "{:?}", tally.panics);
+    assert_eq!((tally.opened, tally.rejected), (0, 2 * samples));
+}
+
+// ---------------------------------------------------------------------------------------
+// Checksum-valid files that are structurally wrong: Full verification must say so.
+// ---------------------------------------------------------------------------------------
+
+/// Expects Full verification to reject the file with a format error, and the lower levels
+/// not to panic when opening it or answering from it.
+fn assert_full_rejects(what: &str, bytes: &[u8]) -> FormatError {
+    let rules = sample_rules();
+    let (imeis, imsis) = probes_for(&rules);
+    let full = catch(|| open(bytes, Verification::Full))
+        .unwrap_or_else(|p| panic!("{what}: Full verification panicked: {p}"));
+    let err = match full {
+        Ok(_) => panic!("{what}: Full verification accepted it"),
+        Err(e) => e,
+    };
+    let source = err
+        .as_format()
+        .unwrap_or_else(|| panic!("{what}: not a format error: {err}"))
+        .clone();
+    for level in [Verification::Trusted, Verification::Checksums] {
+        let r = catch(|| {
+            if let Ok(index) = open(bytes, level) {
+                exercise(&index, &imeis, &imsis);
+            }
+        });
+        assert!(r.is_ok(), "{what}, {level:?}: panicked: {r:?}");
+    }
+    source
+}
+
+fn malformed_section(e: &FormatError) -> Option<Section> {
+    match e {
+        FormatError::Malformed { section, .. } => Some(*section),
+        _ => None,
+    }
+}
+
+#[test]
+fn full_verification_rejects_checksum_valid_but_wrong_entries() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    for (what, record) in [
+        ("a status no writer uses", entry_record(3, 0, 0)),
+        ("a reason no writer uses", entry_record(1, 7, 0)),
+        ("reserved bytes set", vec![1, 0, 1, 0, 0, 0, 0, 0]),
+        ("a date after 9999", entry_record(1, 0, u32::MAX)),
+    ] {
+        let mut p = Parts::of(&bytes);
+        p.section_mut(ENTRIES)[..8].copy_from_slice(&record);
+        let err = assert_full_rejects(what, &craft(&p));
+        assert_eq!(
+            malformed_section(&err),
+            Some(Section::Entries),
+            "{what}: {err}"
+        );
+    }
+    // An entries section that is not whole records.
+    let mut p = Parts::of(&bytes);
+    p.section_mut(ENTRIES).push(0);
+    let err = assert_full_rejects("a partial record", &craft(&p));
+    assert_eq!(malformed_section(&err), Some(Section::Entries), "{err}");
+}
+
+#[test]
+fn full_verification_rejects_checksum_valid_but_wrong_keys_and_values() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let entries = Parts::of(&bytes).sections[0].1.len() as u64 / 8;
+    let imei_key = |n: u64| n.to_be_bytes()[2..].to_vec();
+    let too_big = imei_key(100_000_000_000_000);
+    let a = imei_key(35209900000000);
+    let b = imei_key(35209900000009);
+    let cases: Vec<(&str, u32, Vec<u8>, Section)> = vec![
+        (
+            "an IMEI key above 14 digits",
+            IMEI,
+            fst_map(&[(&too_big, 0)]),
+            Section::Imei,
+        ),
+        (
+            "an IMEI key of 5 bytes",
+            IMEI,
+            fst_map(&[(&a[..5], 0)]),
+            Section::Imei,
+        ),
+        (
+            "an IMEI value naming no entry",
+            IMEI,
+            fst_map(&[(&a, entries)]),
+            Section::Imei,
+        ),
+        (
+            "a TAC key above 8 digits",
+            TAC,
+            fst_map(&[(&100_000_000u32.to_be_bytes(), 0)]),
+            Section::Tac,
+        ),
+        (
+            "a pair key with a 4-digit IMSI",
+            PAIR,
+            fst_map(&[(&[a.clone(), vec![4, 0, 0, 0, 0, 0, 0, 1]].concat(), 0)]),
+            Section::Pair,
+        ),
+        (
+            "a pair key with an IMSI longer than its length",
+            PAIR,
+            fst_map(&[(
+                &[a.clone(), vec![5, 0, 0, 0, 0, 0x01, 0x86, 0xa0]].concat(),
+                0,
+            )]),
+            Section::Pair,
+        ),
+        (
+            "a range that ends before it starts",
+            RANGE,
+            fst_map(&[(&[b.clone(), a.clone()].concat(), 0)]),
+            Section::Range,
+        ),
+        (
+            "a segment value naming no entry",
+            SEGMENTS,
+            fst_map(&[(&b, entries + 1)]),
+            Section::Segments,
+        ),
+        (
+            "not a transducer at all",
+            IMEI,
+            b"this is not a transducer, but its checksum is right".to_vec(),
+            Section::Imei,
+        ),
+        ("an empty transducer section", TAC, Vec::new(), Section::Tac),
+    ];
+    for (what, id, data, section) in cases {
+        let mut p = Parts::of(&bytes);
+        *p.section_mut(id) = data;
+        let err = assert_full_rejects(what, &craft(&p));
+        assert_eq!(malformed_section(&err), Some(section), "{what}: {err}");
+    }
+}
+
+#[test]
+fn full_verification_rejects_counts_that_disagree_with_the_sections() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let mut p = Parts::of(&bytes);
+    p.counts[1][1] += 1;
+    let err = assert_full_rejects("one rule too many counted", &craft(&p));
+    assert!(
+        matches!(err, FormatError::Header { offset: 32, .. }),
+        "{err}"
+    );
+    // Segments without ranges.
+    let mut p = Parts::of(&bytes);
+    *p.section_mut(RANGE) = fst_map(&[]);
+    p.counts[2] = [0; 3];
+    let err = assert_full_rejects("segments without ranges", &craft(&p));
+    assert_eq!(malformed_section(&err), Some(Section::Segments), "{err}");
+}
+
+#[test]
+fn a_wrong_section_table_is_an_error_at_every_level() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let base = Parts::of(&bytes);
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+
+    let mut p = base.clone();
+    p.sections.retain(|s| s.0 != PAIR);
+    cases.push(("a missing section", craft(&p)));
+
+    let mut p = base.clone();
+    p.sections.push((TAC, fst_map(&[])));
+    cases.push(("a section listed twice", craft(&p)));
+
+    let mut p = base.clone();
+    p.sections.push((7, Vec::new()));
+    cases.push(("an unknown required section", craft(&p)));
+
+    let mut p = base.clone();
+    p.version = 2;
+    cases.push(("another version", craft(&p)));
+
+    // Rows edited after layout, then re-signed.
+    let row_field = |b: &mut Vec<u8>, row: usize, field: usize, v: u64| {
+        let at = FIXED_HEADER + ROW * row + field;
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        resign(b);
+    };
+    let n = base.sections.len();
+    let end = bytes.len() as u64;
+    let mut b = bytes.clone();
+    row_field(&mut b, n - 1, 16, end); // length past the end
+    cases.push(("a section past the end", b));
+    let mut b = bytes.clone();
+    row_field(&mut b, 1, 8, u64::MAX - 7); // offset that overflows
+    cases.push(("a section offset that overflows", b));
+    let mut b = bytes.clone();
+    let off1 = u64_at(&bytes, FIXED_HEADER + ROW + 8);
+    row_field(&mut b, 1, 8, off1 + 1); // misaligned
+    cases.push(("a misaligned section", b));
+    let mut b = bytes.clone();
+    row_field(&mut b, 0, 8, 0); // over the header
+    cases.push(("a section over the header", b));
+    let mut b = bytes.clone();
+    let off2 = u64_at(&bytes, FIXED_HEADER + 2 * ROW + 8);
+    row_field(&mut b, 1, 8, off2); // two sections at one offset
+    cases.push(("overlapping sections", b));
+
+    // Header fields edited, then re-signed.
+    let mut b = bytes.clone();
+    b[128..132].copy_from_slice(&u32::MAX.to_le_bytes());
+    cases.push(("a huge section count", b));
+    let mut b = bytes.clone();
+    b[12..16].copy_from_slice(&1u32.to_le_bytes());
+    resign(&mut b);
+    cases.push(("a wrong header length", b));
+
+    for (what, b) in &cases {
+        for level in LEVELS {
+            let r = catch(|| open(b, level))
+                .unwrap_or_else(|p| panic!("{what}, {level:?}: panicked: {p}"));
+            let err = r
+                .err()
+                .unwrap_or_else(|| panic!("{what}, {level:?}: opened"));
+            assert!(err.as_format().is_some(), "{what}: {err}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_optional_section_is_ignored() {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let mut p = Parts::of(&bytes);
+    p.sections
+        .push((0x8000_0001, b"from a newer writer".to_vec()));
+    let crafted = craft(&p);
+    let index = open(&crafted, Verification::Full).unwrap();
+    let original = open(&bytes, Verification::Full).unwrap();
+    assert_eq!(
+        index.rules().collect::<Vec<_>>(),
+        original.rules().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn re_signed_flips_never_panic_under_full_verification() {
+    // Every byte of every transducer flipped and the file re-signed: checksums pass, so
+    // only Full verification stands between the damage and the transducer code. It must
+    // reject the file, or accept a file that then answers without panicking.
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    let mut full = Tally::default();
+    let mut checksums = Tally::default();
+    for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS] {
+        for at in section_span(&bytes, id) {
+            for mask in [0x01u8, 0xff] {
+                let mut b = bytes.clone();
+                b[at] ^= mask;
+                resign(&mut b);
+                try_damaged(&mut full, at, &b, Verification::Full, &rules);
+                try_damaged(&mut checksums, at, &b, Verification::Checksums, &rules);
+            }
+        }
+    }
+    eprintln!(
+        "re-signed flips: Full rejected {}, accepted {}, panicked {}; \
+         Checksums rejected {}, accepted {}, panicked {}",
+        full.rejected,
+        full.opened,
+        full.panics.len(),
+        checksums.rejected,
+        checksums.opened,
+        checksums.panics.len()
+    );
+    for (at, msg) in checksums.panics.iter().take(5) {
+        eprintln!("  Checksums, byte {at}: {msg}");
+    }
+    assert!(
+        full.panics.is_empty(),
+        "Full verification: {:?}",
+        full.panics
+    );
+    assert!(full.rejected > 0);
+}
+
+#[test]
+fn a_damaged_file_does_not_stop_a_good_one_from_opening() {
+    // Errors are values: after any number of failures the library still works.
+    let rules = vec![Rule::imei(
+        imei_n(35209900176148),
+        e(imei_index::Status::Blocked),
+    )];
+    let (bytes, _) = build_bytes(&rules);
+    for len in 0..bytes.len() {
+        assert!(open(&bytes[..len], Verification::Checksums).is_err());
+    }
+    let index = open(&bytes, Verification::Full).unwrap();
+    assert!(index.check(imei_n(35209900176148)).is_listed());
+}
