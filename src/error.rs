@@ -27,7 +27,7 @@ pub enum Error {
     /// Bytes that are not a valid index: empty, truncated, foreign or corrupt.
     #[error("{origin} is not a usable index: {source}")]
     Format {
-        /// The file, or "the index bytes" when read from memory.
+        /// The file, or "the index in memory" for bytes.
         origin: Origin,
         /// What is wrong with it.
         #[source]
@@ -76,7 +76,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::File(p) => write!(f, "index file {}", p.display()),
-            Origin::Memory => f.write_str("the index bytes"),
+            Origin::Memory => f.write_str("the index in memory"),
         }
     }
 }
