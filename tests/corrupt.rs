@@ -878,3 +878,27 @@ fn a_damaged_file_does_not_stop_a_good_one_from_opening() {
     let index = open(&bytes, Verification::Full).unwrap();
     assert!(index.check(imei_n(35209900176148)).is_listed());
 }
+
+#[test]
+fn format_errors_read_as_sentences_naming_where_the_bytes_came_from() {
+    let err = open(b"imei,status\n", Verification::Checksums).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(
+            "the index in memory is not a usable index: this is not an imei-index file"
+        ),
+        "{msg}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list.csv");
+    std::fs::write(&path, b"imei,status\n").unwrap();
+    let msg = Index::open(&path).unwrap_err().to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "index file {} is not a usable index",
+            path.display()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("not a list"), "says how to fix it: {msg}");
+}
