@@ -129,7 +129,8 @@ impl std::error::Error for ListError {
 pub struct Field<'a> {
     /// The field's text: unquoted and trimmed.
     pub text: Cow<'a, str>,
-    /// 1-based character column of the field's first character.
+    /// 1-based character column of the field's first character (for a quoted field, the
+    /// first character inside the quotes, so that positions within the text map to columns).
     pub column: usize,
 }
 
@@ -211,7 +212,8 @@ pub fn split_record(line: &str, delimiter: char) -> Result<Vec<Field<'_>>, (RowE
                 }
                 fields.push(Field {
                     text: Cow::Owned(text),
-                    column: start_column,
+                    // The text starts after the opening quote.
+                    column: start_column + 1,
                 });
                 if end {
                     return Ok(fields);
