@@ -459,6 +459,32 @@ fn an_index_with_bytes_appended_is_an_error() {
 }
 
 #[test]
+fn bytes_appended_and_declared_in_the_header_are_padding() {
+    // A writer that extends the file and records its length: the tail is padding, so
+    // zeros are harmless and anything else is an error.
+    let rules = sample_rules();
+    let (bytes, _) = build_bytes(&rules);
+    let mut zeros = bytes.clone();
+    zeros.resize(bytes.len() + 16, 0);
+    set_file_len(&mut zeros);
+    resign(&mut zeros);
+    let index = open(&zeros, Verification::Full).unwrap();
+    assert_eq!(index.rules().collect::<Vec<_>>().len(), rules.len());
+    let mut junk = zeros.clone();
+    let last = junk.len() - 1;
+    junk[last] = b'!';
+    for level in LEVELS {
+        let err = open(&junk, level).unwrap_err();
+        assert_eq!(
+            err.as_format(),
+            Some(&FormatError::Padding {
+                offset: last as u64
+            })
+        );
+    }
+}
+
+#[test]
 fn every_byte_flipped_is_an_error_with_checksums() {
     let rules = sample_rules();
     let (bytes, _) = build_bytes(&rules);

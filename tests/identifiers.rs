@@ -453,8 +453,8 @@ fn tac_and_serial_split_the_14_digits() {
     let i = Imei::from_parts(t, 176148).unwrap();
     assert_eq!(i, Imei::parse("352099001761481").unwrap());
     assert_eq!((i.tac(), i.snr()), (t, 176148));
-    assert_eq!(t.first_imei().as_u64(), 35209900_000000);
-    assert_eq!(t.last_imei().as_u64(), 35209900_999999);
+    assert_eq!(t.first_imei().as_u64(), 35_209_900_000_000);
+    assert_eq!(t.last_imei().as_u64(), 35_209_900_999_999);
     assert_eq!(t.first_imei().tac(), t);
     assert_eq!(t.last_imei().tac(), t);
     assert_eq!(
@@ -688,15 +688,12 @@ proptest! {
 
     #[test]
     fn no_imei_like_string_makes_the_parsers_panic(s in "(imei-|imeisv-|imsi-|mac-|eui-| |)[0-9 \\-xé]{0,20}") {
-        if let Err(e) = Imei::parse(&s) {
-            // Positions, when reported, point at the named character.
-            match e {
-                IdError::NonDigit { ch, position, .. }
-                | IdError::MisplacedSeparator { ch, position, .. } => {
-                    prop_assert_eq!(s.chars().nth(position - 1), Some(ch));
-                }
-                _ => {}
-            }
+        // Positions, when reported, point at the named character.
+        if let Err(
+            IdError::NonDigit { ch, position, .. } | IdError::MisplacedSeparator { ch, position, .. },
+        ) = Imei::parse(&s)
+        {
+            prop_assert_eq!(s.chars().nth(position - 1), Some(ch));
         }
         if let Err(IdError::NonDigit { ch, position, .. }) = Imsi::parse(&s) {
             prop_assert_eq!(s.chars().nth(position - 1), Some(ch));

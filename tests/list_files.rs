@@ -133,7 +133,8 @@ fn a_range_that_ends_before_it_starts_is_an_error() {
 
 #[test]
 fn bad_status_reason_date_and_imsi_fields_point_at_the_field() {
-    let cases: [(&str, usize, fn(&RowError) -> bool); 8] = [
+    type Is = fn(&RowError) -> bool;
+    let cases: [(&str, usize, Is); 8] = [
         (
             "35209900,maybe",
             10,

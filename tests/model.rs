@@ -217,7 +217,7 @@ fn check_against_model(rules: &[Rule], extra: &[Imei]) -> Result<(), TestCaseErr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
     fn the_index_answers_as_the_model(

@@ -79,7 +79,7 @@ fn a_range_inside_a_tac_overrides_it_endpoints_included() {
 
 #[test]
 fn nested_ranges_the_narrowest_wins() {
-    let base = 35209900_000000u64;
+    let base = tac("35209900").first_imei().as_u64();
     let outer = Entry::new(Status::Blocked).with_reason(Reason::Fraud);
     let middle = e(Status::Tracked);
     let inner = e(Status::Allowed);
@@ -111,7 +111,7 @@ fn nested_ranges_the_narrowest_wins() {
 
 #[test]
 fn equally_wide_ranges_the_greater_precedence_then_the_earlier_start_wins() {
-    let base = 86990000_000000u64;
+    let base = tac("86990000").first_imei().as_u64();
     // Two ranges of 11 IMEIs overlapping in [5, 10].
     let (index, _) = build(&[
         range(imei_n(base + 5), imei_n(base + 15), e(Status::Blocked)),
