@@ -1,7 +1,7 @@
 //! Building index files from rules.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::atomic::AtomicFile;
@@ -10,7 +10,7 @@ use crate::format::{
     ENTRY_RECORD, FORMAT_VERSION, Header, RuleCounts, Section, SectionRef, encode_entry, header_len,
 };
 use crate::ident::{Imei, Imsi};
-use crate::list::{ListError, ListReader};
+use crate::list::ListError;
 use crate::rule::{Entry, Rule, RuleKind, Target};
 
 /// What a build did with the rules and rows it was given.
@@ -106,7 +106,8 @@ impl IndexBuilder {
         }
     }
 
-    /// Adds every rule of a list.
+    /// Adds every rule of a list: a [`ListReader`](crate::list::ListReader) (by value, or `&mut` to ask it for its
+    /// row count afterwards), or any iterator of rows.
     ///
     /// Each unreadable row is passed to `on_reject`: returning `Ok(())` counts the row as
     /// rejected and goes on (the caller may write it aside), returning the error stops the
@@ -132,9 +133,9 @@ impl IndexBuilder {
     /// assert_eq!(summary.rows_read(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn add_list<R: BufRead>(
+    pub fn add_list(
         &mut self,
-        list: ListReader<R>,
+        list: impl IntoIterator<Item = Result<Rule, ListError>>,
         mut on_reject: impl FnMut(ListError) -> Result<(), ListError>,
     ) -> Result<(), Error> {
         for row in list {

@@ -331,6 +331,10 @@ impl Imei {
     /// counterfeit handsets (which often carry wrong check digits) and inputs with a spare
     /// `0` in place of the check digit.
     ///
+    /// A spare `0` in place of the check digit is reported as
+    /// `CheckDigit::Invalid { found: 0, .. }` (unless 0 is the check digit): it cannot be
+    /// told from a forged digit, so callers whose network sends spare digits decide.
+    ///
     /// # Errors
     ///
     /// As [`Imei::parse`], except that a wrong check digit is not an error.

@@ -95,10 +95,22 @@ impl OpenOptions {
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Index, Error> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("read", path, e))?
-            .len();
+        let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
+        if !meta.is_file() {
+            // Mapping a directory or a device fails with a baffling "No such device".
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            let msg = format!("it is {what}; pass the path of an index file");
+            return Err(Error::io(
+                "open",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, msg),
+            ));
+        }
+        let len = meta.len();
         let origin = Origin::File(path.to_path_buf());
         if len == 0 {
             // Mapping zero bytes fails on some platforms; say what is really wrong.
