@@ -74,6 +74,7 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 
 mod atomic;
 mod build;
+pub mod capi;
 mod error;
 mod format;
 mod ident;
