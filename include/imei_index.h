@@ -523,7 +523,7 @@ enum imei_index_result imei_index_check_with_imsi_lenient(const struct imei_inde
  * # Safety
  *
  * `index` must be NULL or a live handle; `imei14` NULL or `n` readable values; `out` NULL
- * or `n` writable verdicts; `n_invalid` NULL or writable.
+ * or `n` writable verdicts, not overlapping `imei14`; `n_invalid` NULL or writable.
  */
 enum imei_index_result imei_index_check_many(const struct imei_index *index,
                                              const uint64_t *imei14,

@@ -13,21 +13,22 @@ use super::verdict::imei_index_verdict;
 use crate::ident::{Imei, Imsi};
 use crate::rule::Verdict;
 
-/// Runs a check that answers one verdict: writes it to `*out`, or, when the check fails,
-/// `IMEI_INDEX_STATUS_INVALID`, so that a caller who ignores the result code never reads a
-/// stale verdict.
+/// Runs a check that answers one verdict: writes it to `*out`, or, when the check fails
+/// (or panics), `IMEI_INDEX_STATUS_INVALID`, so that a caller who ignores the result code
+/// never reads a stale verdict.
 pub(crate) fn answer(
     out: *mut imei_index_verdict,
     check: impl FnOnce() -> Result<imei_index_verdict, Failure>,
 ) -> imei_index_result {
     guard(|| {
         let out = input::non_null(out, "out")?;
-        let verdict = check();
-        let written = verdict.as_ref().map_or(imei_index_verdict::INVALID, |v| *v);
-        // SAFETY: `out` is not NULL and aligned; every caller of the C API guarantees that
-        // `out` is writable.
-        unsafe { out.write(written) };
-        verdict.map(drop)
+        // SAFETY (both writes): `out` is not NULL and aligned; every caller of the C API
+        // guarantees that it is writable.
+        unsafe { out.write(imei_index_verdict::INVALID) };
+        let verdict = check()?;
+        // SAFETY: as above.
+        unsafe { out.write(verdict) };
+        Ok(())
     })
 }
 
@@ -92,7 +93,7 @@ unsafe fn text_arg<'a>(p: *const c_char, len: usize, what: &str) -> Result<&'a [
 /// # Safety
 ///
 /// `imei14` must be NULL or point to `n` readable `u64`s, `out` NULL or to `n` writable
-/// verdicts; `n_invalid` NULL or writable.
+/// verdicts that do not overlap them; `n_invalid` NULL or writable.
 pub(crate) unsafe fn check_array<C: Fn(Imei) -> Verdict>(
     imei14: *const u64,
     n: usize,
@@ -106,22 +107,16 @@ pub(crate) unsafe fn check_array<C: Fn(Imei) -> Verdict>(
         let n_invalid = (!n_invalid.is_null())
             .then(|| input::non_null(n_invalid, "n_invalid"))
             .transpose()?;
+        // Never leave stale verdicts behind, as for single checks, whatever fails (or
+        // panics) below.
+        for i in 0..n {
+            // SAFETY: i < n, and the caller guarantees n writable verdicts at `out`.
+            unsafe { out.add(i).write(imei_index_verdict::INVALID) };
+        }
+        let check = checker()?;
         let mut invalid = 0usize;
         let mut first_invalid = None;
-        let check = match checker() {
-            Ok(c) => c,
-            Err(e) => {
-                // Never leave stale verdicts behind, as for single checks.
-                for i in 0..n {
-                    // SAFETY: i < n, and the caller guarantees n writable verdicts at `out`.
-                    unsafe { out.add(i).write(imei_index_verdict::INVALID) };
-                }
-                return Err(e);
-            }
-        };
         for i in 0..n {
-            // Element by element through raw pointers, never as slices: the caller's arrays
-            // could overlap, which slices must not.
             // SAFETY: i < n, and the caller guarantees n readable values at `imei14`.
             let value = unsafe { imei14.add(i).read() };
             let verdict = match Imei::from_u64(value) {
@@ -312,7 +307,7 @@ pub unsafe extern "C" fn imei_index_check_with_imsi_lenient(
 /// # Safety
 ///
 /// `index` must be NULL or a live handle; `imei14` NULL or `n` readable values; `out` NULL
-/// or `n` writable verdicts; `n_invalid` NULL or writable.
+/// or `n` writable verdicts, not overlapping `imei14`; `n_invalid` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn imei_index_check_many(
     index: *const imei_index,
