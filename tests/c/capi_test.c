@@ -662,7 +662,7 @@ static void *work(void *arg) {
 }
 
 static void test_threads(const imei_index *index, const probe *probes, size_t n) {
-    enum { THREADS = 6 };
+    enum { THREADS = 4 };
     pthread_t threads[THREADS];
     worker workers[THREADS];
     for (int t = 0; t < THREADS; t++) {
