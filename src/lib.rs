@@ -17,6 +17,8 @@ microseconds, and a check is a few hundred nanoseconds.
   writes an index file atomically.
 * [`Index`] opens a file (memory-mapped) or bytes, verifies it, and answers a [`Verdict`]:
   the most specific matching rule (pair > IMEI > narrowest range > TAC), or unknown.
+* [`capi`] is the C API: `libimei_index.a` and `libimei_index.so`, with the header
+  `include/imei_index.h` (see `docs/c-api.md`). It has no dependency beyond the core.
 
 # Example
 

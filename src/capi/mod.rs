@@ -38,7 +38,10 @@
 //! The C API called from Rust, as a C program would:
 //!
 //! ```
-//! use imei_index::capi::*;
+//! use imei_index::capi::{
+//!     IMEI_INDEX_RULE_IMEI, IMEI_INDEX_STATUS_BLOCKED, imei_index_check, imei_index_close,
+//!     imei_index_open_bytes, imei_index_result, imei_index_verdict,
+//! };
 //! use imei_index::{Entry, Imei, IndexBuilder, Rule, Status};
 //!
 //! let mut builder = IndexBuilder::new();

@@ -333,7 +333,7 @@ static imei_index *open_from_memory(const char *dir) {
     CHECK(index == NULL);
     CHECK(error_contains("empty"));
     CHECK(imei_index_open_bytes(bytes, len - 1, &index) == IMEI_INDEX_RESULT_CORRUPT_INDEX);
-    CHECK(error_contains("the index bytes"));
+    CHECK(error_contains("is not a usable index"));
     CHECK(imei_index_open_bytes(bytes + 8, len - 8, &index) == IMEI_INDEX_RESULT_CORRUPT_INDEX);
     CHECK(imei_index_open_bytes(bytes, SIZE_MAX, &index) == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
     CHECK(index == NULL);
