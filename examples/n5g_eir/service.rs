@@ -1,0 +1,422 @@
+//! The N5g-eir Equipment Identity Check service (3GPP TS 29.511), independent of how it is
+//! started: `main.rs` serves it from the command line, `tests/n5g_eir.rs` drives it directly.
+//!
+//! One operation: `GET {apiRoot}/n5g-eir-eic/v1/equipment-status?pei=…[&supi=…][&gpsi=…]`.
+//! Identifier formats are those of TS 29.571 (`Pei`, `Supi`, `Gpsi`); causes are those of
+//! TS 29.500 Table 5.2.7.2-1 and TS 29.511 Table 6.1.7.3-1.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use imei_index::{Imei, Imsi, Index, Status};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// The one resource of the API.
+pub const EQUIPMENT_STATUS_PATH: &str = "/n5g-eir-eic/v1/equipment-status";
+
+/// The index in use, replaced whole when a new one is published.
+///
+/// Each request clones the `Arc` under a brief read lock and checks against that snapshot,
+/// so a reload never blocks a check for longer than a pointer copy.
+pub type SharedIndex = Arc<RwLock<Arc<Index>>>;
+
+/// What to answer for equipment that no list names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownPolicy {
+    /// 404 with cause `ERROR_EQUIPMENT_UNKNOWN`, as TS 29.511 specifies.
+    NotFound,
+    /// 200 with this status, as operators who greylist unknown handsets choose.
+    Answer(Status),
+}
+
+/// The service: an index and the policy for unknown equipment.
+#[derive(Debug)]
+pub struct Eir {
+    index: SharedIndex,
+    unknown: UnknownPolicy,
+}
+
+impl Eir {
+    /// A service answering from `index`.
+    pub fn new(index: SharedIndex, unknown: UnknownPolicy) -> Eir {
+        Eir { index, unknown }
+    }
+
+    /// Answers one request.
+    pub fn respond<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        if request.uri().path() != EQUIPMENT_STATUS_PATH {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "Resource not found",
+                "RESOURCE_URI_STRUCTURE_NOT_FOUND",
+                format!(
+                    "{} is not a resource of this API: the only one is {EQUIPMENT_STATUS_PATH}",
+                    request.uri().path()
+                ),
+                Vec::new(),
+            );
+        }
+        if request.method() != Method::GET {
+            let mut response = problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "METHOD_NOT_ALLOWED",
+                format!(
+                    "{} is not supported on {EQUIPMENT_STATUS_PATH}: use GET",
+                    request.method()
+                ),
+                Vec::new(),
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return response;
+        }
+        match Query::parse(request.uri().query().unwrap_or("")) {
+            Ok(query) => self.answer(&query),
+            Err(bad) => bad.into_response(),
+        }
+    }
+
+    fn answer(&self, query: &Query) -> Response<Full<Bytes>> {
+        let index = Arc::clone(&self.index.read().unwrap_or_else(PoisonError::into_inner));
+        let verdict = match query.pei {
+            Pei::Imei(imei) => match &query.imsi {
+                Some(imsi) => index.check_with_imsi(imei, imsi),
+                None => index.check(imei),
+            },
+            Pei::NotAnImei => imei_index::Verdict::unknown(),
+        };
+        match (verdict.status(), self.unknown) {
+            (Some(status), _) | (None, UnknownPolicy::Answer(status)) => {
+                json_response(StatusCode::OK, "application/json", &status_body(status))
+            }
+            (None, UnknownPolicy::NotFound) => problem(
+                StatusCode::NOT_FOUND,
+                "Equipment unknown",
+                "ERROR_EQUIPMENT_UNKNOWN",
+                "no list names this equipment".to_string(),
+                Vec::new(),
+            ),
+        }
+    }
+}
+
+/// The 200 body: `EirResponseData`.
+fn status_body(status: Status) -> Value {
+    json!({ "status": status.n5g_eir() })
+}
+
+/// What a request asks about, once its parameters are valid.
+#[derive(Debug)]
+struct Query {
+    pei: Pei,
+    /// The SUPI when it is an IMSI: pair rules need it. NAI and other SUPIs name no SIM
+    /// that IMEI lists can pair with, so they are accepted and not used.
+    imsi: Option<Imsi>,
+}
+
+/// A PEI (TS 29.571 `Pei`).
+#[derive(Debug)]
+enum Pei {
+    /// `imei-…` or `imeisv-…`.
+    Imei(Imei),
+    /// A well-formed `mac-…` or `eui-…` PEI: equipment that no IMEI list can name.
+    NotAnImei,
+}
+
+/// A request the service refuses: 400 with the parameters at fault.
+#[derive(Debug)]
+struct BadRequest {
+    cause: &'static str,
+    params: Vec<(&'static str, String)>,
+}
+
+impl BadRequest {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let detail = self
+            .params
+            .iter()
+            .map(|(p, r)| format!("{p}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Malformed request",
+            self.cause,
+            detail,
+            self.params,
+        )
+    }
+}
+
+impl Query {
+    fn parse(query: &str) -> Result<Query, BadRequest> {
+        let mut pei = Vec::new();
+        let mut supi = Vec::new();
+        let mut gpsi = Vec::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "pei" => pei.push(value.into_owned()),
+                "supi" => supi.push(value.into_owned()),
+                "gpsi" => gpsi.push(value.into_owned()),
+                // TS 29.500 §5.2.7: unknown query parameters are not an error.
+                _ => {}
+            }
+        }
+        let pei = match pei.as_slice() {
+            [] => {
+                return Err(BadRequest {
+                    cause: "MANDATORY_IE_MISSING",
+                    params: vec![(
+                        "pei",
+                        "the query parameter pei is required: the PEI of the UE, for example \
+                         imei-<15 digits>"
+                            .to_string(),
+                    )],
+                });
+            }
+            [one] => parse_pei(one).map_err(|reason| BadRequest {
+                cause: "MANDATORY_IE_INCORRECT",
+                params: vec![("pei", reason)],
+            })?,
+            many => {
+                return Err(BadRequest {
+                    cause: "MANDATORY_IE_INCORRECT",
+                    params: vec![("pei", repeated(many.len()))],
+                });
+            }
+        };
+        let mut params = Vec::new();
+        let imsi = match supi.as_slice() {
+            [] => None,
+            [one] => parse_supi(one).unwrap_or_else(|reason| {
+                params.push(("supi", reason));
+                None
+            }),
+            many => {
+                params.push(("supi", repeated(many.len())));
+                None
+            }
+        };
+        match gpsi.as_slice() {
+            [] => {}
+            [one] => {
+                if let Err(reason) = check_gpsi(one) {
+                    params.push(("gpsi", reason));
+                }
+            }
+            many => params.push(("gpsi", repeated(many.len()))),
+        }
+        if !params.is_empty() {
+            return Err(BadRequest {
+                cause: "OPTIONAL_IE_INCORRECT",
+                params,
+            });
+        }
+        Ok(Query { pei, imsi })
+    }
+}
+
+fn repeated(n: usize) -> String {
+    format!("the parameter is given {n} times: give it once")
+}
+
+/// Describes the first character of `body` that is not a digit, counting positions in the
+/// whole parameter value (so after `prefix`).
+fn check_digits(prefix: &str, body: &str, expected: usize, what: &str) -> Result<(), String> {
+    if let Some((i, ch)) = body.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+        return Err(format!(
+            "character {ch:?} at position {} is not a digit: {prefix} must be followed by \
+             {expected} digits ({what})",
+            prefix.chars().count() + i + 1
+        ));
+    }
+    if body.len() != expected {
+        return Err(format!(
+            "{prefix} is followed by {} digits: expected {expected} ({what})",
+            body.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a PEI: `imei-<15 digits>`, `imeisv-<16 digits>`, `mac-<6 hex pairs>[-untrusted]`
+/// or `eui-<8 hex pairs>` (TS 29.571 §5.3.2).
+fn parse_pei(pei: &str) -> Result<Pei, String> {
+    let imei = if let Some(body) = pei.strip_prefix("imei-") {
+        check_digits("imei-", body, 15, "TAC, serial number and check digit")?;
+        pei
+    } else if let Some(body) = pei.strip_prefix("imeisv-") {
+        check_digits(
+            "imeisv-",
+            body,
+            16,
+            "TAC, serial number and software version",
+        )?;
+        pei
+    } else if let Some(body) = pei.strip_prefix("mac-") {
+        let body = body.strip_suffix("-untrusted").unwrap_or(body);
+        return hex_pairs(body, 6).then_some(Pei::NotAnImei).ok_or_else(|| {
+            format!("{pei:?} is not mac- followed by 6 hex pairs such as mac-00-11-22-33-44-55")
+        });
+    } else if let Some(body) = pei.strip_prefix("eui-") {
+        return hex_pairs(body, 8).then_some(Pei::NotAnImei).ok_or_else(|| {
+            format!(
+                "{pei:?} is not eui- followed by 8 hex pairs such as eui-00-11-22-33-44-55-66-77"
+            )
+        });
+    } else {
+        return Err(format!(
+            "{pei:?} is not a PEI: expected imei-<15 digits>, imeisv-<16 digits>, \
+             mac-<6 hex pairs> or eui-<8 hex pairs>"
+        ));
+    };
+    // A wrong check digit is classified, not refused: counterfeit handsets carry them, and
+    // regulators want those handsets found in the lists (TS 23.003 leaves the digit out of
+    // checks altogether).
+    Imei::parse_lenient(imei)
+        .map(|parsed| Pei::Imei(parsed.imei))
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `s` is `n` hex pairs separated by hyphens.
+fn hex_pairs(s: &str, n: usize) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == n
+        && groups
+            .iter()
+            .all(|g| g.len() == 2 && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Parses a SUPI: `imsi-<5 to 15 digits>` gives an IMSI; `nai-…` (and the wireline
+/// `gci-…`/`gli-…` forms) are valid SUPIs that name no IMSI.
+fn parse_supi(supi: &str) -> Result<Option<Imsi>, String> {
+    if let Some(body) = supi.strip_prefix("imsi-") {
+        if let Some((i, ch)) = body.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+            return Err(format!(
+                "character {ch:?} at position {} is not a digit: imsi- must be followed by \
+                 5 to 15 digits",
+                i + 6
+            ));
+        }
+        return Imsi::parse(supi).map(Some).map_err(|e| e.to_string());
+    }
+    for prefix in ["nai-", "gci-", "gli-"] {
+        if supi
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty())
+        {
+            return Ok(None);
+        }
+    }
+    Err(format!(
+        "{supi:?} is not a SUPI: expected imsi-<5 to 15 digits> or nai-<network access identifier>"
+    ))
+}
+
+/// Checks a GPSI: `msisdn-<5 to 15 digits>` or `extid-<local>@<domain>`.
+fn check_gpsi(gpsi: &str) -> Result<(), String> {
+    if let Some(body) = gpsi.strip_prefix("msisdn-") {
+        if (5..=15).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(());
+        }
+        return Err(format!(
+            "{gpsi:?} is not msisdn- followed by 5 to 15 digits"
+        ));
+    }
+    if let Some(body) = gpsi.strip_prefix("extid-") {
+        let mut parts = body.split('@');
+        if let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) {
+            if !local.is_empty() && !domain.is_empty() {
+                return Ok(());
+            }
+        }
+        return Err(format!(
+            "{gpsi:?} is not extid- followed by <local>@<domain>"
+        ));
+    }
+    Err(format!(
+        "{gpsi:?} is not a GPSI: expected msisdn-<5 to 15 digits> or extid-<local>@<domain>"
+    ))
+}
+
+/// A `ProblemDetails` response (TS 29.571 §5.2.4.1, `application/problem+json`).
+fn problem(
+    status: StatusCode,
+    title: &str,
+    cause: &str,
+    detail: String,
+    params: Vec<(&'static str, String)>,
+) -> Response<Full<Bytes>> {
+    let mut body = json!({
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+        "cause": cause,
+    });
+    if !params.is_empty() {
+        body["invalidParams"] = params
+            .into_iter()
+            .map(|(param, reason)| json!({ "param": param, "reason": reason }))
+            .collect();
+    }
+    json_response(status, "application/problem+json", &body)
+}
+
+fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &Value,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Serves `eir` on `listener` until the task is dropped: HTTP/1.1 and, on the same port,
+/// HTTP/2 over cleartext with prior knowledge (h2c), as 5G service-based interfaces use.
+pub async fn serve(listener: TcpListener, eir: Arc<Eir>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                eprintln!("n5g_eir: could not accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let eir = Arc::clone(&eir);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let response = eir.respond(&request);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                eprintln!("n5g_eir: connection ended with an error: {e}");
+            }
+        });
+    }
+}
+
+/// Opens the index at `path` for serving.
+pub fn open_shared(path: &std::path::Path) -> io::Result<SharedIndex> {
+    let index = Index::open(path).map_err(io::Error::other)?;
+    Ok(Arc::new(RwLock::new(Arc::new(index))))
+}
