@@ -69,6 +69,8 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 * `cli` (default): the `imei-index` command-line tool and its dependencies. Link the library
   with `default-features = false` to get the core alone (`fst`, `memmap2`, `bytes`,
   `thiserror`, `crc32fast`).
+* `s13`: the `s13` module: Diameter S13 ME-Identity-Check messages and a peer connection
+  that answers them from an index (no dependencies beyond the core's).
 */
 
 #![deny(missing_docs)]
@@ -83,6 +85,8 @@ mod ident;
 mod index;
 pub mod list;
 mod rule;
+#[cfg(feature = "s13")]
+pub mod s13;
 pub mod synth;
 
 pub use crate::build::{BuildSummary, IndexBuilder};
