@@ -4,7 +4,7 @@
 //!
 //! Schema conformance against 3GPP's OpenAPI file is checked by `.ci/protocols`.
 
-#[path = "../examples/n5g_eir/reload.rs"]
+#[path = "../examples/common/reload.rs"]
 mod reload;
 #[path = "../examples/n5g_eir/service.rs"]
 mod service;
@@ -78,7 +78,7 @@ impl Drop for Server {
 }
 
 async fn start(index: &Path, unknown: UnknownPolicy) -> Server {
-    let shared = service::open_shared(index).unwrap();
+    let shared = reload::open_shared(index).unwrap();
     let reloader = tokio::spawn(reload::reload_on_change(
         index.to_path_buf(),
         Arc::clone(&shared),

@@ -10,6 +10,7 @@
 //! HTTP/1.1 and HTTP/2 over cleartext with prior knowledge share one port. The index is
 //! reloaded when a new one is published at the same path.
 
+#[path = "../common/reload.rs"]
 mod reload;
 mod service;
 
@@ -64,10 +65,10 @@ impl Unknown {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let shared = match service::open_shared(&args.index) {
+    let shared = match reload::open_shared(&args.index) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("n5g_eir: could not open {}: {e}", args.index.display());
+            eprintln!("n5g_eir: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -6,8 +6,7 @@
 //! TS 29.500 Table 5.2.7.2-1 and TS 29.511 Table 6.1.7.3-1.
 
 use std::convert::Infallible;
-use std::io;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -16,18 +15,14 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use imei_index::{Imei, Imsi, Index, Status};
+use imei_index::{Imei, Imsi, Status};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::reload::{SharedIndex, snapshot};
+
 /// The one resource of the API.
 pub const EQUIPMENT_STATUS_PATH: &str = "/n5g-eir-eic/v1/equipment-status";
-
-/// The index in use, replaced whole when a new one is published.
-///
-/// Each request clones the `Arc` under a brief read lock and checks against that snapshot,
-/// so a reload never blocks a check for longer than a pointer copy.
-pub type SharedIndex = Arc<RwLock<Arc<Index>>>;
 
 /// What to answer for equipment that no list names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +83,7 @@ impl Eir {
     }
 
     fn answer(&self, query: &Query) -> Response<Full<Bytes>> {
-        let index = Arc::clone(&self.index.read().unwrap_or_else(PoisonError::into_inner));
+        let index = snapshot(&self.index);
         let verdict = match query.pei {
             Pei::Imei(imei) => match &query.imsi {
                 Some(imsi) => index.check_with_imsi(imei, imsi),
@@ -413,10 +408,4 @@ pub async fn serve(listener: TcpListener, eir: Arc<Eir>) {
             }
         });
     }
-}
-
-/// Opens the index at `path` for serving.
-pub fn open_shared(path: &std::path::Path) -> io::Result<SharedIndex> {
-    let index = Index::open(path).map_err(io::Error::other)?;
-    Ok(Arc::new(RwLock::new(Arc::new(index))))
 }
