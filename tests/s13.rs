@@ -263,7 +263,7 @@ fn capabilities_exchange_answer_is_exact() {
     let f = fixture();
     let mut conn = Connection::new(identity());
     assert_eq!(conn.state(), State::WaitCer);
-    let (answer, event) = send(&mut conn, &f, cer());
+    let (answer, event) = send(&mut conn, f, cer());
     assert_eq!(
         event,
         Event::CapabilitiesExchanged {
@@ -301,7 +301,7 @@ fn capabilities_exchange_answer_is_exact() {
 #[test]
 fn watchdog_and_disconnect_answers_are_exact() {
     let f = fixture();
-    let mut conn = open(&f);
+    let mut conn = open(f);
     let dwr = message(
         0x80,
         280,
@@ -310,7 +310,7 @@ fn watchdog_and_disconnect_answers_are_exact() {
         10,
         &[avp(264, M, None, b"mme"), avp(296, M, None, b"net")],
     );
-    let (answer, event) = send(&mut conn, &f, dwr);
+    let (answer, event) = send(&mut conn, f, dwr);
     assert_eq!(event, Event::Watchdog);
     let origin = [
         avp(264, M, None, b"eir.example.net"),
@@ -364,10 +364,10 @@ fn watchdog_and_disconnect_requests_are_exact() {
 #[test]
 fn identity_check_answers_are_exact() {
     let f = fixture();
-    let mut conn = open(&f);
+    let mut conn = open(f);
     // Listed: Result-Code 2001 and Equipment-Status BLACKLISTED (1).
     let digits = format!("{:014}", f.stolen.as_u64());
-    let (answer, event) = send(&mut conn, &f, ecr(&[imei_avp(digits.as_bytes())], &[]));
+    let (answer, event) = send(&mut conn, f, ecr(&[imei_avp(digits.as_bytes())], &[]));
     let mut avps = eca_head();
     avps.push(u32_avp(268, None, 2001));
     avps.extend(eca_origin());
@@ -384,7 +384,7 @@ fn identity_check_answers_are_exact() {
     let digits = f.genuine.to_string();
     let user = avp(1, M, None, f.sim.to_string().as_bytes());
     for (extra, status) in [(vec![user], 0), (vec![], 2)] {
-        let (answer, _) = send(&mut conn, &f, ecr(&[imei_avp(digits.as_bytes())], &extra));
+        let (answer, _) = send(&mut conn, f, ecr(&[imei_avp(digits.as_bytes())], &extra));
         let mut avps = eca_head();
         avps.push(u32_avp(268, None, 2001));
         avps.extend(eca_origin());
@@ -396,7 +396,7 @@ fn identity_check_answers_are_exact() {
     }
 
     // Unknown: Experimental-Result { Vendor-Id 10415, Experimental-Result-Code 5422 }.
-    let (answer, _) = send(&mut conn, &f, ecr(&[imei_avp(b"49015420323751")], &[]));
+    let (answer, _) = send(&mut conn, f, ecr(&[imei_avp(b"49015420323751")], &[]));
     let mut avps = eca_head();
     avps.push(avp(
         297,
@@ -424,7 +424,7 @@ fn identity_check_answers_are_exact() {
         &[avp(280, M, None, b"dra2"), avp(33, M, None, b"yz")].concat(),
     );
     let extra = [proxy1.clone(), avp(282, M, None, b"dra1"), proxy2.clone()];
-    let (answer, _) = send(&mut conn, &f, ecr(&[imei_avp(b"49015420323751")], &extra));
+    let (answer, _) = send(&mut conn, f, ecr(&[imei_avp(b"49015420323751")], &extra));
     assert!(answer.ends_with(&[proxy1, proxy2].concat()));
 }
 
@@ -456,18 +456,18 @@ fn assert_error_eca(answer: &[u8], result: u32, failed: &[u8]) {
 #[test]
 fn malformed_requests_get_exact_failed_avps() {
     let f = fixture();
-    let mut conn = open(&f);
+    let mut conn = open(f);
     // Inside a Grouped AVP, each AVP is padded (RFC 6733 §4.4).
     let ti = |inner: &[u8]| avp(1401, M, Some(TGPP), inner);
 
     // An IMEI that is not 14 or 15 digits: 5004, Failed-AVP { Terminal-Information { IMEI } }.
     let bad = imei_avp(b"12345");
-    let (answer, _) = send(&mut conn, &f, ecr(&[bad.clone()], &[]));
+    let (answer, _) = send(&mut conn, f, ecr(&[bad.clone()], &[]));
     assert_error_eca(&answer, 5004, &ti(&bad));
 
     // No IMEI: 5005 with an example IMEI (empty UTF8String) inside Terminal-Information.
     let sv = avp(1403, M, Some(TGPP), b"01");
-    let (answer, _) = send(&mut conn, &f, ecr(&[sv], &[]));
+    let (answer, _) = send(&mut conn, f, ecr(&[sv], &[]));
     assert_error_eca(&answer, 5005, &ti(&avp(1402, M, Some(TGPP), b"")));
 
     // A malformed User-Name: 5004 naming it.
@@ -501,7 +501,7 @@ fn malformed_requests_get_exact_failed_avps() {
     let mut bytes = ecr(&[imei_avp(b"35417803685978")], &[]);
     let at = find_avp(&bytes, 277);
     bytes[at + 7] = 11; // length 11: 3 bytes of data
-    let (answer, _) = send(&mut conn, &f, bytes);
+    let (answer, _) = send(&mut conn, f, bytes);
     assert_error_eca(&answer, 5014, &avp(277, M, None, &[0; 4]));
 
     // An AVP length past the end: 5014 with its header, zero data, length of the header.
@@ -511,7 +511,7 @@ fn malformed_requests_get_exact_failed_avps() {
     );
     let at = find_avp(&bytes, 1);
     bytes[at + 6] = 1; // length 256 + ...
-    let (answer, _) = send(&mut conn, &f, bytes);
+    let (answer, _) = send(&mut conn, f, bytes);
     assert_error_eca(&answer, 5014, &[0, 0, 0, 1, M, 0, 0, 8]);
 }
 
@@ -541,12 +541,12 @@ fn header_errors_get_e_bit_answers() {
         (0xc0, 280, 0, 3008), // DWR with P
     ];
     for (flags, command, application, result) in cases {
-        let mut conn = open(&f);
+        let mut conn = open(f);
         let mut bytes = ecr(&[imei_avp(b"35417803685978")], &[]);
         bytes[4] = flags;
         bytes[5..8].copy_from_slice(&(command as u32).to_be_bytes()[1..]);
         bytes[8..12].copy_from_slice(&application.to_be_bytes());
-        let (answer, event) = send(&mut conn, &f, bytes);
+        let (answer, event) = send(&mut conn, f, bytes);
         let expected_flags = 0x20 | (flags & 0x40);
         assert_eq!(answer[4], expected_flags, "flags for {cases:?}");
         assert_eq!(&answer[5..8], &(command as u32).to_be_bytes()[1..]);
@@ -573,7 +573,7 @@ fn header_errors_get_e_bit_answers() {
 #[test]
 fn framing_errors_are_answered_then_closed() {
     let f = fixture();
-    let mut conn = open(&f);
+    let mut conn = open(f);
     let mut bytes = ecr(&[imei_avp(b"35417803685978")], &[]);
     bytes[3] = bytes[3].wrapping_add(4); // the length field disagrees with the bytes
     let reply = conn.receive(Bytes::from(bytes), |i, _| f.index.check(i));
@@ -583,7 +583,7 @@ fn framing_errors_are_answered_then_closed() {
     let decoded = Message::decode(answer).unwrap();
     assert_eq!(decoded.find(268, 0).unwrap().u32().unwrap(), 5015);
 
-    let mut conn = open(&f);
+    let mut conn = open(f);
     let mut bytes = ecr(&[imei_avp(b"35417803685978")], &[]);
     bytes[0] = 2;
     let reply = conn.receive(Bytes::from(bytes), |i, _| f.index.check(i));
@@ -657,7 +657,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), open_first in any::<bool>()) {
         let f = fixture();
-        let mut conn = if open_first { open(&f) } else { Connection::new(identity()) };
+        let mut conn = if open_first { open(f) } else { Connection::new(identity()) };
         let reply = conn.receive(Bytes::from(bytes.clone()), |i, _| f.index.check(i));
         assert_well_formed(&bytes, &reply);
     }
@@ -669,7 +669,7 @@ proptest! {
     ) {
         // A random body framed by a consistent length, so that decoding gets past the header.
         let f = fixture();
-        let mut conn = open(&f);
+        let mut conn = open(f);
         let mut bytes = vec![1];
         let body: Vec<u8> = body.iter().copied().chain(std::iter::repeat(0)).take(body.len().div_ceil(4) * 4).collect();
         bytes.extend_from_slice(&((20 + body.len()) as u32).to_be_bytes()[1..]);
@@ -702,7 +702,7 @@ proptest! {
             let len = bytes.len() as u32;
             bytes[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
         }
-        let mut conn = if which == 0 { Connection::new(identity()) } else { open(&f) };
+        let mut conn = if which == 0 { Connection::new(identity()) } else { open(f) };
         let reply = conn.receive(Bytes::from(bytes.clone()), |imei, imsi| match imsi {
             Some(s) => f.index.check_with_imsi(imei, s),
             None => f.index.check(imei),
