@@ -462,7 +462,7 @@ fn malformed_requests_get_exact_failed_avps() {
 
     // An IMEI that is not 14 or 15 digits: 5004, Failed-AVP { Terminal-Information { IMEI } }.
     let bad = imei_avp(b"12345");
-    let (answer, _) = send(&mut conn, f, ecr(&[bad.clone()], &[]));
+    let (answer, _) = send(&mut conn, f, ecr(std::slice::from_ref(&bad), &[]));
     assert_error_eca(&answer, 5004, &ti(&bad));
 
     // No IMEI: 5005 with an example IMEI (empty UTF8String) inside Terminal-Information.
@@ -474,8 +474,8 @@ fn malformed_requests_get_exact_failed_avps() {
     let user = avp(1, M, None, b"4046x");
     let (answer, _) = send(
         &mut conn,
-        &f,
-        ecr(&[imei_avp(b"35417803685978")], &[user.clone()]),
+        f,
+        ecr(&[imei_avp(b"35417803685978")], std::slice::from_ref(&user)),
     );
     assert_error_eca(&answer, 5004, &user);
 
@@ -483,8 +483,11 @@ fn malformed_requests_get_exact_failed_avps() {
     let unknown = avp(4242, M, Some(99), b"??");
     let (answer, _) = send(
         &mut conn,
-        &f,
-        ecr(&[imei_avp(b"35417803685978")], &[unknown.clone()]),
+        f,
+        ecr(
+            &[imei_avp(b"35417803685978")],
+            std::slice::from_ref(&unknown),
+        ),
     );
     assert_error_eca(&answer, 5001, &unknown);
 
@@ -492,8 +495,11 @@ fn malformed_requests_get_exact_failed_avps() {
     let second = avp(1401, M, Some(TGPP), &imei_avp(b"35209900176148"));
     let (answer, _) = send(
         &mut conn,
-        &f,
-        ecr(&[imei_avp(b"35417803685978")], &[second.clone()]),
+        f,
+        ecr(
+            &[imei_avp(b"35417803685978")],
+            std::slice::from_ref(&second),
+        ),
     );
     assert_error_eca(&answer, 5009, &second);
 
