@@ -11,6 +11,7 @@ import struct
 import sys
 
 from diameter.message import Message
+from diameter.message.avp import Avp
 from diameter.message.avp.grouped import TerminalInformation, VendorSpecificApplicationId
 from diameter.message.commands import (
     CapabilitiesExchangeRequest,
