@@ -605,6 +605,26 @@ fn framing_errors_are_answered_then_closed() {
 }
 
 #[test]
+fn oversized_messages_are_refused_without_echoes() {
+    let f = fixture();
+    let mut conn = open(f);
+    let huge = avp(
+        1,
+        M,
+        None,
+        &vec![b'1'; imei_index::s13::message::MAX_MESSAGE_LEN],
+    );
+    let bytes = ecr(&[imei_avp(b"35417803685978")], &[huge]);
+    let reply = conn.receive(Bytes::from(bytes), |i, _| f.index.check(i));
+    assert!(reply.close);
+    let answer = reply.answer.unwrap();
+    assert!(answer.len() < 512, "{} bytes", answer.len());
+    let decoded = Message::decode(answer).unwrap();
+    assert_eq!(decoded.find(268, 0).unwrap().u32().unwrap(), 5012);
+    assert!(decoded.find(263, 0).is_none() && decoded.find(279, 0).is_none());
+}
+
+#[test]
 fn capabilities_exchange_without_s13_is_refused_and_closed() {
     let f = fixture();
     let mut conn = Connection::new(identity());

@@ -19,6 +19,13 @@ use super::error::{Failure, ResultCode};
 /// The length of a message header; also the shortest message.
 pub const HEADER_LEN: usize = 20;
 
+/// The longest message [`Connection::receive`](super::Connection::receive) reads (1 MiB).
+///
+/// An ME-Identity-Check-Request is a few hundred bytes. The limit keeps the answers, which
+/// echo Session-Id, Proxy-Info and Failed-AVP from the request, far below the 16 MiB that a
+/// message can hold.
+pub const MAX_MESSAGE_LEN: usize = 1 << 20;
+
 /// The command flag bits (RFC 6733 §3).
 pub mod flags {
     /// R: the message is a request.

@@ -12,7 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::avp::{Avp, AvpWriter, code, flags as avp_flags};
 use super::eic::{self, IdentityCheckRequest, at_most_once, identity, required};
 use super::error::{Failure, ResultCode};
-use super::message::{Header, Message, command, decode_partial, flags};
+use super::message::{Header, MAX_MESSAGE_LEN, Message, command, decode_partial, flags};
 use super::{S13_APPLICATION_ID, VENDOR_3GPP};
 use crate::{Imei, Imsi, Verdict};
 
@@ -174,6 +174,8 @@ impl Connection {
     /// request names one, an IMSI.
     ///
     /// Never panics on any bytes: every malformed message gets the RFC 6733 error answer.
+    /// Messages over [`MAX_MESSAGE_LEN`] get DIAMETER_UNABLE_TO_COMPLY and close the
+    /// connection.
     pub fn receive(
         &mut self,
         frame: Bytes,
@@ -190,6 +192,19 @@ impl Connection {
         };
         if !header.is_request() {
             return self.reply(None, Event::Answer(header));
+        }
+        if frame.len() > MAX_MESSAGE_LEN {
+            let failure = Failure::new(
+                ResultCode::UNABLE_TO_COMPLY,
+                format!(
+                    "a message of {} bytes is over this EIR's limit of {MAX_MESSAGE_LEN}",
+                    frame.len()
+                ),
+            );
+            // Nothing of it is echoed, so that the answer stays small.
+            let answer = self.error_answer(&header, &[], &failure);
+            self.state = State::Closed;
+            return self.reply(Some(answer), Event::Refused(failure));
         }
         if let Err(failure) = decoded {
             // A length that does not frame the message loses the stream's framing too.
