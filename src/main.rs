@@ -43,6 +43,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists. Restoring the
+    // default SIGPIPE disposition (Rust ignores it) makes `imei-index ... | head` end
+    // quietly, as Unix tools do, instead of failing on every later write to the pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cli::demo::run(&args),
