@@ -20,7 +20,7 @@
 //! changes answers. Bytes outside the header and every section (alignment padding) are
 //! zero; no checksum covers them, so readers check that instead.
 //!
-//! Sections of version 1 (all required):
+//! Sections of version 1 (the first six are required in every file):
 //!
 //! | id | name     | contents                                                             |
 //! |----|----------|----------------------------------------------------------------------|
@@ -30,11 +30,36 @@
 //! | 4  | pair     | fst map: IMEI (6) ‖ IMSI length (1) ‖ IMSI (7, big-endian) → entry id |
 //! | 5  | range    | fst map: first IMEI (6) ‖ last IMEI (6) → entry id                   |
 //! | 6  | segments | fst map: last IMEI of a segment (6) → 0 (gap) or entry id + 1        |
+//! | 7  | delta    | only in delta indexes; see below                                     |
 //!
 //! Entries are the distinct (status, reason, date) triples, most frequent first, so that the
 //! commonest one has id 0, which the transducer stores for free. Segments partition the IMEIs
 //! from 0 to the end of the last range into runs that share their narrowest covering range,
 //! so that a range check is one "first key ≥ IMEI" search.
+//!
+//! # Delta indexes
+//!
+//! A delta index holds the changes from one version of a list to the next, to be layered
+//! over a full index (see `Delta` and `LayeredIndex`): new or changed rules, and
+//! *tombstones* that remove a rule of the layers below. It is a version-1 file with one more
+//! section, the delta section (id 7), whose presence is what makes it a delta:
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     base serial (u64)       the serial of the index this delta applies to (0: any)
+//! 8       32    tombstones (u64)        by kind: pair, imei, range, tac
+//! ```
+//!
+//! A tombstone is a key whose entry record has status code 3 (no S13 code has it) and every
+//! other byte zero; such a record is valid only in a file with a delta section. The header's
+//! rule counts count the other keys only. The segments section of a delta is empty: a delta's
+//! ranges mean something only together with the ranges of the layers below, so a layered
+//! view computes their segments when it opens.
+//!
+//! The delta section's id has no high bit, so it is *required*: a reader that predates
+//! deltas refuses a delta file ("unknown required section 7") instead of taking its
+//! tombstones for rules or ignoring them, and this crate's [`Index`](crate::Index) refuses
+//! it too, with a message saying to open it as a delta.
 
 use std::fmt;
 
@@ -68,10 +93,13 @@ pub enum Section {
     Range,
     /// The range lookup map: segments of narrowest covering ranges.
     Segments,
+    /// What makes a file a delta index: its base serial and tombstone counts.
+    Delta,
 }
 
 impl Section {
-    /// Every section of a version-1 file, in file order.
+    /// Every section of a version-1 full index, in file order; a delta index adds
+    /// [`Section::Delta`] after them.
     pub(crate) const ALL: [Section; 6] = [
         Section::Entries,
         Section::Imei,
@@ -89,11 +117,15 @@ impl Section {
             Section::Pair => 4,
             Section::Range => 5,
             Section::Segments => 6,
+            Section::Delta => 7,
         }
     }
 
     fn from_id(id: u32) -> Option<Section> {
-        Section::ALL.into_iter().find(|s| s.id() == id)
+        Section::ALL
+            .into_iter()
+            .chain([Section::Delta])
+            .find(|s| s.id() == id)
     }
 
     /// The section's name, as error messages and `stats` show it.
@@ -105,13 +137,14 @@ impl Section {
             Section::Pair => "pair",
             Section::Range => "range",
             Section::Segments => "segments",
+            Section::Delta => "delta",
         }
     }
 
     /// The width of this section's keys, for the transducer sections.
     pub(crate) fn key_len(self) -> Option<usize> {
         match self {
-            Section::Entries => None,
+            Section::Entries | Section::Delta => None,
             Section::Imei | Section::Segments => Some(6),
             Section::Tac => Some(4),
             Section::Pair => Some(14),
@@ -251,6 +284,19 @@ pub enum FormatError {
         /// What is wrong.
         what: String,
     },
+    /// A delta index where a full index is needed.
+    #[error(
+        "this is a delta index (changes to another index, with removals), not a full index: \
+         open it as a Delta and layer it over its base, or fold it into its base with \
+         `imei-index apply BASE DELTA -o NEW`"
+    )]
+    IsDelta,
+    /// A full index where a delta index is needed.
+    #[error(
+        "this is a full index, not a delta index: a delta holds the changes from one version \
+         to the next; make one from a delta list (see `imei-index diff`)"
+    )]
+    NotDelta,
 }
 
 /// Reads a little-endian u32 at `at`; the caller has checked the bounds.
@@ -320,6 +366,8 @@ pub(crate) struct Header {
     pub serial: u64,
     pub counts: RuleCounts,
     pub sections: [SectionRef; 6],
+    /// The delta section, present only in delta indexes.
+    pub delta: Option<SectionRef>,
 }
 
 /// The header length for `n` sections: fixed part, table, checksum, padded to 8.
@@ -385,7 +433,8 @@ impl Header {
                 *c = read_u64(bytes, 32 + 8 * (3 * k + s));
             }
         }
-        let mut found: [Option<SectionRef>; 6] = [None; 6];
+        // The six sections of a full index, then the delta section.
+        let mut found: [Option<SectionRef>; 7] = [None; 7];
         // Every section's span, optional ones included, to find the padding between them.
         let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
@@ -418,7 +467,7 @@ impl Header {
                     file_len: len,
                 });
             };
-            let slot = &mut found[Section::ALL.iter().position(|s| *s == section).unwrap_or(0)];
+            let slot = &mut found[Section::ALL.iter().position(|s| *s == section).unwrap_or(6)];
             if slot.is_some() {
                 return Err(FormatError::SectionTable {
                     what: format!("the {section} section is listed twice"),
@@ -437,10 +486,18 @@ impl Header {
                 what: format!("the required {s} section is missing"),
             })?;
         }
+        let delta = found[6];
+        if delta.is_some_and(|r| r.len != DELTA_INFO as u64) {
+            return Err(FormatError::Malformed {
+                section: Section::Delta,
+                what: format!("it is not {DELTA_INFO} bytes long"),
+            });
+        }
         // Sections must not overlap: a crafted file could otherwise alias one as another.
         let mut spans: Vec<(u64, u64, Section)> = Section::ALL
             .iter()
             .zip(&sections)
+            .chain(delta.as_ref().map(|r| (&Section::Delta, r)))
             .map(|(s, r)| (r.offset, r.offset + r.len, *s))
             .collect();
         spans.sort();
@@ -485,17 +542,27 @@ impl Header {
             serial,
             counts,
             sections,
+            delta,
         })
     }
 
-    /// The section reference of one section.
+    /// The section reference of one of the six sections every file has.
     pub(crate) fn section(&self, s: Section) -> SectionRef {
         self.sections[Section::ALL.iter().position(|x| *x == s).unwrap_or(0)]
     }
 
-    /// Encodes the header; `sections` are in [`Section::ALL`] order.
+    /// Every section the file has, in table order.
+    pub(crate) fn present(&self) -> impl Iterator<Item = (Section, SectionRef)> + '_ {
+        Section::ALL
+            .into_iter()
+            .zip(self.sections)
+            .chain(self.delta.map(|r| (Section::Delta, r)))
+    }
+
+    /// Encodes the header: the six sections in [`Section::ALL`] order, then the delta
+    /// section if present.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let n = self.sections.len();
+        let n = self.present().count();
         let mut b = Vec::with_capacity(header_len(n));
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&self.version.to_le_bytes());
@@ -507,7 +574,7 @@ impl Header {
         }
         b.extend_from_slice(&(n as u32).to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
-        for (s, r) in Section::ALL.iter().zip(&self.sections) {
+        for (s, r) in self.present() {
             b.extend_from_slice(&s.id().to_le_bytes());
             b.extend_from_slice(&r.crc.to_le_bytes());
             b.extend_from_slice(&r.offset.to_le_bytes());
@@ -538,6 +605,87 @@ pub(crate) fn encode_entry(e: &Entry) -> [u8; ENTRY_RECORD] {
         d[2],
         d[3],
     ]
+}
+
+/// Bytes of the delta section.
+pub(crate) const DELTA_INFO: usize = 40;
+
+/// The entry record of a tombstone: status code 3, everything else zero.
+pub(crate) const TOMBSTONE: [u8; ENTRY_RECORD] = [3, 0, 0, 0, 0, 0, 0, 0];
+
+/// What a key of a delta index says: a rule's entry, or that the rule is removed.
+///
+/// Full indexes hold only [`Record::Rule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Record {
+    /// The key's rule has this entry.
+    Rule(Entry),
+    /// The key has no rule: a tombstone, hiding the rule of the layers below.
+    Removed,
+}
+
+impl Record {
+    /// The record's bytes.
+    pub(crate) fn encode(&self) -> [u8; ENTRY_RECORD] {
+        match self {
+            Record::Rule(e) => encode_entry(e),
+            Record::Removed => TOMBSTONE,
+        }
+    }
+
+    /// Decodes a record, or `None` if it holds values no writer produces. Tombstones
+    /// decode only when `tombstones` is true (in delta indexes).
+    pub(crate) fn decode(r: &[u8], tombstones: bool) -> Option<Record> {
+        if tombstones && r == TOMBSTONE {
+            return Some(Record::Removed);
+        }
+        decode_entry(r).map(Record::Rule)
+    }
+
+    /// The entry, unless this is a tombstone.
+    pub(crate) fn entry(self) -> Option<Entry> {
+        match self {
+            Record::Rule(e) => Some(e),
+            Record::Removed => None,
+        }
+    }
+}
+
+/// The contents of the delta section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DeltaInfo {
+    /// The serial of the index the delta applies to, or 0 for any.
+    pub base_serial: u64,
+    /// Tombstones by kind, in [`RuleKind::ALL`] order.
+    pub tombstones: [u64; 4],
+}
+
+impl DeltaInfo {
+    pub(crate) fn encode(&self) -> [u8; DELTA_INFO] {
+        let mut b = [0u8; DELTA_INFO];
+        b[..8].copy_from_slice(&self.base_serial.to_le_bytes());
+        for (i, t) in self.tombstones.iter().enumerate() {
+            b[8 + 8 * i..16 + 8 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        b
+    }
+
+    /// Decodes the section; `Header::parse` checked its length.
+    pub(crate) fn decode(b: &[u8]) -> DeltaInfo {
+        let mut tombstones = [0u64; 4];
+        for (i, t) in tombstones.iter_mut().enumerate() {
+            *t = read_u64(b, 8 + 8 * i);
+        }
+        DeltaInfo {
+            base_serial: read_u64(b, 0),
+            tombstones,
+        }
+    }
+
+    /// Tombstones of one kind.
+    pub(crate) fn tombstones(&self, kind: RuleKind) -> u64 {
+        self.tombstones[usize::from(kind.code() - 1)]
+    }
 }
 
 /// Decodes an 8-byte entry record, or `None` if it holds values no writer produces.
@@ -576,5 +724,24 @@ mod tests {
         assert_eq!(decode_entry(&encode_entry(&e)), Some(e));
         assert_eq!(decode_entry(&[3, 0, 0, 0, 0, 0, 0, 0]), None);
         assert_eq!(decode_entry(&[0, 7, 0, 0, 0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn tombstones_decode_only_in_deltas() {
+        let e = Record::Rule(Entry::new(Status::Allowed));
+        assert_eq!(Record::decode(&e.encode(), false), Some(e));
+        assert_eq!(Record::decode(&TOMBSTONE, true), Some(Record::Removed));
+        assert_eq!(Record::decode(&TOMBSTONE, false), None);
+        assert_eq!(Record::decode(&[3, 1, 0, 0, 0, 0, 0, 0], true), None);
+    }
+
+    #[test]
+    fn delta_info_round_trips() {
+        let d = DeltaInfo {
+            base_serial: 20240521,
+            tombstones: [1, 2, 3, 4],
+        };
+        assert_eq!(DeltaInfo::decode(&d.encode()), d);
+        assert_eq!(d.tombstones(RuleKind::Range), 3);
     }
 }

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use fst::{IntoStreamer, Map, Streamer};
 
 use crate::error::{Error, Origin};
-use crate::format::{ENTRY_RECORD, FormatError, Header, RuleCounts, Section, decode_entry};
+use crate::format::{
+    DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, RuleCounts, Section, decode_entry,
+};
 use crate::ident::{Imei, Imsi, Tac};
 use crate::rule::{Entry, Rule, RuleKind, Verdict};
 
@@ -51,6 +53,8 @@ pub struct OpenOptions {
     populate: bool,
     lock: bool,
     advise_random: bool,
+    /// Open delta indexes (and only them), for [`Delta`](crate::Delta).
+    delta: bool,
 }
 
 impl OpenOptions {
@@ -135,7 +139,12 @@ impl OpenOptions {
             map.lock()
                 .map_err(|e| Error::io("lock in memory", path, e))?;
         }
-        Index::from_parts(Bytes::from_owner(map), origin, self.verification)
+        Index::from_parts(
+            Bytes::from_owner(map),
+            origin,
+            self.verification,
+            self.delta,
+        )
     }
 
     /// Reads an index from bytes in memory.
@@ -144,7 +153,13 @@ impl OpenOptions {
     ///
     /// [`Error::Format`] when the bytes are not a valid index at the chosen level.
     pub fn open_bytes(&self, bytes: Bytes) -> Result<Index, Error> {
-        Index::from_parts(bytes, Origin::Memory, self.verification)
+        Index::from_parts(bytes, Origin::Memory, self.verification, self.delta)
+    }
+
+    /// Opens delta indexes instead of full ones.
+    pub(crate) fn delta(&mut self, yes: bool) -> &mut OpenOptions {
+        self.delta = yes;
+        self
     }
 }
 
@@ -220,12 +235,21 @@ impl Index {
         OpenOptions::new().open_bytes(bytes)
     }
 
-    fn from_parts(bytes: Bytes, origin: Origin, level: Verification) -> Result<Index, Error> {
+    fn from_parts(
+        bytes: Bytes,
+        origin: Origin,
+        level: Verification,
+        delta: bool,
+    ) -> Result<Index, Error> {
         let fail = |e| Error::format(&origin, e);
         let header = Header::parse(&bytes).map_err(fail)?;
+        match (header.delta.is_some(), delta) {
+            (true, false) => return Err(fail(FormatError::IsDelta)),
+            (false, true) => return Err(fail(FormatError::NotDelta)),
+            _ => {}
+        }
         if level >= Verification::Checksums {
-            for s in Section::ALL {
-                let r = header.section(s);
+            for (s, r) in header.present() {
                 let computed = crc32fast::hash(&bytes[r.range()]);
                 if computed != r.crc {
                     return Err(fail(FormatError::SectionChecksum {
@@ -364,8 +388,9 @@ impl Index {
     /// Walks every section and checks every key and value. See [`Verification::Full`].
     fn verify(&self) -> Result<(), FormatError> {
         let n_entries = self.entries.len() / ENTRY_RECORD;
+        let delta = self.delta_info();
         for (i, rec) in self.entries.chunks(ENTRY_RECORD).enumerate() {
-            if decode_entry(rec).is_none() {
+            if Record::decode(rec, delta.is_some()).is_none() {
                 return Err(FormatError::Malformed {
                     section: Section::Entries,
                     what: format!("entry {i} holds values no writer produces: {rec:02x?}"),
@@ -373,15 +398,20 @@ impl Index {
             }
         }
         let mut counts = RuleCounts::default();
-        let entry_of = |v: u64, counts: &mut RuleCounts, kind: RuleKind| -> Result<(), String> {
-            let e = usize::try_from(v)
-                .ok()
-                .filter(|&i| i < n_entries)
-                .and_then(|i| self.entry(i as u64))
-                .ok_or_else(|| format!("value {v} names no entry (there are {n_entries})"))?;
-            counts.add(kind, e.status);
-            Ok(())
-        };
+        let mut tombstones = [0u64; 4];
+        let mut entry_of =
+            |v: u64, counts: &mut RuleCounts, kind: RuleKind| -> Result<(), String> {
+                let r = usize::try_from(v)
+                    .ok()
+                    .filter(|&i| i < n_entries)
+                    .and_then(|i| self.record(i as u64))
+                    .ok_or_else(|| format!("value {v} names no entry (there are {n_entries})"))?;
+                match r {
+                    Record::Rule(e) => counts.add(kind, e.status),
+                    Record::Removed => tombstones[usize::from(kind.code() - 1)] += 1,
+                }
+                Ok(())
+            };
         walk_map(Section::Imei, &self.imei, |k, v| {
             Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
             entry_of(v, &mut counts, RuleKind::Imei)
@@ -422,13 +452,65 @@ impl Index {
                 ),
             });
         }
-        if self.range.is_empty() != self.segments.is_empty() {
+        if let Some(d) = delta {
+            if d.tombstones != tombstones {
+                return Err(FormatError::Malformed {
+                    section: Section::Delta,
+                    what: format!(
+                        "it counts {} tombstones, but the sections hold {}",
+                        d.tombstones.iter().sum::<u64>(),
+                        tombstones.iter().sum::<u64>()
+                    ),
+                });
+            }
+            if !self.segments.is_empty() {
+                return Err(FormatError::Malformed {
+                    section: Section::Segments,
+                    what: "a delta index has no segments".into(),
+                });
+            }
+        } else if self.range.is_empty() != self.segments.is_empty() {
             return Err(FormatError::Malformed {
                 section: Section::Segments,
                 what: "it does not match the range section".into(),
             });
         }
         Ok(())
+    }
+}
+
+/// Crate-internal access for the stream operations (diff, merge, apply) and layered views.
+impl Index {
+    /// The transducer of one kind's rules: key → entry id.
+    pub(crate) fn map(&self, kind: RuleKind) -> &Map<Bytes> {
+        match kind {
+            RuleKind::Pair => &self.pair,
+            RuleKind::Imei => &self.imei,
+            RuleKind::Range => &self.range,
+            RuleKind::Tac => &self.tac,
+        }
+    }
+
+    /// The record with an id: an entry, or in a delta index a tombstone; `None` when the
+    /// id or record is out of bounds (only in files that fail [`Verification::Full`]).
+    pub(crate) fn record(&self, id: u64) -> Option<Record> {
+        let at = usize::try_from(id).ok()?.checked_mul(ENTRY_RECORD)?;
+        Record::decode(
+            self.entries.get(at..at + ENTRY_RECORD)?,
+            self.header.delta.is_some(),
+        )
+    }
+
+    /// The delta section, in a delta index.
+    pub(crate) fn delta_info(&self) -> Option<DeltaInfo> {
+        self.header
+            .delta
+            .map(|r| DeltaInfo::decode(&self.bytes[r.range()]))
+    }
+
+    /// The verdict of the narrowest range containing the IMEI, if one does.
+    pub(crate) fn range_verdict(&self, imei: Imei) -> Option<Verdict> {
+        self.check_range(&imei.to_key())
     }
 }
 

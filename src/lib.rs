@@ -88,6 +88,7 @@ mod rule;
 #[cfg(feature = "s13")]
 pub mod s13;
 pub mod synth;
+mod write;
 
 pub use crate::build::{BuildSummary, IndexBuilder};
 pub use crate::error::{Error, Origin};
