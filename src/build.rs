@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::format::{Record, RuleCounts};
 use crate::ident::Imsi;
+use crate::key::{imei_key, range_key};
 use crate::list::ListError;
 use crate::rule::{Entry, Rule, RuleKind, Target};
 use crate::write::{self, RuleSource};
@@ -213,21 +214,21 @@ impl RuleSource for IndexBuilder {
             RuleKind::Imei => self
                 .imei
                 .iter()
-                .try_for_each(|&(k, e)| f(&write::imei_key(k), Record::Rule(e))),
+                .try_for_each(|&(k, e)| f(&imei_key(k), Record::Rule(e))),
             RuleKind::Tac => self
                 .tac
                 .iter()
                 .try_for_each(|&(k, e)| f(&k.to_be_bytes(), Record::Rule(e))),
             RuleKind::Pair => self.pair.iter().try_for_each(|&((i, s), e)| {
                 let mut k = [0u8; 14];
-                k[..6].copy_from_slice(&write::imei_key(i));
+                k[..6].copy_from_slice(&imei_key(i));
                 k[6..].copy_from_slice(&s.to_key());
                 f(&k, Record::Rule(e))
             }),
             RuleKind::Range => self
                 .range
                 .iter()
-                .try_for_each(|&((a, b), e)| f(&write::range_key(a, b), Record::Rule(e))),
+                .try_for_each(|&((a, b), e)| f(&range_key(a, b), Record::Rule(e))),
         }
     }
 }

@@ -600,20 +600,7 @@ impl Iterator for Rules<'_> {
             let Some(entry) = index.entry(v) else {
                 continue;
             };
-            let rule = match kind {
-                RuleKind::Pair => k
-                    .get(..6)
-                    .and_then(Imei::from_key)
-                    .zip(k.get(6..).and_then(Imsi::from_key))
-                    .map(|(i, s)| Rule::pair(i, s, entry)),
-                RuleKind::Imei => Imei::from_key(k).map(|i| Rule::imei(i, entry)),
-                RuleKind::Range => k
-                    .get(..6)
-                    .and_then(Imei::from_key)
-                    .zip(k.get(6..).and_then(Imei::from_key))
-                    .and_then(|(a, b)| Rule::range(a, b, entry).ok()),
-                RuleKind::Tac => Tac::from_key(k).map(|t| Rule::tac(t, entry)),
-            };
+            let rule = crate::key::target_of(kind, k).and_then(|t| Rule::new(t, entry).ok());
             if let Some(rule) = rule {
                 return Some(rule);
             }

@@ -79,10 +79,12 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 mod atomic;
 mod build;
 pub mod capi;
+mod delta;
 mod error;
 mod format;
 mod ident;
 mod index;
+mod key;
 pub mod list;
 mod rule;
 #[cfg(feature = "s13")]
@@ -91,6 +93,7 @@ pub mod synth;
 mod write;
 
 pub use crate::build::{BuildSummary, IndexBuilder};
+pub use crate::delta::{Change, Delta, DeltaBuilder, DeltaSummary};
 pub use crate::error::{Error, Origin};
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};

@@ -18,13 +18,17 @@
 //!
 //! A row that cannot be read is a [`ListError`] naming the source, line and column, and
 //! keeping the row's text, so that callers can stop or write rejected rows aside and go on.
+//!
+//! Delta lists ([`DeltaReader`]) are lists with an operation column in front: the changes
+//! from one version of a list to the next.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead};
 
+use crate::delta::Change;
 use crate::ident::{IdError, Imei, Imsi, Tac};
-use crate::rule::{Entry, FieldError, Rule, RuleKind};
+use crate::rule::{Entry, FieldError, Rule, RuleKind, Target};
 
 /// The columns of a list file, in order.
 pub const COLUMNS: [&str; 5] = ["imei", "status", "reason", "imsi", "date"];
@@ -53,6 +57,17 @@ pub enum RowError {
         /// How many fields the row has.
         found: usize,
     },
+    /// A delta row has more fields than the format's six.
+    #[error(
+        "the row has {found} fields, but a delta row has at most 6: op,imei,status,reason,imsi,date"
+    )]
+    TooManyDeltaFields {
+        /// How many fields the row has.
+        found: usize,
+    },
+    /// A delta row's operation is not one.
+    #[error("{0:?} is not an operation: a delta row starts with add, change or remove")]
+    Op(String),
     /// A quoted field whose closing quote is missing.
     #[error("a quoted field has no closing quote: close it, or double any quote inside it")]
     UnterminatedQuote,
@@ -77,6 +92,14 @@ pub enum RowError {
         "the header row names columns {found:?}, but list columns are imei,status,reason,imsi,date in that order"
     )]
     Header {
+        /// The header's fields.
+        found: Vec<String>,
+    },
+    /// A delta list's header row that names other columns.
+    #[error(
+        "the header row names columns {found:?}, but delta columns are op,imei,status,reason,imsi,date in that order"
+    )]
+    DeltaHeader {
         /// The header's fields.
         found: Vec<String>,
     },
@@ -245,7 +268,7 @@ pub fn split_record(line: &str, delimiter: char) -> Result<Vec<Field<'_>>, (RowE
 }
 
 /// Parses the imei field of a row: a range, a TAC or an IMEI.
-fn parse_target(text: &str, column: usize) -> Result<Target, (RowError, usize)> {
+fn parse_target(text: &str, column: usize) -> Result<ImeiField, (RowError, usize)> {
     // IdError positions are 1-based within the field; make them columns of the line.
     let at = |e: IdError, offset: usize| {
         let col = match &e {
@@ -260,21 +283,22 @@ fn parse_target(text: &str, column: usize) -> Result<Target, (RowError, usize)> 
         let first_imei = Imei::parse(first).map_err(|e| at(e, 0))?;
         let offset = first.chars().count() + 2;
         let last_imei = Imei::parse(last).map_err(|e| at(e, offset))?;
-        return Ok(Target::Range(first_imei, last_imei));
+        return Ok(ImeiField::Range(first_imei, last_imei));
     }
     if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Target::Tac(Tac::parse(text).map_err(|e| at(e, 0))?));
+        return Ok(ImeiField::Tac(Tac::parse(text).map_err(|e| at(e, 0))?));
     }
-    Ok(Target::Imei(Imei::parse(text).map_err(|e| at(e, 0))?))
+    Ok(ImeiField::Imei(Imei::parse(text).map_err(|e| at(e, 0))?))
 }
 
-enum Target {
+/// What the imei field names, before the imsi field makes an IMEI a pair.
+enum ImeiField {
     Imei(Imei),
     Range(Imei, Imei),
     Tac(Tac),
 }
 
-/// Parses one row's fields into a rule.
+/// Parses one list row's fields into a rule.
 fn parse_row(fields: &[Field<'_>], line_len: usize) -> Result<Rule, (RowError, usize)> {
     if fields.len() > COLUMNS.len() {
         return Err((
@@ -284,25 +308,39 @@ fn parse_row(fields: &[Field<'_>], line_len: usize) -> Result<Rule, (RowError, u
             fields[COLUMNS.len()].column,
         ));
     }
+    let (target, entry) = parse_fields(fields, line_len, true)?;
+    let entry = entry.expect("a required status was parsed");
+    Ok(Rule::new(target, entry).expect("parse_fields checked the range"))
+}
+
+/// Parses the fields `imei,status,reason,imsi,date` (at most five) into a target and,
+/// when there is a status, an entry. The status may be absent only if not `required`.
+fn parse_fields(
+    fields: &[Field<'_>],
+    line_len: usize,
+    required: bool,
+) -> Result<(Target, Option<Entry>), (RowError, usize)> {
     let get = |i: usize| fields.get(i).filter(|f| !f.text.is_empty());
     let imei_field = &fields[0];
     let target = parse_target(&imei_field.text, imei_field.column)?;
-    let status_field = get(1).ok_or((
-        RowError::MissingStatus,
-        fields.get(1).map_or(line_len + 1, |f| f.column),
-    ))?;
     let field_err = |e: FieldError, f: &Field<'_>| (RowError::Field(e), f.column);
-    let mut entry = Entry::new(
-        status_field
-            .text
-            .parse()
-            .map_err(|e| field_err(e, status_field))?,
-    );
+    let mut entry = match get(1) {
+        Some(f) => Some(Entry::new(f.text.parse().map_err(|e| field_err(e, f))?)),
+        None if required => {
+            return Err((
+                RowError::MissingStatus,
+                fields.get(1).map_or(line_len + 1, |f| f.column),
+            ));
+        }
+        None => None,
+    };
     if let Some(f) = get(2) {
-        entry = entry.with_reason(f.text.parse().map_err(|e| field_err(e, f))?);
+        let reason = f.text.parse().map_err(|e| field_err(e, f))?;
+        entry = entry.map(|e| e.with_reason(reason));
     }
     if let Some(f) = get(4) {
-        entry = entry.with_date(f.text.parse().map_err(|e| field_err(e, f))?);
+        let date = f.text.parse().map_err(|e| field_err(e, f))?;
+        entry = entry.map(|e| e.with_date(date));
     }
     let imsi = match get(3) {
         Some(f) => Some((
@@ -311,16 +349,64 @@ fn parse_row(fields: &[Field<'_>], line_len: usize) -> Result<Rule, (RowError, u
         )),
         None => None,
     };
-    match (target, imsi) {
-        (Target::Imei(imei), Some((imsi, _))) => Ok(Rule::pair(imei, imsi, entry)),
-        (Target::Imei(imei), None) => Ok(Rule::imei(imei, entry)),
-        (Target::Range(..), Some((_, col))) => Err((RowError::PairNeedsImei(RuleKind::Range), col)),
-        (Target::Tac(_), Some((_, col))) => Err((RowError::PairNeedsImei(RuleKind::Tac), col)),
-        (Target::Range(first, last), None) => {
-            Rule::range(first, last, entry).map_err(|e| field_err(e, imei_field))
+    let target = match (target, imsi) {
+        (ImeiField::Imei(imei), Some((imsi, _))) => Target::Pair(imei, imsi),
+        (ImeiField::Imei(imei), None) => Target::Imei(imei),
+        (ImeiField::Range(..), Some((_, col))) => {
+            return Err((RowError::PairNeedsImei(RuleKind::Range), col));
         }
-        (Target::Tac(tac), None) => Ok(Rule::tac(tac, entry)),
+        (ImeiField::Tac(_), Some((_, col))) => {
+            return Err((RowError::PairNeedsImei(RuleKind::Tac), col));
+        }
+        (ImeiField::Range(first, last), None) if first > last => {
+            return Err(field_err(
+                FieldError::RangeOrder { first, last },
+                imei_field,
+            ));
+        }
+        (ImeiField::Range(first, last), None) => Target::Range(first, last),
+        (ImeiField::Tac(tac), None) => Target::Tac(tac),
+    };
+    Ok((target, entry))
+}
+
+/// Parses one delta row's fields (`op,imei,status,reason,imsi,date`) into a change.
+fn parse_delta_row(fields: &[Field<'_>], line_len: usize) -> Result<Change, (RowError, usize)> {
+    if fields.len() > DELTA_COLUMNS.len() {
+        return Err((
+            RowError::TooManyDeltaFields {
+                found: fields.len(),
+            },
+            fields[DELTA_COLUMNS.len()].column,
+        ));
     }
+    let op_field = &fields[0];
+    let op = ["add", "change", "remove"]
+        .into_iter()
+        .position(|op| op.eq_ignore_ascii_case(&op_field.text))
+        .ok_or_else(|| (RowError::Op(op_field.text.to_string()), op_field.column))?;
+    // A row of only an operation has an empty target just past its end.
+    let missing = [Field {
+        text: Cow::Borrowed(""),
+        column: line_len + 1,
+    }];
+    let rest = if fields.len() > 1 {
+        &fields[1..]
+    } else {
+        &missing[..]
+    };
+    if op == 2 {
+        let (target, entry) = parse_fields(rest, line_len, false)?;
+        return Ok(Change::Remove(target, entry));
+    }
+    let (target, entry) = parse_fields(rest, line_len, true)?;
+    let rule = Rule::new(target, entry.expect("a required status was parsed"))
+        .expect("parse_fields checked the range");
+    Ok(if op == 0 {
+        Change::Add(rule)
+    } else {
+        Change::Change(rule)
+    })
 }
 
 /// Reads the rules of a list, one row at a time.
@@ -348,6 +434,115 @@ fn parse_row(fields: &[Field<'_>], line_len: usize) -> Result<Rule, (RowError, u
 /// # Ok::<(), imei_index::list::ListError>(())
 /// ```
 pub struct ListReader<R> {
+    records: Records<R>,
+}
+
+impl<R: BufRead> ListReader<R> {
+    /// A reader of the list in `reader`, called `name` in errors.
+    pub fn new(name: impl Into<String>, reader: R) -> ListReader<R> {
+        ListReader {
+            records: Records::new(name.into(), reader),
+        }
+    }
+
+    /// Data rows read so far (rules and rejected rows; not comments, blanks or the header).
+    pub fn rows(&self) -> u64 {
+        self.records.rows
+    }
+
+    /// Bytes consumed from the source so far, for progress reports.
+    pub fn bytes_read(&self) -> u64 {
+        self.records.bytes_read
+    }
+
+    /// The list's name.
+    pub fn name(&self) -> &str {
+        &self.records.name
+    }
+}
+
+impl<R: BufRead> Iterator for ListReader<R> {
+    type Item = Result<Rule, ListError>;
+
+    fn next(&mut self) -> Option<Result<Rule, ListError>> {
+        self.records
+            .next_row(&COLUMNS, parse_row, |found| RowError::Header { found })
+    }
+}
+
+/// The columns of a delta list, in order.
+pub const DELTA_COLUMNS: [&str; 6] = ["op", "imei", "status", "reason", "imsi", "date"];
+
+/// Reads the changes of a delta list, one row at a time.
+///
+/// A delta list is a list with an operation in front of each row, the changes from one
+/// version of a list to the next, as `imei-index diff` writes them and `imei-index apply`
+/// reads them:
+///
+/// ```text
+/// op,imei,status,reason,imsi,date
+/// add,352099001761481,blocked,stolen,,2024-05-22     <- a rule for a new target
+/// change,35209900,tracked,counterfeit,,              <- a new entry for a listed target
+/// remove,354178036859789                              <- the target's rule goes
+/// remove,354178036859789,,,404685505601234            <- a pair's target names its IMSI
+/// ```
+///
+/// `op` is `add`, `change` or `remove` (case-insensitive); the other columns are a list
+/// row's. A remove row needs only its target (the imei field, and the imsi field for a
+/// pair); a status, reason or date on it must be valid but is not used (`diff` writes the
+/// removed rule's, so that a delta reads both ways). Rows that cannot be read are
+/// [`ListError`]s located like a list's, and reading goes on as [`ListReader`]'s does.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::list::DeltaReader;
+/// use imei_index::{Change, Status};
+///
+/// let csv = "op,imei,status\nadd,35209900,blocked\nremove,354178036859789\nmove,35209900\n";
+/// let mut rows = DeltaReader::new("today.csv", csv.as_bytes());
+/// assert!(matches!(rows.next().unwrap()?, Change::Add(r) if r.entry.status == Status::Blocked));
+/// assert!(matches!(rows.next().unwrap()?, Change::Remove(_, None)));
+/// let err = rows.next().unwrap().unwrap_err();
+/// assert_eq!((err.line, err.column), (4, 1));
+/// # Ok::<(), imei_index::list::ListError>(())
+/// ```
+pub struct DeltaReader<R> {
+    records: Records<R>,
+}
+
+impl<R: BufRead> DeltaReader<R> {
+    /// A reader of the delta list in `reader`, called `name` in errors.
+    pub fn new(name: impl Into<String>, reader: R) -> DeltaReader<R> {
+        DeltaReader {
+            records: Records::new(name.into(), reader),
+        }
+    }
+
+    /// Data rows read so far (changes and rejected rows).
+    pub fn rows(&self) -> u64 {
+        self.records.rows
+    }
+
+    /// The delta list's name.
+    pub fn name(&self) -> &str {
+        &self.records.name
+    }
+}
+
+impl<R: BufRead> Iterator for DeltaReader<R> {
+    type Item = Result<Change, ListError>;
+
+    fn next(&mut self) -> Option<Result<Change, ListError>> {
+        self.records
+            .next_row(&DELTA_COLUMNS, parse_delta_row, |found| {
+                RowError::DeltaHeader { found }
+            })
+    }
+}
+
+/// The lines of a list or delta list, split into fields: what both readers share.
+struct Records<R> {
     reader: R,
     name: String,
     line: u64,
@@ -358,12 +553,11 @@ pub struct ListReader<R> {
     bytes_read: u64,
 }
 
-impl<R: BufRead> ListReader<R> {
-    /// A reader of the list in `reader`, called `name` in errors.
-    pub fn new(name: impl Into<String>, reader: R) -> ListReader<R> {
-        ListReader {
+impl<R: BufRead> Records<R> {
+    fn new(name: String, reader: R) -> Records<R> {
+        Records {
             reader,
-            name: name.into(),
+            name,
             line: 0,
             rows: 0,
             seen_data: false,
@@ -371,21 +565,6 @@ impl<R: BufRead> ListReader<R> {
             buf: Vec::with_capacity(128),
             bytes_read: 0,
         }
-    }
-
-    /// Data rows read so far (rules and rejected rows; not comments, blanks or the header).
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
-    /// Bytes consumed from the source so far, for progress reports.
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
-    }
-
-    /// The list's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     fn error(&self, kind: RowError, column: usize, row: &str) -> ListError {
@@ -397,12 +576,16 @@ impl<R: BufRead> ListReader<R> {
             kind,
         }
     }
-}
 
-impl<R: BufRead> Iterator for ListReader<R> {
-    type Item = Result<Rule, ListError>;
-
-    fn next(&mut self) -> Option<Result<Rule, ListError>> {
+    /// The next data row, parsed by `parse`. A first row whose first field is the first
+    /// column's name is a header: skipped if it names `columns` in order, else an error
+    /// made by `bad_header`.
+    fn next_row<T>(
+        &mut self,
+        columns: &[&str],
+        parse: impl Fn(&[Field<'_>], usize) -> Result<T, (RowError, usize)>,
+        bad_header: impl Fn(Vec<String>) -> RowError,
+    ) -> Option<Result<T, ListError>> {
         while !self.done {
             self.buf.clear();
             let n = match self.reader.read_until(b'\n', &mut self.buf) {
@@ -460,11 +643,11 @@ impl<R: BufRead> Iterator for ListReader<R> {
             };
             let first_row = !self.seen_data;
             self.seen_data = true;
-            if first_row && fields[0].text.eq_ignore_ascii_case("imei") {
-                let names_ok = fields.len() <= COLUMNS.len()
+            if first_row && fields[0].text.eq_ignore_ascii_case(columns[0]) {
+                let names_ok = fields.len() <= columns.len()
                     && fields
                         .iter()
-                        .zip(COLUMNS)
+                        .zip(columns)
                         .all(|(f, c)| f.text.eq_ignore_ascii_case(c));
                 if names_ok {
                     continue;
@@ -472,11 +655,11 @@ impl<R: BufRead> Iterator for ListReader<R> {
                 self.rows += 1;
                 let found = fields.iter().map(|f| f.text.to_string()).collect();
                 let line = line.to_string();
-                return Some(Err(self.error(RowError::Header { found }, 1, &line)));
+                return Some(Err(self.error(bad_header(found), 1, &line)));
             }
             self.rows += 1;
             return Some(
-                parse_row(&fields, line.chars().count()).map_err(|(kind, column)| {
+                parse(&fields, line.chars().count()).map_err(|(kind, column)| {
                     let line = line.to_string();
                     self.error(kind, column, &line)
                 }),
@@ -505,20 +688,53 @@ impl<R: BufRead> Iterator for ListReader<R> {
 /// # Ok::<(), imei_index::IdError>(())
 /// ```
 pub fn format_row(rule: &Rule) -> String {
-    use crate::rule::Target as T;
-    let (target, imsi) = match rule.target() {
-        T::Imei(i) => (i.to_string(), None),
-        T::Pair(i, s) => (i.to_string(), Some(s)),
-        T::Range(a, b) => (format!("{a}..{b}"), None),
-        T::Tac(t) => (t.to_string(), None),
+    fields_of(rule.target(), Some(&rule.entry))
+}
+
+/// Formats a change as a delta list row (without line end), as `imei-index diff` writes it.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::list::format_change;
+/// use imei_index::{Change, Entry, Imei, Rule, Status, Target};
+///
+/// let imei = Imei::parse("35209900176148")?;
+/// let rule = Rule::imei(imei, Entry::new(Status::Blocked));
+/// assert_eq!(format_change(&Change::Add(rule)), "add,352099001761481,blocked,,,");
+/// let gone = Change::Remove(Target::Imei(imei), None);
+/// assert_eq!(format_change(&gone), "remove,352099001761481,,,,");
+/// # Ok::<(), imei_index::IdError>(())
+/// ```
+pub fn format_change(change: &Change) -> String {
+    let (op, target, entry) = match change {
+        Change::Add(r) => ("add", r.target(), Some(&r.entry)),
+        Change::Change(r) => ("change", r.target(), Some(&r.entry)),
+        Change::Remove(t, e) => ("remove", *t, e.as_ref()),
     };
-    let e = rule.entry;
+    format!("{op},{}", fields_of(target, entry))
+}
+
+/// The fields `imei,status,reason,imsi,date` of a target and, if known, its entry.
+fn fields_of(target: Target, entry: Option<&Entry>) -> String {
+    let (target, imsi) = match target {
+        Target::Imei(i) => (i.to_string(), None),
+        Target::Pair(i, s) => (i.to_string(), Some(s)),
+        Target::Range(a, b) => (format!("{a}..{b}"), None),
+        Target::Tac(t) => (t.to_string(), None),
+    };
     format!(
         "{target},{},{},{},{}",
-        e.status,
-        e.reason.map(|r| r.as_str()).unwrap_or(""),
+        entry.map(|e| e.status.as_str()).unwrap_or(""),
+        entry
+            .and_then(|e| e.reason)
+            .map(|r| r.as_str())
+            .unwrap_or(""),
         imsi.map(|s| s.to_string()).unwrap_or_default(),
-        e.date.map(|d| d.to_string()).unwrap_or_default(),
+        entry
+            .and_then(|e| e.date)
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
     )
 }
 

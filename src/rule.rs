@@ -496,6 +496,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule for any target.
+    ///
+    /// # Errors
+    ///
+    /// [`FieldError::RangeOrder`] for a range whose first IMEI is after its last.
+    pub fn new(target: Target, entry: Entry) -> Result<Rule, FieldError> {
+        if let Target::Range(first, last) = target {
+            return Rule::range(first, last, entry);
+        }
+        Ok(Rule { target, entry })
+    }
+
     /// A rule for one IMEI.
     pub fn imei(imei: Imei, entry: Entry) -> Rule {
         Rule {

@@ -19,6 +19,7 @@ use crate::format::{
     DeltaInfo, ENTRY_RECORD, FORMAT_VERSION, Header, Record, RuleCounts, Section, SectionRef,
     header_len,
 };
+use crate::key::{imei_key, range_of_key};
 use crate::rule::{Date, Entry, Reason, RuleKind, Status};
 
 /// Turns an I/O error of the output into the crate's error, naming the output.
@@ -159,30 +160,6 @@ pub(crate) fn to_file<T>(
     drop(w);
     file.commit().map_err(|e| Error::io("replace", path, e))?;
     Ok(t)
-}
-
-/// The big-endian 6-byte key of a 14-digit IMEI number.
-pub(crate) fn imei_key(n: u64) -> [u8; 6] {
-    let b = n.to_be_bytes();
-    [b[2], b[3], b[4], b[5], b[6], b[7]]
-}
-
-/// The number of a 6-byte IMEI key (which the caller has sized).
-pub(crate) fn imei_of_key(k: &[u8]) -> u64 {
-    k.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b))
-}
-
-/// The key of a range rule: first IMEI ‖ last IMEI.
-pub(crate) fn range_key(first: u64, last: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..6].copy_from_slice(&imei_key(first));
-    k[6..].copy_from_slice(&imei_key(last));
-    k
-}
-
-/// The (first, last) IMEI numbers of a 12-byte range key.
-pub(crate) fn range_of_key(k: &[u8]) -> Option<(u64, u64)> {
-    (k.len() == 12).then(|| (imei_of_key(&k[..6]), imei_of_key(&k[6..])))
 }
 
 /// Writes one kind's transducer: key → entry id.
