@@ -36,6 +36,20 @@ pub enum Error {
     /// A row of a list file that could not be read.
     #[error(transparent)]
     List(#[from] ListError),
+    /// A delta layered or applied over an index other than the one it was made for.
+    #[error(
+        "delta {position} (counting from 1) was made for the index with serial {expected}, but \
+         the index below it has serial {found}: apply deltas in order, over the index they \
+         were made for"
+    )]
+    DeltaBase {
+        /// The delta's position among the deltas, from 1.
+        position: usize,
+        /// The serial the delta was made for.
+        expected: u64,
+        /// The serial of the base and deltas below it.
+        found: u64,
+    },
 }
 
 impl Error {

@@ -76,28 +76,35 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+mod apply;
 mod atomic;
 mod build;
 pub mod capi;
 mod delta;
+mod diff;
 mod error;
 mod format;
 mod ident;
 mod index;
 mod key;
 pub mod list;
+mod merge;
 mod rule;
 #[cfg(feature = "s13")]
 pub mod s13;
 pub mod synth;
+mod union;
 mod write;
 
+pub use crate::apply::{Apply, ApplySummary};
 pub use crate::build::{BuildSummary, IndexBuilder};
 pub use crate::delta::{Change, Delta, DeltaBuilder, DeltaSummary};
+pub use crate::diff::{Diff, diff};
 pub use crate::error::{Error, Origin};
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
 pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
+pub use crate::merge::{Merge, MergeSummary, Precedence};
 pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
 
 /// The README's examples, compiled and run as doctests.
