@@ -10,7 +10,7 @@ use crate::format::{Record, RuleCounts};
 use crate::index::Index;
 use crate::rule::RuleKind;
 use crate::union;
-use crate::write::{self, RuleSource};
+use crate::write::{self, RuleSource, Visit};
 
 /// What applying deltas did, relative to the base.
 ///
@@ -180,11 +180,7 @@ struct Source<'a> {
 }
 
 impl RuleSource for Source<'_> {
-    fn for_each(
-        &self,
-        kind: RuleKind,
-        f: &mut dyn FnMut(&[u8], Record) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         let k = usize::from(kind.code() - 1);
         let count = !self.counted.get()[k];
         union::for_each(&self.inputs, kind, &mut |key, records| {

@@ -9,7 +9,7 @@ use crate::ident::Imsi;
 use crate::key::{imei_key, range_key};
 use crate::list::ListError;
 use crate::rule::{Entry, Rule, RuleKind, Target};
-use crate::write::{self, RuleSource};
+use crate::write::{self, RuleSource, Visit};
 
 /// What a build did with the rules and rows it was given.
 ///
@@ -205,11 +205,7 @@ impl IndexBuilder {
 
 /// The resolved rules, sorted by key and one per key, as the writer reads them.
 impl RuleSource for IndexBuilder {
-    fn for_each(
-        &self,
-        kind: RuleKind,
-        f: &mut dyn FnMut(&[u8], Record) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         match kind {
             RuleKind::Imei => self
                 .imei

@@ -17,7 +17,7 @@ use crate::index::{Index, OpenOptions, Verification};
 use crate::key::Key;
 use crate::list::ListError;
 use crate::rule::{Entry, Rule, RuleKind, Target};
-use crate::write::{self, RuleSource};
+use crate::write::{self, RuleSource, Visit};
 
 /// One change from a version of a list to the next: a row of a delta list.
 ///
@@ -323,11 +323,7 @@ impl DeltaBuilder {
 
 /// The resolved changes, one per key in key order, as the writer reads them.
 impl RuleSource for DeltaBuilder {
-    fn for_each(
-        &self,
-        kind: RuleKind,
-        f: &mut dyn FnMut(&[u8], Record) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         self.changes[usize::from(kind.code() - 1)]
             .iter()
             .try_for_each(|(k, _, r)| f(k.as_bytes(), *r))

@@ -87,6 +87,7 @@ mod format;
 mod ident;
 mod index;
 mod key;
+mod layered;
 pub mod list;
 mod merge;
 mod rule;
@@ -104,6 +105,7 @@ pub use crate::error::{Error, Origin};
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
 pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
+pub use crate::layered::LayeredIndex;
 pub use crate::merge::{Merge, MergeSummary, Precedence};
 pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
 

@@ -9,7 +9,7 @@ use crate::format::{Record, RuleCounts};
 use crate::index::Index;
 use crate::rule::RuleKind;
 use crate::union;
-use crate::write::{self, RuleSource};
+use crate::write::{self, RuleSource, Visit};
 
 /// Which rule wins when several inputs of a [`Merge`] have one for the same target.
 ///
@@ -165,11 +165,7 @@ struct Source<'m, 'a> {
 }
 
 impl RuleSource for Source<'_, '_> {
-    fn for_each(
-        &self,
-        kind: RuleKind,
-        f: &mut dyn FnMut(&[u8], Record) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         let k = usize::from(kind.code() - 1);
         let count = !self.counted.get()[k];
         union::for_each(&self.merge.inputs, kind, &mut |key, records| {

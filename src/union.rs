@@ -11,6 +11,9 @@ use crate::format::{FormatError, Record, Section};
 use crate::index::Index;
 use crate::rule::RuleKind;
 
+/// What [`for_each`] calls with each key and the records of the inputs that have it.
+pub(crate) type VisitUnion<'a> = dyn FnMut(&[u8], &[(usize, Record)]) -> Result<(), Error> + 'a;
+
 /// Calls `f` with every key of `kind` in any input, in key order, each once, with the
 /// records of the inputs that have it as (input position, record), by input position.
 ///
@@ -21,7 +24,7 @@ use crate::rule::RuleKind;
 pub(crate) fn for_each(
     inputs: &[&Index],
     kind: RuleKind,
-    f: &mut dyn FnMut(&[u8], &[(usize, Record)]) -> Result<(), Error>,
+    f: &mut VisitUnion<'_>,
 ) -> Result<(), Error> {
     let mut op = OpBuilder::new();
     for index in inputs {

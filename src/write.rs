@@ -25,16 +25,15 @@ use crate::rule::{Date, Entry, Reason, RuleKind, Status};
 /// Turns an I/O error of the output into the crate's error, naming the output.
 pub(crate) type IoContext<'a> = &'a dyn Fn(io::Error) -> Error;
 
+/// What a [`RuleSource`] calls with each key and its record.
+pub(crate) type Visit<'a> = dyn FnMut(&[u8], Record) -> Result<(), Error> + 'a;
+
 /// Rules streamed kind by kind, for the writer.
 pub(crate) trait RuleSource {
     /// Calls `f` with every key of `kind` (in the encoding of its section) in strictly
     /// increasing order, with its record. May be called any number of times, and must
     /// give the same keys and records each time.
-    fn for_each(
-        &self,
-        kind: RuleKind,
-        f: &mut dyn FnMut(&[u8], Record) -> Result<(), Error>,
-    ) -> Result<(), Error>;
+    fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error>;
 }
 
 /// What the writer wrote.
