@@ -89,7 +89,9 @@ mod index;
 mod key;
 mod layered;
 pub mod list;
+mod live;
 mod merge;
+mod publish;
 mod rule;
 #[cfg(feature = "s13")]
 pub mod s13;
@@ -106,7 +108,9 @@ pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
 pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
 pub use crate::layered::LayeredIndex;
+pub use crate::live::{LiveIndex, Reload, Version, Watcher};
 pub use crate::merge::{Merge, MergeSummary, Precedence};
+pub use crate::publish::{Published, publish};
 pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
 
 /// The README's examples, compiled and run as doctests.
