@@ -98,6 +98,9 @@ impl From<Error> for Failure {
             Error::Format { .. } => imei_index_result::CorruptIndex,
             // Opening never reads list files; were it ever to, bad input is bad bytes.
             Error::List(_) => imei_index_result::CorruptIndex,
+            // The C API layers no deltas; were it to, a delta on the wrong base is a caller's
+            // mistake.
+            Error::DeltaBase { .. } => imei_index_result::InvalidArgument,
         };
         Failure::new(code, e.to_string())
     }
