@@ -40,6 +40,14 @@ enum Command {
     },
     /// Write an index's rules back as a list (CSV) that `build` reads.
     Dump(cli::dump::Args),
+    /// Write the changes from one index to another as a delta list (CSV).
+    Diff(cli::diff::Args),
+    /// Apply delta lists (or delta indexes) to an index, writing the next index.
+    Apply(cli::apply::Args),
+    /// Merge indexes into one: the union of their rules.
+    Merge(cli::merge::Args),
+    /// Verify an index, then atomically replace the file readers follow with it.
+    Publish(cli::publish::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +66,10 @@ fn main() -> ExitCode {
         Command::Stats { index } => cli::inspect::stats(&index),
         Command::Verify { index } => cli::inspect::verify(&index),
         Command::Dump(args) => cli::dump::run(&args),
+        Command::Diff(args) => cli::diff::run(&args),
+        Command::Apply(args) => cli::apply::run(&args),
+        Command::Merge(args) => cli::merge::run(&args),
+        Command::Publish(args) => cli::publish::run(&args),
     };
     cli::finish(result)
 }

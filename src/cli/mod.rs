@@ -1,10 +1,14 @@
 //! The command line's subcommands, one module each, and what they share.
 
+pub(crate) mod apply;
 pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod demo;
+pub(crate) mod diff;
 pub(crate) mod dump;
 pub(crate) mod inspect;
+pub(crate) mod merge;
+pub(crate) mod publish;
 
 use std::fmt;
 use std::io;
