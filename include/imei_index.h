@@ -27,6 +27,10 @@
  * function that takes it as `const imei_index *` (all checks, imei_index_stats). Only
  * imei_index_close needs every other call with that handle to have returned. Error
  * messages are per thread.
+ *
+ * Hot reload: an imei_index_live handle follows a path; imei_index_live_reload (or
+ * imei_index_live_reload_if_changed, from a timer) swaps in a newly published file while
+ * other threads check through the same handle, never blocked, never seeing a mix.
  */
 
 #ifndef IMEI_INDEX_H
@@ -208,6 +212,19 @@ typedef enum imei_index_result {
 typedef struct imei_index imei_index;
 
 /**
+ * A live index: follows the file at a path, and swaps in a newly published version of it
+ * when reloaded, while checks go on.
+ *
+ * Opaque: create it with `imei_index_live_open*`, free it with `imei_index_live_close`.
+ * Checks and reloads take it as `const imei_index_live *` and may run at the same time on
+ * any number of threads: a check never waits for a reload, and answers from the old index
+ * or the new one, never a mix. Publish new files by writing them beside the path and
+ * renaming them over it (as `imei-index publish` does); never modify a published file in
+ * place.
+ */
+typedef struct imei_index_live imei_index_live;
+
+/**
  * Counts, sizes and versions of an open index.
  */
 typedef struct imei_index_statistics {
@@ -270,6 +287,33 @@ typedef struct imei_index_verdict {
      */
     uint32_t date;
 } imei_index_verdict;
+
+/**
+ * What a reload did.
+ */
+typedef struct imei_index_reload {
+    /**
+     * 1 when a new index was swapped in; 0 when not (the file had not changed, or it was
+     * refused: see the result code).
+     */
+    uint8_t reloaded;
+    /**
+     * The serial of the index served before the call.
+     */
+    uint64_t old_serial;
+    /**
+     * Its rules.
+     */
+    uint64_t old_rules;
+    /**
+     * The serial of the index served after the call (the old one's when not reloaded).
+     */
+    uint64_t new_serial;
+    /**
+     * Its rules.
+     */
+    uint64_t new_rules;
+} imei_index_reload;
 
 #ifdef __cplusplus
 extern "C" {
@@ -530,6 +574,192 @@ enum imei_index_result imei_index_check_many(const struct imei_index *index,
                                              size_t n,
                                              struct imei_index_verdict *out,
                                              size_t *n_invalid);
+
+/**
+ * Opens the index file at `path`, verifying its checksums, to serve and reload.
+ *
+ * On success `*out` is a new handle, to be freed with `imei_index_live_close`; on failure
+ * it is NULL. Returns as `imei_index_open`.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_open(const char *path, struct imei_index_live **out);
+
+/**
+ * Opens the index file at `path` with `IMEI_INDEX_OPEN_*` flags, which every reload uses
+ * too (for example `IMEI_INDEX_OPEN_VERIFY_FULL` for files from a publisher that does not
+ * verify them, or `IMEI_INDEX_OPEN_POPULATE` to fault a new file in before it serves).
+ *
+ * Returns as `imei_index_open_with`.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * As `imei_index_live_open`.
+ */
+enum imei_index_result imei_index_live_open_with(const char *path,
+                                                 uint32_t flags,
+                                                 struct imei_index_live **out);
+
+/**
+ * Frees a live handle and unmaps its index. NULL is fine (nothing happens).
+ *
+ * Thread safety: call it once per handle, after every other call with the handle has
+ * returned; the handle must not be used afterwards.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or a handle from `imei_index_live_open*` not yet closed.
+ */
+void imei_index_live_close(struct imei_index_live *live);
+
+/**
+ * Opens the file the path names now and, if it is a valid index, serves it instead of the
+ * current one. Writes what happened to `*out` when `out` is not NULL.
+ *
+ * Checks on other threads go on against the old index meanwhile, and those under way
+ * finish with it; it is unmapped when the last of them returns.
+ *
+ * Returns `IMEI_INDEX_RESULT_IO` when the file is missing or unreadable and
+ * `IMEI_INDEX_RESULT_CORRUPT_INDEX` when it is not a valid index; the old index then
+ * keeps serving, and `out->reloaded` is 0.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle,
+ * alongside checks; reloads run one at a time.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_reload(const struct imei_index_live *live,
+                                              struct imei_index_reload *out);
+
+/**
+ * Reloads only if the path names another file, or the file changed, since the last load
+ * or failed attempt (one `stat`): call it from a timer to follow publishes.
+ * `out->reloaded` says whether it reloaded.
+ *
+ * Returns as `imei_index_live_reload`, but reports a refused file once: it is not tried
+ * again (and the call returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0) until it changes.
+ *
+ * Thread safety: as `imei_index_live_reload`.
+ *
+ * # Safety
+ *
+ * As `imei_index_live_reload`.
+ */
+enum imei_index_result imei_index_live_reload_if_changed(const struct imei_index_live *live,
+                                                         struct imei_index_reload *out);
+
+/**
+ * Writes the counts, sizes and versions of the index now serving to `*out`.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_stats(const struct imei_index_live *live,
+                                             struct imei_index_statistics *out);
+
+/**
+ * As `imei_index_check`, against the index now serving.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle, and
+ * never blocked by a reload.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `imei` NULL or `len` readable bytes; `out` NULL
+ * or writable.
+ */
+enum imei_index_result imei_index_live_check(const struct imei_index_live *live,
+                                             const char *imei,
+                                             size_t len,
+                                             struct imei_index_verdict *out);
+
+/**
+ * As `imei_index_check_lenient`, against the index now serving.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * As `imei_index_live_check`.
+ */
+enum imei_index_result imei_index_live_check_lenient(const struct imei_index_live *live,
+                                                     const char *imei,
+                                                     size_t len,
+                                                     struct imei_index_verdict *out);
+
+/**
+ * As `imei_index_check_u64`, against the index now serving.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_check_u64(const struct imei_index_live *live,
+                                                 uint64_t imei14,
+                                                 struct imei_index_verdict *out);
+
+/**
+ * As `imei_index_check_with_imsi`, against the index now serving.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `imei` and `imsi` NULL or their length of
+ * readable bytes; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_check_with_imsi(const struct imei_index_live *live,
+                                                       const char *imei,
+                                                       size_t imei_len,
+                                                       const char *imsi,
+                                                       size_t imsi_len,
+                                                       struct imei_index_verdict *out);
+
+/**
+ * As `imei_index_check_with_imsi_lenient`, against the index now serving.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * As `imei_index_live_check_with_imsi`.
+ */
+enum imei_index_result imei_index_live_check_with_imsi_lenient(const struct imei_index_live *live,
+                                                               const char *imei,
+                                                               size_t imei_len,
+                                                               const char *imsi,
+                                                               size_t imsi_len,
+                                                               struct imei_index_verdict *out);
+
+/**
+ * As `imei_index_check_many`; all `n` IMEIs are checked against one index, even when a
+ * reload swaps in another meanwhile.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `imei14` NULL or `n` readable values; `out` NULL
+ * or `n` writable verdicts, not overlapping `imei14`; `n_invalid` NULL or writable.
+ */
+enum imei_index_result imei_index_live_check_many(const struct imei_index_live *live,
+                                                  const uint64_t *imei14,
+                                                  size_t n,
+                                                  struct imei_index_verdict *out,
+                                                  size_t *n_invalid);
 
 #ifdef __cplusplus
 }  // extern "C"

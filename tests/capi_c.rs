@@ -472,3 +472,73 @@ fn expected_line(input: &str, v: Verdict) -> String {
         v.date().map_or("-".to_string(), |d| d.to_string()),
     )
 }
+
+/// Writes the live handle's fixtures into `dir` (see `tests/c/live_test.c`): versions of
+/// an index with a marker whose date names the version, and every probe's answer in each.
+fn write_live_fixtures(dir: &Path, versions: u64) {
+    let marker = Imei::parse("35209900176148").unwrap();
+    let pool = |i: u64| Imei::from_u64(86_000_001_000_000 + i * 7).unwrap();
+    let n_pool = if runner().is_empty() { 400 } else { 60 };
+    let mut indexes = Vec::new();
+    for k in 0..versions {
+        let mut rng = synth::Rng::new(k + 100);
+        let mut b = IndexBuilder::new();
+        b.serial(k);
+        let day = Date::from_days_since_epoch(k as u32 + 1).unwrap();
+        b.add(Rule::imei(
+            marker,
+            Entry::new(Status::Blocked).with_date(day),
+        ));
+        for i in 0..n_pool {
+            if rng.chance(0.4) {
+                let e = Entry::new(Status::ALL[rng.below(3) as usize])
+                    .with_reason(Reason::ALL[rng.below(6) as usize]);
+                b.add(Rule::imei(pool(i), e));
+            }
+        }
+        if k % 2 == 0 {
+            let r = Rule::range(
+                pool(n_pool / 2),
+                pool(n_pool / 2 + 9),
+                Entry::new(Status::Tracked),
+            );
+            b.add(r.unwrap());
+        }
+        let (bytes, _) = b.build_to_vec().unwrap();
+        std::fs::write(dir.join(format!("v{k}.imeiidx")), &bytes).unwrap();
+        if k == 1 {
+            let mut corrupt = bytes.clone();
+            let at = corrupt.len() - 5;
+            corrupt[at] ^= 0x10;
+            std::fs::write(dir.join("corrupt.imeiidx"), corrupt).unwrap();
+        }
+        indexes.push(Index::from_bytes(bytes.into()).unwrap());
+    }
+    std::fs::write(dir.join("foreign.imeiidx"), b"imei,status\n").unwrap();
+    imei_index::publish(dir.join("v0.imeiidx"), dir.join("current.imeiidx")).unwrap();
+    let probes: Vec<Imei> = [marker]
+        .into_iter()
+        .chain((0..n_pool + 3).map(pool))
+        .collect();
+    let mut out = format!("versions {versions} probes {}\n", probes.len());
+    for p in &probes {
+        write!(out, "{}", p.as_u64()).unwrap();
+        for index in &indexes {
+            let [s, r, k, _, d] = fields(index.check(*p), true);
+            write!(out, "\t{s} {r} {k} {d}").unwrap();
+        }
+        out.push('\n');
+    }
+    std::fs::write(dir.join("live_probes.tsv"), out).unwrap();
+}
+
+#[test]
+fn c_live_handle_reloads_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    write_live_fixtures(dir.path(), if runner().is_empty() { 8 } else { 4 });
+    let exe = dir.path().join("live_test");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    compile(&root.join("tests/c/live_test.c"), &exe);
+    let out = run(&exe, &[dir.path()], None);
+    assert!(out.contains(" 0 failed"), "{out}");
+}

@@ -43,7 +43,7 @@ const ALL_OPEN_FLAGS: u32 = IMEI_INDEX_OPEN_TRUSTED
     | IMEI_INDEX_OPEN_ADVISE_RANDOM;
 
 /// The open options that `flags` ask for.
-fn options(flags: u32) -> Result<OpenOptions, Failure> {
+pub(crate) fn options(flags: u32) -> Result<OpenOptions, Failure> {
     if flags & !ALL_OPEN_FLAGS != 0 {
         return Err(Failure::invalid_argument(format!(
             "unknown open flags {:#x}: pass a combination of the IMEI_INDEX_OPEN_* flags",
@@ -78,17 +78,16 @@ fn options(flags: u32) -> Result<OpenOptions, Failure> {
 ///
 /// # Safety
 ///
-/// `out` must be NULL or point to a writable `imei_index *`.
-unsafe fn open_into(
-    out: *mut *mut imei_index,
-    open: impl FnOnce() -> Result<Index, Failure>,
+/// `out` must be NULL or point to a writable handle pointer.
+pub(crate) unsafe fn open_into<T>(
+    out: *mut *mut T,
+    open: impl FnOnce() -> Result<T, Failure>,
 ) -> imei_index_result {
     guard(|| {
         let out = input::non_null(out, "out")?;
         // SAFETY: `out` is not NULL and aligned; the caller guarantees it is writable.
         unsafe { out.write(std::ptr::null_mut()) };
-        let index = open()?;
-        let handle = Box::into_raw(Box::new(imei_index { index }));
+        let handle = Box::into_raw(Box::new(open()?));
         // SAFETY: as above.
         unsafe { out.write(handle) };
         Ok(())
@@ -157,7 +156,9 @@ pub unsafe extern "C" fn imei_index_open_with(
     let open = || {
         // SAFETY: the caller guarantees `path` is NULL or NUL-terminated.
         let path = unsafe { input::path(path) }?;
-        Ok(options(flags)?.open(path)?)
+        Ok(imei_index {
+            index: options(flags)?.open(path)?,
+        })
     };
     // SAFETY: the caller guarantees `out` is NULL or writable.
     unsafe { open_into(out, open) }
@@ -186,7 +187,9 @@ pub unsafe extern "C" fn imei_index_open_bytes(
         }
         // SAFETY: the caller guarantees `len` readable bytes at `data`.
         let bytes = unsafe { input::bytes(data.cast(), len, "data") }?;
-        Ok(Index::from_bytes(Bytes::copy_from_slice(bytes))?)
+        Ok(imei_index {
+            index: Index::from_bytes(Bytes::copy_from_slice(bytes))?,
+        })
     };
     // SAFETY: the caller guarantees `out` is NULL or writable.
     unsafe { open_into(out, open) }
@@ -261,7 +264,17 @@ pub unsafe extern "C" fn imei_index_stats(
     guard(|| {
         let out = input::non_null(out, "out")?;
         // SAFETY: the caller guarantees a live handle or NULL.
-        let s = unsafe { borrow(index) }?.stats();
+        let stats = imei_index_statistics::of(unsafe { borrow(index) }?);
+        // SAFETY: `out` is not NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(stats) };
+        Ok(())
+    })
+}
+
+impl imei_index_statistics {
+    /// The statistics of an index.
+    pub(crate) fn of(index: &Index) -> imei_index_statistics {
+        let s = index.stats();
         let mut counts = [[0u64; 3]; 4];
         for kind in RuleKind::ALL {
             for status in Status::ALL {
@@ -269,18 +282,15 @@ pub unsafe extern "C" fn imei_index_stats(
                     s.counts.get(kind, status);
             }
         }
-        let stats = imei_index_statistics {
+        imei_index_statistics {
             format_version: s.format_version,
             serial: s.serial,
             rules: s.rules(),
             counts,
             file_bytes: s.file_bytes,
             distinct_entries: s.distinct_entries,
-        };
-        // SAFETY: `out` is not NULL and aligned; the caller guarantees it is writable.
-        unsafe { out.write(stats) };
-        Ok(())
-    })
+        }
+    }
 }
 
 /// The library's version, e.g. "0.1.0": static, NUL-terminated, never NULL.

@@ -62,7 +62,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// cbindgen writes the header in this order: results, verdicts, the handle, checks.
+// cbindgen writes the header in this order: results, verdicts, the handle, checks, the
+// live handle.
 mod result;
 
 mod verdict;
@@ -70,6 +71,8 @@ mod verdict;
 mod handle;
 
 mod check;
+
+mod live;
 
 mod input;
 
@@ -82,6 +85,13 @@ pub use self::handle::{
     IMEI_INDEX_OPEN_TRUSTED, IMEI_INDEX_OPEN_VERIFY_FULL, imei_index, imei_index_close,
     imei_index_format_version, imei_index_open, imei_index_open_bytes, imei_index_open_trusted,
     imei_index_open_with, imei_index_statistics, imei_index_stats, imei_index_version,
+};
+pub use self::live::{
+    imei_index_live, imei_index_live_check, imei_index_live_check_lenient,
+    imei_index_live_check_many, imei_index_live_check_u64, imei_index_live_check_with_imsi,
+    imei_index_live_check_with_imsi_lenient, imei_index_live_close, imei_index_live_open,
+    imei_index_live_open_with, imei_index_live_reload, imei_index_live_reload_if_changed,
+    imei_index_live_stats, imei_index_reload,
 };
 pub use self::result::{imei_index_last_error, imei_index_result, imei_index_result_text};
 pub use self::verdict::*;
