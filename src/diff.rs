@@ -1,7 +1,5 @@
 //! The changes from one index to another, as a stream.
 
-use fst::Streamer;
-use fst::map::{OpBuilder, Union};
 
 use crate::delta::Change;
 use crate::error::Error;
@@ -9,7 +7,7 @@ use crate::format::Record;
 use crate::index::Index;
 use crate::key::target_of;
 use crate::rule::{Rule, RuleKind};
-use crate::union::{bad_key, bad_value};
+use crate::union::{Union, bad_key, bad_value};
 
 /// The changes that turn `old` into `new`: an add for every target only `new` has a rule
 /// for, a change for every target whose entry differs, a remove (with the old entry) for
@@ -73,27 +71,24 @@ impl Iterator for Diff<'_> {
         loop {
             let kind = *RuleKind::ALL.get(self.kind)?;
             let (old, new) = (self.old, self.new);
-            let union = self.union.get_or_insert_with(|| {
-                OpBuilder::new()
-                    .add(old.map(kind))
-                    .add(new.map(kind))
-                    .union()
-            });
+            let union = self
+                .union
+                .get_or_insert_with(|| Union::new(&[old, new], kind));
             let Some((key, values)) = union.next() else {
                 self.kind += 1;
                 self.union = None;
                 continue;
             };
             let (mut was, mut is) = (None, None);
-            for v in values {
-                let (index, slot) = if v.index == 0 {
+            for &(i, value) in values {
+                let (index, slot) = if i == 0 {
                     (old, &mut was)
                 } else {
                     (new, &mut is)
                 };
-                match index.record(v.value) {
+                match index.record(value) {
                     Some(Record::Rule(e)) => *slot = Some(e),
-                    _ => return Some(Err(bad_value(kind, v.value))),
+                    _ => return Some(Err(bad_value(kind, value))),
                 }
             }
             if was == is {
