@@ -11,8 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imei_index::list::{DeltaReader, ListReader, format_change, format_row};
 use imei_index::synth::{ListShape, Rng, probes};
 use imei_index::{
-    Apply, Change, Delta, DeltaBuilder, Entry, Imei, Index, IndexBuilder, LayeredIndex,
-    LiveIndex, Merge, Reason, Rule, Status, Target, diff,
+    Apply, Change, Delta, DeltaBuilder, Entry, Imei, Index, IndexBuilder, LayeredIndex, LiveIndex,
+    Merge, Reason, Rule, Status, Target, diff,
 };
 
 fn rules() -> u64 {
@@ -45,7 +45,11 @@ fn day(listed: &[Imei], fresh: &[Imei], seed: u64) -> Vec<Change> {
             _ => Change::Change(Rule::imei(i, entry(&mut rng))),
         });
     }
-    changes.extend(fresh.iter().map(|&i| Change::Add(Rule::imei(i, entry(&mut rng)))));
+    changes.extend(
+        fresh
+            .iter()
+            .map(|&i| Change::Add(Rule::imei(i, entry(&mut rng)))),
+    );
     changes
 }
 
@@ -60,11 +64,12 @@ fn delta_of(changes: &[Change]) -> Delta {
 fn living(c: &mut Criterion) {
     let n = rules();
     let all: Vec<Imei> = ListShape::new(n + n / 50, 2024).imeis().collect();
-    // Every 51st IMEI is kept back, to be added by the deltas.
-    let (fresh, listed): (Vec<(usize, Imei)>, Vec<(usize, Imei)>) =
-        all.iter().copied().enumerate().partition(|(i, _)| i % 51 == 0);
-    let listed: Vec<Imei> = listed.into_iter().map(|p| p.1).collect();
-    let fresh: Vec<Imei> = fresh.into_iter().map(|p| p.1).collect();
+    // One IMEI in 51 is listed later, by the deltas.
+    let listed: Vec<Imei> = (all.iter().enumerate())
+        .filter(|(i, _)| i % 51 != 0)
+        .map(|(_, &imei)| imei)
+        .collect();
+    let fresh: Vec<Imei> = all.iter().copied().step_by(51).collect();
     let base = index_of(&listed, 1);
     let (half_a, half_b) = fresh.split_at(fresh.len() / 2);
     let today = day(&listed, half_a, 2);
@@ -89,7 +94,13 @@ fn living(c: &mut Criterion) {
             d.add_list(DeltaReader::new("delta", delta_list.as_bytes()), Err)
                 .expect("delta list");
             let deltas = [d.build().expect("delta").0];
-            black_box(Apply::new(&base, &deltas).build_to_vec().expect("apply").0.len())
+            black_box(
+                Apply::new(&base, &deltas)
+                    .build_to_vec()
+                    .expect("apply")
+                    .0
+                    .len(),
+            )
         })
     });
     // ... instead of building today's full list.
@@ -103,7 +114,15 @@ fn living(c: &mut Criterion) {
         })
     });
     g.bench_function("apply-delta-index", |b| {
-        b.iter(|| black_box(Apply::new(&base, one).build_to_vec().expect("apply").0.len()))
+        b.iter(|| {
+            black_box(
+                Apply::new(&base, one)
+                    .build_to_vec()
+                    .expect("apply")
+                    .0
+                    .len(),
+            )
+        })
     });
     g.bench_function("rebuild-from-rules", |b| {
         b.iter(|| {
@@ -114,10 +133,20 @@ fn living(c: &mut Criterion) {
             black_box(builder.build_to_vec().expect("build").0.len())
         })
     });
-    g.bench_function("diff", |b| b.iter(|| black_box(diff(&base, &folded).count())));
+    g.bench_function("diff", |b| {
+        b.iter(|| black_box(diff(&base, &folded).count()))
+    });
     let other = index_of(&fresh, 4);
     g.bench_function("merge-two", |b| {
-        b.iter(|| black_box(Merge::new(&[&base, &other]).build_to_vec().expect("merge").0.len()))
+        b.iter(|| {
+            black_box(
+                Merge::new(&[&base, &other])
+                    .build_to_vec()
+                    .expect("merge")
+                    .0
+                    .len(),
+            )
+        })
     });
     g.finish();
 

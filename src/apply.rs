@@ -17,6 +17,8 @@ use crate::write::{self, RuleSource, Visit};
 /// Every rule is accounted for: `rules_written == base_rules + added - removed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ApplySummary {
+    /// The new index's serial.
+    pub serial: u64,
     /// Rules in the base.
     pub base_rules: u64,
     /// Targets the base has no rule for that now have one.
@@ -141,6 +143,7 @@ impl<'a> Apply<'a> {
         };
         let written = write::write_index(w, &source, serial, None, io_err)?;
         Ok(ApplySummary {
+            serial,
             base_rules: self.base.stats().rules(),
             rules_written: written.counts.total(),
             counts: written.counts,

@@ -1,6 +1,5 @@
 //! The changes from one index to another, as a stream.
 
-
 use crate::delta::Change;
 use crate::error::Error;
 use crate::format::Record;

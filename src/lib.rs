@@ -17,6 +17,13 @@ microseconds, and a check is a few hundred nanoseconds.
   writes an index file atomically.
 * [`Index`] opens a file (memory-mapped) or bytes, verifies it, and answers a [`Verdict`]:
   the most specific matching rule (pair > IMEI > narrowest range > TAC), or unknown.
+* Lists change daily: [`diff`] streams the [`Change`]s between two indexes, [`Apply`] folds
+  [`Delta`]s (built by a [`DeltaBuilder`], e.g. from [delta lists](list::DeltaReader)) into
+  the next index, and [`Merge`] combines indexes by a [`Precedence`]; all are sorted merges
+  of the transducers, linear in time and constant in memory. A [`LayeredIndex`] checks
+  deltas over a base without rebuilding.
+* [`publish`] verifies an index and renames it over the path readers follow, and a
+  [`LiveIndex`] swaps the new file in while serving checks, never blocking them.
 * [`capi`] is the C API: `libimei_index.a` and `libimei_index.so`, with the header
   `include/imei_index.h` (see `docs/c-api.md`). It has no dependency beyond the core.
 
@@ -68,7 +75,7 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 
 * `cli` (default): the `imei-index` command-line tool and its dependencies. Link the library
   with `default-features = false` to get the core alone (`fst`, `memmap2`, `bytes`,
-  `thiserror`, `crc32fast`).
+  `thiserror`, `crc32fast`, and `arc-swap` for [`LiveIndex`]).
 * `s13`: the `s13` module: Diameter S13 ME-Identity-Check messages and a peer connection
   that answers them from an index (no dependencies beyond the core's).
 */

@@ -32,6 +32,8 @@ pub enum Precedence {
 /// Every input rule is accounted for: `rules_in == rules_written + merged`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MergeSummary {
+    /// The merged index's serial.
+    pub serial: u64,
     /// Rules in all inputs together.
     pub rules_in: u64,
     /// Rules in the merged index.
@@ -145,6 +147,7 @@ impl<'a> Merge<'a> {
             .unwrap_or_else(|| self.inputs.iter().map(|i| i.serial()).max().unwrap_or(0));
         let written = write::write_index(w, &source, serial, None, io_err)?;
         Ok(MergeSummary {
+            serial,
             rules_in: self.inputs.iter().map(|i| i.stats().rules()).sum(),
             rules_written: written.counts.total(),
             merged: source.merged.get(),
@@ -170,10 +173,11 @@ impl RuleSource for Source<'_, '_> {
         let count = !self.counted.get()[k];
         union::for_each(&self.merge.inputs, kind, &mut |key, records| {
             // Full indexes hold no tombstones.
-            let entries = records.iter().filter_map(|(_, r)| r.entry());
+            let mut entries = records.iter().filter_map(|(_, r)| r.entry());
             let winner = match self.merge.precedence {
                 Precedence::Severity => entries.max_by_key(|e| e.precedence()),
-                Precedence::Order => entries.into_iter().next(),
+                // The records are in input order.
+                Precedence::Order => entries.next(),
             };
             let Some(winner) = winner else {
                 return Ok(());

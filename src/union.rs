@@ -13,13 +13,16 @@ use crate::format::{FormatError, Record, Section};
 use crate::index::Index;
 use crate::rule::RuleKind;
 
+/// An input that has a key: its position among the inputs, and its value for the key.
+pub(crate) type Hit = (usize, u64);
+
 /// The union of one kind's keys over several indexes, each key once, in order.
 pub(crate) struct Union<'a> {
     streams: Vec<Stream<'a>>,
     /// Each stream's current key and value; `None` once it is exhausted.
     heads: Vec<Option<(Vec<u8>, u64)>>,
     key: Vec<u8>,
-    values: Vec<(usize, u64)>,
+    values: Vec<Hit>,
 }
 
 impl<'a> Union<'a> {
@@ -40,7 +43,7 @@ impl<'a> Union<'a> {
 
     /// The next key, with the (input position, value) of every input that has it, by input
     /// position.
-    pub(crate) fn next(&mut self) -> Option<(&[u8], &[(usize, u64)])> {
+    pub(crate) fn next(&mut self) -> Option<(&[u8], &[Hit])> {
         let min = self.heads.iter().flatten().map(|(k, _)| k).min()?;
         self.key.clear();
         self.key.extend_from_slice(min);

@@ -43,7 +43,6 @@ pub(crate) fn run(args: &Args) -> CliResult {
         apply.serial(s);
     }
     let s = apply.build_to_file(&args.output)?;
-    let new = open_index(&args.output, Verification::Checksums)?;
     println!(
         "applied {} delta{} to {} (serial {}, {} rules): {} added, {} changed, {} removed, {} unchanged",
         deltas.len(),
@@ -59,7 +58,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
     println!(
         "wrote {}: serial {}, {} rules, {} in {:.2} s",
         args.output.display(),
-        new.serial(),
+        s.serial,
         count(s.rules_written),
         bytes(s.index_bytes),
         started.elapsed().as_secs_f64()

@@ -60,8 +60,9 @@ pub(crate) fn run(args: &Args) -> CliResult {
         count(s.conflicts),
     );
     println!(
-        "wrote {}: {} in {:.2} s",
+        "wrote {}: serial {}, {} in {:.2} s",
         args.output.display(),
+        s.serial,
         bytes(s.index_bytes),
         started.elapsed().as_secs_f64()
     );
