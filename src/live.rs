@@ -247,7 +247,8 @@ impl LiveIndex {
     /// new file, calling `on_reload` with each reload's outcome (errors included: the old
     /// index keeps serving). The thread sleeps between polls; a poll is one `stat`.
     ///
-    /// The thread stops when the [`Watcher`] is stopped or dropped.
+    /// The thread stops when the [`Watcher`] is stopped or dropped (so keep it), or if
+    /// `on_reload` panics.
     ///
     /// # Errors
     ///
@@ -339,6 +340,7 @@ impl std::fmt::Debug for LiveIndex {
 ///
 /// Stops when stopped or dropped, waiting for a reload in progress to finish.
 #[derive(Debug)]
+#[must_use = "dropping a Watcher stops it"]
 pub struct Watcher {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
