@@ -307,6 +307,8 @@ impl LiveIndex {
 
 impl Shared {
     fn reload(&self, state: &mut ReloadState) -> Result<Reload, Error> {
+        // Seen before opening: if a publish lands in between, the file opened is newer
+        // than the identity kept, and the next poll reloads it once more, harmlessly.
         let identity = Identity::of(&self.path);
         match self.options.open(&self.path) {
             Ok(index) => {
