@@ -347,6 +347,43 @@ mod tests {
         assert_eq!(e.as_format(), Some(&crate::FormatError::NotDelta));
     }
 
+    /// A full index whose first entry record is rewritten as a tombstone, checksums and
+    /// header signed again: what a buggy or hostile writer could produce.
+    fn full_index_with_a_tombstone() -> Vec<u8> {
+        use crate::format::{Header, Section, TOMBSTONE};
+        let imei = Imei::parse("35209900176148").unwrap();
+        let mut b = crate::IndexBuilder::new();
+        b.add(Rule::imei(imei, Entry::new(Status::Blocked)));
+        let (mut bytes, _) = b.build_to_vec().unwrap();
+        let mut header = Header::parse(&bytes).unwrap();
+        let entries = header.section(Section::Entries);
+        bytes[entries.range()][..8].copy_from_slice(&TOMBSTONE);
+        header.sections[0].crc = crc32fast::hash(&bytes[entries.range()]);
+        let encoded = header.encode();
+        bytes[..encoded.len()].copy_from_slice(&encoded);
+        bytes
+    }
+
+    #[test]
+    fn tombstones_are_not_rules_in_a_full_index() {
+        let bytes = full_index_with_a_tombstone();
+        let imei = Imei::parse("35209900176148").unwrap();
+        // Checksums pass; the record is no entry, so it answers nothing...
+        let index = Index::from_bytes(bytes.clone().into()).unwrap();
+        assert!(!index.check(imei).is_listed());
+        assert_eq!(index.rules().count(), 0);
+        // ...and full verification refuses the file.
+        let e = OpenOptions::new()
+            .verification(Verification::Full)
+            .open_bytes(bytes.into())
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 0 holds values no writer produces"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn deltas_pass_full_verification() {
         let imei = Imei::parse("35209900176148").unwrap();
