@@ -31,6 +31,7 @@
 //! | 5  | range    | fst map: first IMEI (6) ‖ last IMEI (6) → entry id                   |
 //! | 6  | segments | fst map: last IMEI of a segment (6) → 0 (gap) or entry id + 1        |
 //! | 7  | delta    | only in delta indexes; see below                                     |
+//! | 0x8000_0007 | filter | optional, 64-byte aligned: a blocked Bloom filter over the IMEI map's keys and the pairs' IMEIs (layout in `src/filter.rs`); readers that do not know it ignore it |
 //!
 //! Entries are the distinct (status, reason, date) triples, most frequent first, so that the
 //! commonest one has id 0, which the transducer stores for free. Segments partition the IMEIs
@@ -95,6 +96,8 @@ pub enum Section {
     Segments,
     /// What makes a file a delta index: its base serial and tombstone counts.
     Delta,
+    /// Optional: the filter that answers most unlisted IMEIs before the IMEI map is walked.
+    Filter,
 }
 
 impl Section {
@@ -118,14 +121,20 @@ impl Section {
             Section::Range => 5,
             Section::Segments => 6,
             Section::Delta => 7,
+            Section::Filter => OPTIONAL_SECTION | 7,
         }
     }
 
     fn from_id(id: u32) -> Option<Section> {
         Section::ALL
             .into_iter()
-            .chain([Section::Delta])
+            .chain([Section::Delta, Section::Filter])
             .find(|s| s.id() == id)
+    }
+
+    /// True for sections that a reader may ignore.
+    pub fn is_optional(self) -> bool {
+        self.id() & OPTIONAL_SECTION != 0
     }
 
     /// The section's name, as error messages and `stats` show it.
@@ -138,13 +147,14 @@ impl Section {
             Section::Range => "range",
             Section::Segments => "segments",
             Section::Delta => "delta",
+            Section::Filter => "filter",
         }
     }
 
     /// The width of this section's keys, for the transducer sections.
     pub(crate) fn key_len(self) -> Option<usize> {
         match self {
-            Section::Entries | Section::Delta => None,
+            Section::Entries | Section::Delta | Section::Filter => None,
             Section::Imei | Section::Segments => Some(6),
             Section::Tac => Some(4),
             Section::Pair => Some(14),
@@ -368,6 +378,8 @@ pub(crate) struct Header {
     pub sections: [SectionRef; 6],
     /// The delta section, present only in delta indexes.
     pub delta: Option<SectionRef>,
+    /// The filter section, when the file has one.
+    pub filter: Option<SectionRef>,
 }
 
 /// The header length for `n` sections: fixed part, table, checksum, padded to 8.
@@ -434,7 +446,7 @@ impl Header {
             }
         }
         // The six sections of a full index, then the delta section.
-        let mut found: [Option<SectionRef>; 7] = [None; 7];
+        let mut found: [Option<SectionRef>; 8] = [None; 8];
         // Every section's span, optional ones included, to find the padding between them.
         let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
@@ -467,7 +479,11 @@ impl Header {
                     file_len: len,
                 });
             };
-            let slot = &mut found[Section::ALL.iter().position(|s| *s == section).unwrap_or(6)];
+            let slot = &mut found[match section {
+                Section::Delta => 6,
+                Section::Filter => 7,
+                _ => Section::ALL.iter().position(|s| *s == section).unwrap_or(0),
+            }];
             if slot.is_some() {
                 return Err(FormatError::SectionTable {
                     what: format!("the {section} section is listed twice"),
@@ -487,6 +503,7 @@ impl Header {
             })?;
         }
         let delta = found[6];
+        let filter = found[7];
         if delta.is_some_and(|r| r.len != DELTA_INFO as u64) {
             return Err(FormatError::Malformed {
                 section: Section::Delta,
@@ -498,6 +515,7 @@ impl Header {
             .iter()
             .zip(&sections)
             .chain(delta.as_ref().map(|r| (&Section::Delta, r)))
+            .chain(filter.as_ref().map(|r| (&Section::Filter, r)))
             .map(|(s, r)| (r.offset, r.offset + r.len, *s))
             .collect();
         spans.sort();
@@ -543,6 +561,7 @@ impl Header {
             counts,
             sections,
             delta,
+            filter,
         })
     }
 
@@ -557,6 +576,7 @@ impl Header {
             .into_iter()
             .zip(self.sections)
             .chain(self.delta.map(|r| (Section::Delta, r)))
+            .chain(self.filter.map(|r| (Section::Filter, r)))
     }
 
     /// Encodes the header: the six sections in [`Section::ALL`] order, then the delta

@@ -90,6 +90,7 @@ pub mod capi;
 mod delta;
 mod diff;
 mod error;
+mod filter;
 mod format;
 mod ident;
 mod index;
@@ -97,17 +98,19 @@ mod key;
 mod layered;
 pub mod list;
 mod live;
+mod lookup;
 mod merge;
 mod publish;
 mod rule;
 #[cfg(feature = "s13")]
 pub mod s13;
+mod spill;
 pub mod synth;
 mod union;
 mod write;
 
 pub use crate::apply::{Apply, ApplySummary};
-pub use crate::build::{BuildSummary, IndexBuilder};
+pub use crate::build::{BuildPhase, BuildSummary, DEFAULT_FILTER_BITS, IndexBuilder, Progress};
 pub use crate::delta::{Change, Delta, DeltaBuilder, DeltaSummary};
 pub use crate::diff::{Diff, diff};
 pub use crate::error::{Error, Origin};

@@ -48,6 +48,8 @@ enum Command {
     Merge(cli::merge::Args),
     /// Verify an index, then atomically replace the file readers follow with it.
     Publish(cli::publish::Args),
+    /// Compare the index with a HashSet, a sorted Vec and a raw fst map on a synthetic list.
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => cli::apply::run(&args),
         Command::Merge(args) => cli::merge::run(&args),
         Command::Publish(args) => cli::publish::run(&args),
+        Command::Bench(args) => cli::bench::run(&args),
     };
     cli::finish(result)
 }

@@ -65,10 +65,18 @@ impl Rng {
 const TAC_FILL_CAP: u32 = 400_000;
 
 /// How many distinct IMEIs a synthetic list holds and how they cluster in TACs.
+///
+/// The serials of a TAC are the first `count` values of a seeded permutation of the
+/// 1,000,000 serials, so that the list can also be streamed in random order
+/// ([`ListShape::imeis_unsorted`]) and asked whether it holds an IMEI
+/// ([`ListShape::contains`]) without being held in memory: what benchmarks of lists of
+/// 100M IMEIs need.
 #[derive(Clone, Debug)]
 pub struct ListShape {
     /// The list's TACs with how many IMEIs each holds, sorted by TAC.
     tacs: Vec<(Tac, u32)>,
+    /// IMEIs in the TACs before each one.
+    before: Vec<u64>,
     seed: u64,
 }
 
@@ -106,7 +114,15 @@ impl ListShape {
             .filter(|&(_, c)| c > 0)
             .collect();
         tacs.sort_unstable();
-        ListShape { tacs, seed }
+        let before = tacs
+            .iter()
+            .scan(0u64, |sum, &(_, c)| {
+                let b = *sum;
+                *sum += u64::from(c);
+                Some(b)
+            })
+            .collect();
+        ListShape { tacs, before, seed }
     }
 
     /// The TACs and how many listed IMEIs each holds, sorted by TAC.
@@ -130,12 +146,148 @@ impl ListShape {
         self.tacs
             .iter()
             .enumerate()
-            .flat_map(move |(i, &(tac, count))| {
-                let mut rng = Rng::new(self.seed ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-                sample_serials(&mut rng, count)
+            .flat_map(move |(t, &(tac, count))| {
+                let perm = self.serials(t);
+                let mut serials: Vec<u32> = (0..count).map(|j| perm.apply(j)).collect();
+                serials.sort_unstable();
+                serials
                     .into_iter()
                     .map(move |snr| Imei::from_parts(tac, snr).expect("serials are below 10^6"))
             })
+    }
+
+    /// The list's IMEIs in a seeded random order, each once: unsorted input for builds.
+    /// Memory is 8 bytes per TAC, whatever the list's length.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::synth::ListShape;
+    ///
+    /// let shape = ListShape::new(5_000, 3);
+    /// let mut shuffled: Vec<_> = shape.imeis_unsorted(9).collect();
+    /// assert!(shuffled.windows(2).any(|w| w[0] > w[1]));
+    /// shuffled.sort();
+    /// assert_eq!(shuffled, shape.imeis().collect::<Vec<_>>());
+    /// ```
+    pub fn imeis_unsorted(&self, seed: u64) -> impl Iterator<Item = Imei> + '_ {
+        let order = Permutation::new(self.len(), seed ^ 0x756e_736f_7274);
+        (0..self.len()).map(move |i| self.nth_listed(order.apply_u64(i)))
+    }
+
+    /// The `g`-th listed IMEI in the list's own (not ascending) order, `g < len()`.
+    fn nth_listed(&self, g: u64) -> Imei {
+        let t = self.before.partition_point(|&b| b <= g) - 1;
+        let j = (g - self.before[t]) as u32;
+        Imei::from_parts(self.tacs[t].0, self.serials(t).apply(j)).expect("serials are below 10^6")
+    }
+
+    /// True when the list holds the IMEI. O(log TACs), without generating the list.
+    ///
+    /// ```
+    /// use imei_index::synth::ListShape;
+    ///
+    /// let shape = ListShape::new(2_000, 5);
+    /// let listed: Vec<_> = shape.imeis().collect();
+    /// assert!(listed.iter().all(|&i| shape.contains(i)));
+    /// let next = imei_index::Imei::from_u64(listed[0].as_u64() + 1)?;
+    /// assert_eq!(shape.contains(next), listed.binary_search(&next).is_ok());
+    /// # Ok::<(), imei_index::IdError>(())
+    /// ```
+    pub fn contains(&self, imei: Imei) -> bool {
+        let Ok(t) = self.tacs.binary_search_by_key(&imei.tac(), |&(tac, _)| tac) else {
+            return false;
+        };
+        self.serials(t).invert(imei.snr()) < self.tacs[t].1
+    }
+
+    /// The permutation of serials of the TAC at position `t`.
+    fn serials(&self, t: usize) -> Permutation {
+        Permutation::new(
+            SERIALS,
+            self.seed ^ (t as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+        )
+    }
+}
+
+/// Serials per TAC.
+const SERIALS: u64 = 1_000_000;
+
+/// A seeded pseudo-random permutation of `0..n`: a four-round Feistel network on the
+/// smallest even number of bits that holds `n`, walking cycles back into range.
+#[derive(Clone, Copy, Debug)]
+struct Permutation {
+    n: u64,
+    half: u32,
+    keys: [u64; 4],
+}
+
+impl Permutation {
+    fn new(n: u64, seed: u64) -> Permutation {
+        let bits = (64 - n.saturating_sub(1).leading_zeros()).max(2);
+        let mut rng = Rng::new(seed);
+        Permutation {
+            n,
+            half: bits.div_ceil(2),
+            keys: [
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+            ],
+        }
+    }
+
+    fn round(&self, key: u64, x: u64) -> u64 {
+        let mut z = (x ^ key).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z ^= z >> 29;
+        z = z.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        (z >> 32) & ((1 << self.half) - 1)
+    }
+
+    fn forward(&self, x: u64) -> u64 {
+        let mask = (1 << self.half) - 1;
+        let (mut l, mut r) = (x >> self.half, x & mask);
+        for &k in &self.keys {
+            (l, r) = (r, l ^ self.round(k, r));
+        }
+        (l << self.half) | r
+    }
+
+    fn backward(&self, x: u64) -> u64 {
+        let mask = (1 << self.half) - 1;
+        let (mut l, mut r) = (x >> self.half, x & mask);
+        for &k in self.keys.iter().rev() {
+            (l, r) = (r ^ self.round(k, l), l);
+        }
+        (l << self.half) | r
+    }
+
+    /// The image of `x < n`.
+    fn apply_u64(&self, mut x: u64) -> u64 {
+        // A permutation of the larger power-of-four domain restricted to 0..n by following
+        // each cycle until it comes back into range: still a permutation.
+        loop {
+            x = self.forward(x);
+            if x < self.n {
+                return x;
+            }
+        }
+    }
+
+    fn apply(&self, x: u32) -> u32 {
+        self.apply_u64(u64::from(x)) as u32
+    }
+
+    /// The `x` whose image is `y < n`.
+    fn invert(&self, y: u32) -> u32 {
+        let mut y = u64::from(y);
+        loop {
+            y = self.backward(y);
+            if y < self.n {
+                return y as u32;
+            }
+        }
     }
 }
 
@@ -160,18 +312,6 @@ fn random_tacs(rng: &mut Rng, n: usize) -> Vec<Tac> {
         }
     }
     out
-}
-
-/// `count` distinct serials below 10^6, sorted.
-fn sample_serials(rng: &mut Rng, count: u32) -> Vec<u32> {
-    let mut v: Vec<u32> = Vec::with_capacity(count as usize);
-    while v.len() < count as usize {
-        let missing = count as usize - v.len();
-        v.extend((0..missing).map(|_| rng.below(1_000_000) as u32));
-        v.sort_unstable();
-        v.dedup();
-    }
-    v
 }
 
 /// Probes for checks: IMEIs to look up, drawn from a sorted list of listed IMEIs.
@@ -346,4 +486,36 @@ pub fn write_list<W: std::io::Write>(mut w: W, rules: &[Rule]) -> std::io::Resul
         writeln!(w, "{}", crate::list::format_row(r))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutations_are_bijections() {
+        for (n, seed) in [(1u64, 1u64), (2, 2), (1000, 3), (4096, 4), (5000, 5)] {
+            let p = Permutation::new(n, seed);
+            let mut seen = vec![false; n as usize];
+            for x in 0..n {
+                let y = p.apply_u64(x);
+                assert!(y < n && !seen[y as usize], "n {n}: {x} -> {y}");
+                seen[y as usize] = true;
+                assert_eq!(u64::from(p.invert(y as u32)), x);
+            }
+        }
+    }
+
+    #[test]
+    fn unsorted_streams_hold_the_list() {
+        let shape = ListShape::new(30_000, 11);
+        let mut a: Vec<Imei> = shape.imeis_unsorted(1).collect();
+        let sorted: Vec<Imei> = shape.imeis().collect();
+        assert_ne!(a, sorted);
+        a.sort_unstable();
+        assert_eq!(a, sorted);
+        assert!(sorted.iter().all(|&i| shape.contains(i)));
+        let unlisted = probes(&sorted, 2_000, 0.0, 4);
+        assert!(unlisted.iter().all(|&i| !shape.contains(i)));
+    }
 }

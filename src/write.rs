@@ -14,7 +14,9 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::atomic::AtomicFile;
+use crate::build::DEFAULT_FILTER_BITS;
 use crate::error::Error;
+use crate::filter::{BLOCK, Domain, FilterBuilder};
 use crate::format::{
     DeltaInfo, ENTRY_RECORD, FORMAT_VERSION, Header, Record, RuleCounts, Section, SectionRef,
     header_len,
@@ -49,12 +51,26 @@ pub(crate) struct Written {
     pub bytes: u64,
 }
 
-/// Writes an index file (a delta index when `delta` holds its base serial) to `w`.
+/// Writes an index file (a delta index when `delta` holds its base serial) to `w`, with
+/// a filter of the default size.
 pub(crate) fn write_index<W: Write + Seek>(
     w: &mut W,
     source: &dyn RuleSource,
     serial: u64,
     delta: Option<u64>,
+    io_err: IoContext<'_>,
+) -> Result<Written, Error> {
+    write_index_filtered(w, source, serial, delta, DEFAULT_FILTER_BITS, io_err)
+}
+
+/// [`write_index`] with `filter_bits` bits of filter per key of the IMEI and pair maps (0:
+/// no filter section).
+pub(crate) fn write_index_filtered<W: Write + Seek>(
+    w: &mut W,
+    source: &dyn RuleSource,
+    serial: u64,
+    delta: Option<u64>,
+    filter_bits: u32,
     io_err: IoContext<'_>,
 ) -> Result<Written, Error> {
     // Pass 1: counts and entry frequencies.
@@ -77,9 +93,20 @@ pub(crate) fn write_index<W: Write + Seek>(
     }
     let table = EntryTable::new(freq);
     written.distinct_entries = table.records.len() as u64;
+    // Every key of the IMEI and pair maps goes into the filter, tombstones too, so that a
+    // check finds whatever those maps hold.
+    let keys = written.counts.of_kind(RuleKind::Imei)
+        + written.counts.of_kind(RuleKind::Pair)
+        + written.tombstones[usize::from(RuleKind::Imei.code() - 1)]
+        + written.tombstones[usize::from(RuleKind::Pair.code() - 1)];
+    let mut filter = (filter_bits > 0 && keys > 0).then(|| {
+        // A seed from the content: equal rules give equal files.
+        FilterBuilder::new(keys, filter_bits, 0x1eb1_2024 ^ keys)
+    });
 
     // Pass 2: the sections, after room for the header.
-    let n_sections = Section::ALL.len() + usize::from(delta.is_some());
+    let n_sections =
+        Section::ALL.len() + usize::from(delta.is_some()) + usize::from(filter.is_some());
     let hlen = header_len(n_sections) as u64;
     let io = |e| io_err(e);
     w.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -87,30 +114,42 @@ pub(crate) fn write_index<W: Write + Seek>(
     let mut sw = SectionWriter::new(w, hlen);
     let mut refs = Vec::with_capacity(Section::ALL.len());
     for section in Section::ALL {
-        sw.begin().map_err(io)?;
+        sw.begin(8).map_err(io)?;
+        let f = filter.as_mut();
         match section {
             Section::Entries => {
                 for r in &table.records {
                     sw.write_all(r).map_err(io)?;
                 }
             }
-            Section::Imei => write_kind(&mut sw, source, RuleKind::Imei, &table, io_err)?,
-            Section::Tac => write_kind(&mut sw, source, RuleKind::Tac, &table, io_err)?,
-            Section::Pair => write_kind(&mut sw, source, RuleKind::Pair, &table, io_err)?,
-            Section::Range => write_kind(&mut sw, source, RuleKind::Range, &table, io_err)?,
+            Section::Imei => write_kind(&mut sw, source, RuleKind::Imei, &table, f, io_err)?,
+            Section::Tac => write_kind(&mut sw, source, RuleKind::Tac, &table, None, io_err)?,
+            Section::Pair => write_kind(&mut sw, source, RuleKind::Pair, &table, f, io_err)?,
+            Section::Range => write_kind(&mut sw, source, RuleKind::Range, &table, None, io_err)?,
             Section::Segments => write_segments(&mut sw, source, delta.is_none(), &table, io_err)?,
-            Section::Delta => unreachable!("not one of the six sections every file has"),
+            Section::Delta | Section::Filter => {
+                unreachable!("not one of the six sections every file has")
+            }
         }
         refs.push(sw.end());
     }
     let delta_ref = match delta {
         Some(base_serial) => {
-            sw.begin().map_err(io)?;
+            sw.begin(8).map_err(io)?;
             let info = DeltaInfo {
                 base_serial,
                 tombstones: written.tombstones,
             };
             sw.write_all(&info.encode()).map_err(io)?;
+            Some(sw.end())
+        }
+        None => None,
+    };
+    let filter_ref = match filter {
+        Some(f) => {
+            // Blocks on cache-line boundaries: a check then touches one line.
+            sw.begin(BLOCK as u64).map_err(io)?;
+            f.write(&mut sw).map_err(io)?;
             Some(sw.end())
         }
         None => None,
@@ -124,6 +163,7 @@ pub(crate) fn write_index<W: Write + Seek>(
         counts: written.counts,
         sections: refs.try_into().expect("one ref per section"),
         delta: delta_ref,
+        filter: filter_ref,
     };
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&header.encode()).map_err(io)?;
@@ -161,19 +201,35 @@ pub(crate) fn to_file<T>(
     Ok(t)
 }
 
-/// Writes one kind's transducer: key → entry id.
+/// Writes one kind's transducer: key → entry id; adds its keys' IMEIs to `filter`.
 fn write_kind<W: Write>(
     w: &mut W,
     source: &dyn RuleSource,
     kind: RuleKind,
     table: &EntryTable,
+    mut filter: Option<&mut FilterBuilder>,
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
-    let mut b = fst::MapBuilder::new(w).map_err(|e| io_err(to_io(e)))?;
+    let domain = if kind == RuleKind::Pair {
+        Domain::Pair
+    } else {
+        Domain::Imei
+    };
+    // fst writes node by node: buffer its small writes.
+    let mut b =
+        fst::MapBuilder::new(BufWriter::with_capacity(1 << 16, w)).map_err(|e| io_err(to_io(e)))?;
     source.for_each(kind, &mut |k, record| {
+        if let (Some(f), Some(imei)) = (filter.as_deref_mut(), k.get(..6)) {
+            let mut n = [0u8; 8];
+            n[2..].copy_from_slice(imei);
+            f.insert(u64::from_be_bytes(n), domain);
+        }
         b.insert(k, table.id(&record)).map_err(|e| io_err(to_io(e)))
     })?;
-    b.finish().map_err(|e| io_err(to_io(e)))
+    b.into_inner()
+        .map_err(|e| io_err(to_io(e)))?
+        .flush()
+        .map_err(io_err)
 }
 
 /// Writes the segments transducer of the source's ranges (empty unless `full`).
@@ -363,9 +419,10 @@ impl<'a, W: Write> SectionWriter<'a, W> {
         }
     }
 
-    fn begin(&mut self) -> io::Result<()> {
-        let pad = self.pos.next_multiple_of(8) - self.pos;
-        self.inner.write_all(&[0u8; 8][..pad as usize])?;
+    /// Starts a section at the next multiple of `align` (at most 64).
+    fn begin(&mut self, align: u64) -> io::Result<()> {
+        let pad = self.pos.next_multiple_of(align) - self.pos;
+        self.inner.write_all(&[0u8; 64][..pad as usize])?;
         self.pos += pad;
         self.start = self.pos;
         self.crc = crc32fast::Hasher::new();

@@ -133,14 +133,16 @@ impl Parts {
 }
 
 /// Lays out an index file: header, section table, header checksum, then each section at
-/// the next multiple of 8, padding zero.
+/// the next multiple of 8 (of 64 for the filter, whose blocks are cache lines), padding
+/// zero.
 fn craft(p: &Parts) -> Vec<u8> {
     let n = p.sections.len();
     let hlen = header_len(n);
     let mut body = vec![0u8; hlen];
     let mut rows = Vec::new();
     for (id, data) in &p.sections {
-        body.resize(body.len().next_multiple_of(8), 0);
+        let align = if *id == FILTER { 64 } else { 8 };
+        body.resize(body.len().next_multiple_of(align), 0);
         rows.push((
             *id,
             crc32fast::hash(data),
@@ -195,6 +197,7 @@ const TAC: u32 = 3;
 const PAIR: u32 = 4;
 const RANGE: u32 = 5;
 const SEGMENTS: u32 = 6;
+const FILTER: u32 = 0x8000_0007;
 
 // ---------------------------------------------------------------------------------------
 // Opening and exercising, with panics caught and counted.

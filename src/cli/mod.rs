@@ -1,6 +1,7 @@
 //! The command line's subcommands, one module each, and what they share.
 
 pub(crate) mod apply;
+pub(crate) mod bench;
 pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod demo;
