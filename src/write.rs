@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 use crate::atomic::AtomicFile;
 use crate::build::DEFAULT_FILTER_BITS;
@@ -99,7 +100,7 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
         + written.counts.of_kind(RuleKind::Pair)
         + written.tombstones[usize::from(RuleKind::Imei.code() - 1)]
         + written.tombstones[usize::from(RuleKind::Pair.code() - 1)];
-    let mut filter = (filter_bits > 0 && keys > 0).then(|| {
+    let filter = (filter_bits > 0 && keys > 0).then(|| {
         // A seed from the content: equal rules give equal files.
         FilterBuilder::new(keys, filter_bits, 0x1eb1_2024 ^ keys)
     });
@@ -113,47 +114,71 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
     w.write_all(&vec![0u8; hlen as usize]).map_err(io)?;
     let mut sw = SectionWriter::new(w, hlen);
     let mut refs = Vec::with_capacity(Section::ALL.len());
-    for section in Section::ALL {
-        sw.begin(8).map_err(io)?;
-        let f = filter.as_mut();
-        match section {
-            Section::Entries => {
-                for r in &table.records {
-                    sw.write_all(r).map_err(io)?;
+    // The filter is built on another thread while this one builds the transducers.
+    let (delta_ref, filter_ref) = std::thread::scope(|scope| -> Result<_, Error> {
+        let (mut feed, worker) = match filter {
+            Some(mut f) => {
+                let (tx, rx) = mpsc::sync_channel::<(Vec<u64>, Domain)>(4);
+                let worker = scope.spawn(move || {
+                    for (keys, domain) in rx {
+                        for k in keys {
+                            f.insert(k, domain);
+                        }
+                    }
+                    f
+                });
+                (FilterFeed::new(Some(tx)), Some(worker))
+            }
+            None => (FilterFeed::new(None), None),
+        };
+        for section in Section::ALL {
+            sw.begin(8).map_err(io)?;
+            let f = Some(&mut feed);
+            match section {
+                Section::Entries => {
+                    for r in &table.records {
+                        sw.write_all(r).map_err(io)?;
+                    }
+                }
+                Section::Imei => write_kind(&mut sw, source, RuleKind::Imei, &table, f, io_err)?,
+                Section::Tac => write_kind(&mut sw, source, RuleKind::Tac, &table, None, io_err)?,
+                Section::Pair => write_kind(&mut sw, source, RuleKind::Pair, &table, f, io_err)?,
+                Section::Range => {
+                    write_kind(&mut sw, source, RuleKind::Range, &table, None, io_err)?
+                }
+                Section::Segments => {
+                    write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
+                }
+                Section::Delta | Section::Filter => {
+                    unreachable!("not one of the six sections every file has")
                 }
             }
-            Section::Imei => write_kind(&mut sw, source, RuleKind::Imei, &table, f, io_err)?,
-            Section::Tac => write_kind(&mut sw, source, RuleKind::Tac, &table, None, io_err)?,
-            Section::Pair => write_kind(&mut sw, source, RuleKind::Pair, &table, f, io_err)?,
-            Section::Range => write_kind(&mut sw, source, RuleKind::Range, &table, None, io_err)?,
-            Section::Segments => write_segments(&mut sw, source, delta.is_none(), &table, io_err)?,
-            Section::Delta | Section::Filter => {
-                unreachable!("not one of the six sections every file has")
+            refs.push(sw.end());
+        }
+        let delta_ref = match delta {
+            Some(base_serial) => {
+                sw.begin(8).map_err(io)?;
+                let info = DeltaInfo {
+                    base_serial,
+                    tombstones: written.tombstones,
+                };
+                sw.write_all(&info.encode()).map_err(io)?;
+                Some(sw.end())
             }
-        }
-        refs.push(sw.end());
-    }
-    let delta_ref = match delta {
-        Some(base_serial) => {
-            sw.begin(8).map_err(io)?;
-            let info = DeltaInfo {
-                base_serial,
-                tombstones: written.tombstones,
-            };
-            sw.write_all(&info.encode()).map_err(io)?;
-            Some(sw.end())
-        }
-        None => None,
-    };
-    let filter_ref = match filter {
-        Some(f) => {
-            // Blocks on cache-line boundaries: a check then touches one line.
-            sw.begin(BLOCK as u64).map_err(io)?;
-            f.write(&mut sw).map_err(io)?;
-            Some(sw.end())
-        }
-        None => None,
-    };
+            None => None,
+        };
+        feed.finish();
+        let Some(worker) = worker else {
+            return Ok((delta_ref, None));
+        };
+        let f = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // Blocks on cache-line boundaries: a check then touches one line.
+        sw.begin(BLOCK as u64).map_err(io)?;
+        f.write(&mut sw).map_err(io)?;
+        Ok((delta_ref, Some(sw.end())))
+    })?;
     let file_len = sw.pos;
     let header = Header {
         version: FORMAT_VERSION,
@@ -201,13 +226,60 @@ pub(crate) fn to_file<T>(
     Ok(t)
 }
 
-/// Writes one kind's transducer: key → entry id; adds its keys' IMEIs to `filter`.
+/// Keys sent to the filter's thread at once.
+const FEED_CHUNK: usize = 1 << 16;
+
+/// Sends keys to the thread building the filter, in chunks.
+struct FilterFeed {
+    tx: Option<mpsc::SyncSender<(Vec<u64>, Domain)>>,
+    keys: Vec<u64>,
+    domain: Domain,
+}
+
+impl FilterFeed {
+    fn new(tx: Option<mpsc::SyncSender<(Vec<u64>, Domain)>>) -> FilterFeed {
+        FilterFeed {
+            tx,
+            keys: Vec::new(),
+            domain: Domain::Imei,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, key: u64, domain: Domain) {
+        if self.tx.is_none() {
+            return;
+        }
+        if domain != self.domain || self.keys.len() == FEED_CHUNK {
+            self.send();
+            self.domain = domain;
+        }
+        self.keys.push(key);
+    }
+
+    fn send(&mut self) {
+        if let (Some(tx), false) = (&self.tx, self.keys.is_empty()) {
+            let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(FEED_CHUNK));
+            // The receiver lives until the sender is dropped, unless it panicked, which
+            // joining it reports.
+            let _ = tx.send((keys, self.domain));
+        }
+    }
+
+    /// Sends what is left and closes the channel.
+    fn finish(&mut self) {
+        self.send();
+        self.tx = None;
+    }
+}
+
+/// Writes one kind's transducer: key → entry id; feeds its keys' IMEIs to the filter.
 fn write_kind<W: Write>(
     w: &mut W,
     source: &dyn RuleSource,
     kind: RuleKind,
     table: &EntryTable,
-    mut filter: Option<&mut FilterBuilder>,
+    mut filter: Option<&mut FilterFeed>,
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
     let domain = if kind == RuleKind::Pair {
@@ -222,7 +294,7 @@ fn write_kind<W: Write>(
         if let (Some(f), Some(imei)) = (filter.as_deref_mut(), k.get(..6)) {
             let mut n = [0u8; 8];
             n[2..].copy_from_slice(imei);
-            f.insert(u64::from_be_bytes(n), domain);
+            f.push(u64::from_be_bytes(n), domain);
         }
         b.insert(k, table.id(&record)).map_err(|e| io_err(to_io(e)))
     })?;
