@@ -475,7 +475,7 @@ impl Index {
             counts: self.header.counts,
             file_bytes: self.bytes.len() as u64,
             distinct_entries: self.entries.len() as u64 / ENTRY_RECORD as u64,
-            section_bytes: Section::ALL.map(|s| (s, self.header.section(s).len)),
+            section_bytes: self.header.present().map(|(s, r)| (s, r.len)).collect(),
         }
     }
 
@@ -683,8 +683,9 @@ pub struct IndexStats {
     pub file_bytes: u64,
     /// Distinct (status, reason, date) entries.
     pub distinct_entries: u64,
-    /// Bytes of each section.
-    pub section_bytes: [(Section, u64); 6],
+    /// Bytes of each section the file has: the six every file has, in file order, then
+    /// the delta section of a delta index, then the filter.
+    pub section_bytes: Vec<(Section, u64)>,
 }
 
 impl IndexStats {
