@@ -366,3 +366,49 @@ fn damaged_index_files_give_errors_not_panics() {
         assert_eq!(out.status.code(), Some(1), "{what}: verify");
     }
 }
+
+#[test]
+fn a_memory_bound_spills_and_builds_the_same_index() {
+    let f = Fixture::new();
+    assert_eq!(f.build("list.csv", "a.imeiidx").status.code(), Some(0));
+    let out = run(
+        &[
+            "build",
+            &f.path("list.csv"),
+            "-o",
+            &f.path("b.imeiidx"),
+            "--memory",
+            "64K",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read(f.dir.join("a.imeiidx")).unwrap(),
+        fs::read(f.dir.join("b.imeiidx")).unwrap()
+    );
+    // No spilled run is left behind the output.
+    let left: Vec<_> = fs::read_dir(&f.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp") || n.contains("run"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let bad = run(
+        &[
+            "build",
+            &f.path("list.csv"),
+            "-o",
+            &f.path("c.imeiidx"),
+            "--memory",
+            "lots",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("is not a size"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

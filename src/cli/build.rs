@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imei_index::list::{ListError, ListReader};
-use imei_index::{BuildSummary, IndexBuilder, RuleKind, Status};
+use imei_index::{BuildPhase, BuildSummary, IndexBuilder, Progress, RuleKind, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliResult, Failure, Outcome, bytes, count};
@@ -29,6 +29,46 @@ pub(crate) struct Args {
     /// A list version to record in the index (for example 20240521), shown by `stats`.
     #[arg(long, default_value_t = 0)]
     serial: u64,
+    /// Bound the memory that buffered rules take (e.g. 512M, 2G): beyond it, sorted runs
+    /// are spilled beside the output and merged. Without it, rules stay in memory
+    /// (about 16 bytes per rule).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<usize>,
+    /// Bits of filter per IMEI: more make the file larger and checks of unlisted IMEIs
+    /// faster (0 for none).
+    #[arg(long, value_name = "BITS", default_value_t = imei_index::DEFAULT_FILTER_BITS)]
+    filter_bits: u32,
+}
+
+/// Parses a byte size: a number with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size: use a number with K, M, G or T, like 512M"
+            ));
+        }
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: use a number with K, M, G or T, like 512M"))?;
+    n.checked_mul(1usize << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Where rejected rows go: a list file of its own, each row preceded by a comment saying
@@ -71,12 +111,12 @@ fn write_failed(path: &Path, e: io::Error) -> Failure {
 }
 
 /// Counts bytes read into a progress bar.
-struct Progress<R> {
+struct CountingReader<R> {
     inner: R,
     bar: ProgressBar,
 }
 
-impl<R: Read> Read for Progress<R> {
+impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.bar.inc(n as u64);
@@ -118,7 +158,17 @@ pub(crate) fn run(args: &Args) -> CliResult {
     );
 
     let mut builder = IndexBuilder::new();
-    builder.serial(args.serial);
+    builder.serial(args.serial).filter_bits(args.filter_bits);
+    if let Some(limit) = args.memory {
+        // Spill beside the output: that file system must have room for the index anyway.
+        let dir = match args.output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        builder.memory_limit(limit).temp_dir(dir);
+    }
+    let phase_bar = bar.clone();
+    builder.progress(move |p: Progress| show_progress(&phase_bar, p));
     for path in &args.lists {
         let name = path.display().to_string();
         bar.set_message(format!("reading {name}"));
@@ -129,7 +179,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
                 .map_err(|e| Failure::new(format!("could not open the list {name}: {e}")))?;
             Box::new(BufReader::with_capacity(
                 1 << 16,
-                Progress {
+                CountingReader {
                     inner: file,
                     bar: bar.clone(),
                 },
@@ -162,9 +212,6 @@ pub(crate) fn run(args: &Args) -> CliResult {
             Err(e) => return Err(e.into()),
         }
     }
-    bar.set_message("writing the index");
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
     let summary = builder.build_to_file(&args.output)?;
     bar.finish_and_clear();
     if let Some(r) = rejects.as_mut() {
@@ -183,6 +230,37 @@ pub(crate) fn run(args: &Args) -> CliResult {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Turns the builder's progress reports into the bar: while reading, it counts bytes of the
+/// lists; the resolving and writing phases count rules.
+fn show_progress(bar: &ProgressBar, p: Progress) {
+    match p.phase {
+        BuildPhase::Spilling => {
+            bar.set_message(format!(
+                "reading lists ({} rules spilled to disk)",
+                count(p.done)
+            ));
+        }
+        phase => {
+            if bar.length() != Some(p.total) {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} rules ({eta})",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+                bar.set_length(p.total);
+            }
+            bar.set_message(if phase == BuildPhase::Resolving {
+                "merging rules"
+            } else {
+                "writing the index"
+            });
+            bar.set_position(p.done);
+        }
+    }
 }
 
 /// Prints what a build did, accounting for every row.
@@ -229,4 +307,21 @@ pub(crate) fn print_summary(
         per_rule,
         secs
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("").is_err());
+    }
 }
