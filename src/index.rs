@@ -536,45 +536,80 @@ impl Index {
                 }
             }
         };
-        walk_map(Section::Imei, self.imei.map(), |k, v| {
-            let imei = Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
-            in_filter(imei, Domain::Imei, RuleKind::Imei);
-            entry_of(v, &mut counts, RuleKind::Imei)
-        })?;
-        walk_map(Section::Tac, self.tac.map(), |k, v| {
-            Tac::from_key(k).ok_or_else(|| format!("key {k:02x?} is not a TAC"))?;
-            entry_of(v, &mut counts, RuleKind::Tac)
-        })?;
-        walk_map(Section::Pair, self.pair.map(), |k, v| {
-            let imei =
-                Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no IMEI"))?;
-            Imsi::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no IMSI"))?;
-            in_filter(imei, Domain::Pair, RuleKind::Pair);
-            entry_of(v, &mut counts, RuleKind::Pair)
-        })?;
+        // The most keys each map may hold: its rules, and in a delta its tombstones.
+        let limit = |kind: RuleKind| {
+            let dead = delta
+                .as_ref()
+                .map_or(0, |d| d.tombstones[usize::from(kind.code() - 1)]);
+            self.header.counts.of_kind(kind).saturating_add(dead)
+        };
+        walk_map(
+            Section::Imei,
+            self.imei.map(),
+            limit(RuleKind::Imei),
+            |k, v| {
+                let imei =
+                    Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
+                in_filter(imei, Domain::Imei, RuleKind::Imei);
+                entry_of(v, &mut counts, RuleKind::Imei)
+            },
+        )?;
+        walk_map(
+            Section::Tac,
+            self.tac.map(),
+            limit(RuleKind::Tac),
+            |k, v| {
+                Tac::from_key(k).ok_or_else(|| format!("key {k:02x?} is not a TAC"))?;
+                entry_of(v, &mut counts, RuleKind::Tac)
+            },
+        )?;
+        walk_map(
+            Section::Pair,
+            self.pair.map(),
+            limit(RuleKind::Pair),
+            |k, v| {
+                let imei =
+                    Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no IMEI"))?;
+                Imsi::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no IMSI"))?;
+                in_filter(imei, Domain::Pair, RuleKind::Pair);
+                entry_of(v, &mut counts, RuleKind::Pair)
+            },
+        )?;
         if let Some((imei, kind)) = unfiltered {
             return Err(FormatError::Malformed {
                 section: Section::Filter,
                 what: format!("it says that IMEI {imei} has no {kind} rule, but it has one"),
             });
         }
-        walk_map(Section::Range, self.range.map(), |k, v| {
-            let a =
-                Imei::from_key(&k[..6]).ok_or_else(|| format!("key {k:02x?} has no first IMEI"))?;
-            let b =
-                Imei::from_key(&k[6..]).ok_or_else(|| format!("key {k:02x?} has no last IMEI"))?;
-            if a > b {
-                return Err(format!("range {a}..{b} ends before it starts"));
-            }
-            entry_of(v, &mut counts, RuleKind::Range)
-        })?;
-        walk_map(Section::Segments, self.segments.map(), |k, v| {
-            Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
-            if v > n_entries as u64 {
-                return Err(format!("value {v} names no entry (there are {n_entries})"));
-            }
-            Ok(())
-        })?;
+        walk_map(
+            Section::Range,
+            self.range.map(),
+            limit(RuleKind::Range),
+            |k, v| {
+                let a = Imei::from_key(&k[..6])
+                    .ok_or_else(|| format!("key {k:02x?} has no first IMEI"))?;
+                let b = Imei::from_key(&k[6..])
+                    .ok_or_else(|| format!("key {k:02x?} has no last IMEI"))?;
+                if a > b {
+                    return Err(format!("range {a}..{b} ends before it starts"));
+                }
+                entry_of(v, &mut counts, RuleKind::Range)
+            },
+        )?;
+        // Each range adds at most two segment boundaries.
+        let segments_limit = limit(RuleKind::Range).saturating_mul(2).saturating_add(1);
+        walk_map(
+            Section::Segments,
+            self.segments.map(),
+            segments_limit,
+            |k, v| {
+                Imei::from_key(k).ok_or_else(|| format!("key {k:02x?} is not an IMEI"))?;
+                if v > n_entries as u64 {
+                    return Err(format!("value {v} names no entry (there are {n_entries})"));
+                }
+                Ok(())
+            },
+        )?;
         if counts != self.header.counts {
             return Err(FormatError::Header {
                 offset: 32,
@@ -649,16 +684,27 @@ impl Index {
 
 /// Streams every key and value of a transducer through `check`, turning a panic inside
 /// `fst` (which a crafted transducer can cause) into an error.
+///
+/// A transducer of a few crafted nodes can encode 2^48 keys; walking them would take years,
+/// so the walk stops at `limit`, the most keys the header allows.
 fn walk_map(
     section: Section,
     map: &Map<Bytes>,
+    limit: u64,
     mut check: impl FnMut(&[u8], u64) -> Result<(), String>,
 ) -> Result<(), FormatError> {
     let malformed = |what| FormatError::Malformed { section, what };
     let key_len = section.key_len().unwrap_or(0);
     catch_unwind(AssertUnwindSafe(|| {
         let mut stream = map.stream();
+        let mut seen = 0u64;
         while let Some((k, v)) = stream.next() {
+            seen += 1;
+            if seen > limit {
+                return Err(format!(
+                    "it holds more than the {limit} keys the header counts"
+                ));
+            }
             if k.len() != key_len {
                 return Err(format!("key {k:02x?} is {} bytes, not {key_len}", k.len()));
             }

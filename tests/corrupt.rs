@@ -12,9 +12,11 @@
 //! * `Full` also walks every transducer and entry, so that even a checksum-valid file
 //!   written by a buggy or hostile tool is an error rather than a panic later.
 //! * `Trusted` does not look at section bytes. A damaged section may then give wrong
-//!   answers, and the `fst` crate may panic on it (its documentation says so); a panic
-//!   unwinds, and never aborts the process. The tests catch and count such panics, so that
-//!   any change in that behaviour shows up, rather than hide them.
+//!   answers, but checks never panic: they read the transducers through the crate's own
+//!   bounds-checked lookup. `Index::rules()` streams through the `fst` crate, which may
+//!   panic on damaged bytes (its documentation says so); a panic unwinds and never aborts
+//!   the process. The tests hold checks to zero panics, and catch and count the panics of
+//!   `rules()`, so that any change in that behaviour shows up.
 
 mod common;
 
@@ -261,7 +263,7 @@ fn probes_for(rules: &[Rule]) -> (Vec<Imei>, Vec<Imsi>) {
     (imeis, imsis)
 }
 
-/// Uses every read path of an index.
+/// Uses every check path of an index.
 fn exercise(index: &Index, imeis: &[Imei], imsis: &[Imsi]) {
     for &i in imeis {
         let _ = index.check(i);
@@ -271,7 +273,6 @@ fn exercise(index: &Index, imeis: &[Imei], imsis: &[Imsi]) {
     }
     let _ = index.check_many(imeis);
     let _ = index.stats();
-    let _ = index.rules().count();
 }
 
 /// What happened to one damaged file at one level.
@@ -279,7 +280,10 @@ fn exercise(index: &Index, imeis: &[Imei], imsis: &[Imsi]) {
 struct Tally {
     rejected: usize,
     opened: usize,
+    /// Panics while opening or checking.
     panics: Vec<(usize, String)>,
+    /// Panics of `rules()`, which streams through `fst`, on files that opened.
+    rules_panics: Vec<(usize, String)>,
 }
 
 /// Opens a damaged file at a level and, if it opens, exercises it; counts outcomes.
@@ -292,7 +296,12 @@ fn try_damaged(tally: &mut Tally, at: usize, bytes: &[u8], level: Verification, 
         }
         r
     }) {
-        Ok(Ok(_)) => tally.opened += 1,
+        Ok(Ok(index)) => {
+            tally.opened += 1;
+            if let Err(msg) = catch(|| index.rules().count()) {
+                tally.rules_panics.push((at, msg));
+            }
+        }
         Ok(Err(e)) => {
             assert!(
                 matches!(e, Error::Format { .. }),
@@ -565,22 +574,26 @@ fn a_flipped_section_byte_never_aborts_a_trusted_index() {
             try_damaged(&mut tally, at, &b, Verification::Trusted, &rules);
         }
     }
-    // Reaching this line is the guarantee: no damage aborted the process. Panics are
-    // allowed at this level (see the module comment); say how many there were.
+    // Reaching this line is the first guarantee: no damage aborted the process. Opening
+    // and checking never panic; `rules()` may (see the module comment): say how often.
     eprintln!(
-        "trusted, {} section bytes × 2 flips: {} rejected at open, {} opened, {} panicked",
+        "trusted, {} section bytes × 2 flips: {} rejected at open, {} opened, \
+         {} panicked in checks, {} in rules()",
         bytes.len() - hlen,
         tally.rejected,
         tally.opened,
-        tally.panics.len()
+        tally.panics.len(),
+        tally.rules_panics.len()
     );
-    for (at, msg) in tally.panics.iter().take(5) {
-        eprintln!("  byte {at}: {msg}");
+    for (at, msg) in tally.rules_panics.iter().take(5) {
+        eprintln!("  rules(), byte {at}: {msg}");
     }
-    assert_eq!(
-        tally.rejected + tally.opened + tally.panics.len(),
-        2 * (bytes.len() - hlen)
+    assert!(
+        tally.panics.is_empty(),
+        "checks panicked: {:?}",
+        tally.panics
     );
+    assert_eq!(tally.rejected + tally.opened, 2 * (bytes.len() - hlen));
 }
 
 #[test]
@@ -871,21 +884,29 @@ fn re_signed_flips_never_panic_under_full_verification() {
     }
     eprintln!(
         "re-signed flips: Full rejected {}, accepted {}, panicked {}; \
-         Checksums rejected {}, accepted {}, panicked {}",
+         Checksums rejected {}, accepted {}, panicked {} (rules(): {})",
         full.rejected,
         full.opened,
         full.panics.len(),
         checksums.rejected,
         checksums.opened,
-        checksums.panics.len()
+        checksums.panics.len(),
+        checksums.rules_panics.len()
     );
-    for (at, msg) in checksums.panics.iter().take(5) {
-        eprintln!("  Checksums, byte {at}: {msg}");
+    for (at, msg) in checksums.rules_panics.iter().take(5) {
+        eprintln!("  Checksums, rules(), byte {at}: {msg}");
     }
     assert!(
-        full.panics.is_empty(),
-        "Full verification: {:?}",
-        full.panics
+        full.panics.is_empty() && full.rules_panics.is_empty(),
+        "Full verification: {:?} {:?}",
+        full.panics,
+        full.rules_panics
+    );
+    // Checks never panic, whatever the level.
+    assert!(
+        checksums.panics.is_empty(),
+        "Checksums: {:?}",
+        checksums.panics
     );
     assert!(full.rejected > 0);
 }
@@ -927,4 +948,18 @@ fn format_errors_read_as_sentences_naming_where_the_bytes_came_from() {
         "{msg}"
     );
     assert!(msg.contains("not a list"), "says how to fix it: {msg}");
+}
+
+#[test]
+fn full_verification_stops_at_the_keys_the_header_counts() {
+    // A transducer of a few nodes can hold billions of keys: the walk must stop as soon as
+    // a map holds more keys than the header counts, not after walking them all.
+    let (bytes, _) = build_bytes(&sample_rules());
+    let mut p = Parts::of(&bytes);
+    let keys: Vec<[u8; 4]> = (0..4096u32).map(|t| t.to_be_bytes()).collect();
+    let items: Vec<(&[u8], u64)> = keys.iter().map(|k| (&k[..], 0)).collect();
+    *p.section_mut(TAC) = fst_map(&items);
+    let err = assert_full_rejects("a TAC map with more keys than counted", &craft(&p));
+    assert_eq!(malformed_section(&err), Some(Section::Tac), "{err}");
+    assert!(err.to_string().contains("more than the"), "{err}");
 }
