@@ -26,6 +26,8 @@ microseconds, and a check is a few hundred nanoseconds.
   [`LiveIndex`] swaps the new file in while serving checks, never blocking them.
 * [`capi`] is the C API: `libimei_index.a` and `libimei_index.so`, with the header
   `include/imei_index.h` (see `docs/c-api.md`). It has no dependency beyond the core.
+* [`scan::Scanner`] finds the rows of connection logs (IMSI, MSISDN, IMEI …) whose
+  handset is listed, on every core, for re-verifying the connections behind it.
 
 # Example
 
@@ -75,7 +77,7 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 
 * `cli` (default): the `imei-index` command-line tool and its dependencies. Link the library
   with `default-features = false` to get the core alone (`fst`, `memmap2`, `bytes`,
-  `thiserror`, `crc32fast`, and `arc-swap` for [`LiveIndex`]).
+  `thiserror`, `crc32fast`, `memchr`, and `arc-swap` for [`LiveIndex`]).
 * `s13`: the `s13` module: Diameter S13 ME-Identity-Check messages and a peer connection
   that answers them from an index (no dependencies beyond the core's).
 */
@@ -104,6 +106,7 @@ mod publish;
 mod rule;
 #[cfg(feature = "s13")]
 pub mod s13;
+pub mod scan;
 mod spill;
 pub mod synth;
 mod union;

@@ -50,6 +50,8 @@ enum Command {
     Publish(cli::publish::Args),
     /// Compare the index with a HashSet, a sorted Vec and a raw fst map on a synthetic list.
     Bench(cli::bench::Args),
+    /// Find the rows of connection logs whose handset is listed, to re-verify them.
+    Scan(cli::scan::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cli::merge::run(&args),
         Command::Publish(args) => cli::publish::run(&args),
         Command::Bench(args) => cli::bench::run(&args),
+        Command::Scan(args) => cli::scan::run(&args),
     };
     cli::finish(result)
 }

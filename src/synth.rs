@@ -356,11 +356,18 @@ pub fn probes_half_random(listed: &[Imei], n: usize, seed: u64) -> Vec<Imei> {
 
 /// A random 15-digit Indian IMSI (MCC 404 or 405).
 pub fn random_imsi(rng: &mut Rng) -> Imsi {
+    let value = random_imsi_value(rng);
+    let mut key = value.to_be_bytes();
+    key[0] = 15;
+    Imsi::from_key(&key).expect("15 digits")
+}
+
+/// The digits of a random 15-digit Indian IMSI: MCC 404 or 405, a 2-digit MNC, 10 of MSIN.
+fn random_imsi_value(rng: &mut Rng) -> u64 {
     let mcc = if rng.chance(0.5) { 404 } else { 405 };
     let mnc = rng.below(100);
     let msin = rng.below(10_000_000_000);
-    let digits = format!("{mcc}{mnc:02}{msin:010}");
-    Imsi::parse(&digits).expect("15 digits")
+    (mcc * 100 + mnc) * 10_000_000_000 + msin
 }
 
 /// A synthetic national list shaped like the May 2024 order: handsets used in
@@ -486,6 +493,196 @@ pub fn write_list<W: std::io::Write>(mut w: W, rules: &[Rule]) -> std::io::Resul
         writeln!(w, "{}", crate::list::format_row(r))?;
     }
     Ok(())
+}
+
+/// A seeded synthetic connection log: which SIM (IMSI), number (MSISDN) and handset (IMEI)
+/// attached when, as an operator's attach logs or call records show it.
+///
+/// Rows are CSV, `imsi,msisdn,imei,time`, after a header row, in time order over the 30
+/// days before the May 2024 order. A share of the connections use equipment that the
+/// [`NationalList`] lists: the individually blocked handsets (each seen with a few SIMs, as
+/// handsets used in fraud are), handsets of counterfeit models, duplicated IMEIs inside the
+/// listed ranges, and the genuine paired handsets (with their own SIM or another one). The
+/// rest are honest handsets, most of them of the same models as listed ones. A small share
+/// of rows carry an IMEI field that is not an IMEI (empty, truncated, or not digits), as
+/// real logs do.
+///
+/// The log says nothing about which rows are listed: that is the scan's job, and tests
+/// compare it with a reference join.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::synth::{ConnectionLog, NationalList};
+///
+/// let list = NationalList::generate(1);
+/// let mut csv = Vec::new();
+/// ConnectionLog::new(1_000, 1).write(&list, &mut csv)?;
+/// let text = String::from_utf8(csv).unwrap();
+/// assert_eq!(text.lines().count(), 1_001);
+/// assert!(text.starts_with("imsi,msisdn,imei,time\n"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectionLog {
+    /// How many connections (rows after the header).
+    pub rows: u64,
+    /// The share of connections made with listed equipment (0 to 1).
+    pub listed_share: f64,
+    /// The share of rows whose IMEI field is not an IMEI (0 to 1).
+    pub invalid_share: f64,
+    /// The seed: the same seed and list give the same log, byte for byte.
+    pub seed: u64,
+}
+
+impl ConnectionLog {
+    /// A log of `rows` connections, 5% of them with listed equipment and 0.1% with an IMEI
+    /// field that is not an IMEI.
+    pub fn new(rows: u64, seed: u64) -> ConnectionLog {
+        ConnectionLog {
+            rows,
+            listed_share: 0.05,
+            invalid_share: 0.001,
+            seed,
+        }
+    }
+
+    /// Writes the log, header first, and returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// The writer's I/O errors.
+    pub fn write<W: std::io::Write>(&self, list: &NationalList, mut w: W) -> std::io::Result<u64> {
+        const HEADER: &[u8] = b"imsi,msisdn,imei,time\n";
+        const DAY: u64 = 86_400;
+        let mut rng = Rng::new(self.seed ^ 0x636f_6e6e);
+        let start_day = Date::from_ymd(2024, 4, 21).expect("a real day");
+        let span = 30 * DAY;
+        let list_tacs: Vec<Tac> = {
+            let mut t: Vec<Tac> = list.blocked.iter().map(|i| i.tac()).collect();
+            t.dedup();
+            t
+        };
+        let mut buf = Vec::with_capacity(1 << 16);
+        let mut written = HEADER.len() as u64;
+        w.write_all(HEADER)?;
+        for i in 0..self.rows {
+            let (imei, sim) = if rng.chance(self.listed_share) {
+                self.listed_connection(list, &mut rng)
+            } else {
+                // An honest handset, with its own SIM: of a listed model mostly.
+                let tac = if rng.chance(0.7) && !list_tacs.is_empty() {
+                    list_tacs[rng.below(list_tacs.len() as u64) as usize]
+                } else {
+                    random_tacs(&mut rng, 1)[0]
+                };
+                let imei = Imei::from_parts(tac, rng.below(1_000_000) as u32).expect("serial");
+                (imei, rng.next_u64() & !PAIRED_SIM)
+            };
+            let (imsi, imsi_len, msisdn) = subscriber(sim);
+            let second = i * span / self.rows.max(1) + rng.below(60);
+            let (y, mo, d) =
+                Date::from_days_since_epoch(start_day.days_since_epoch() + (second / DAY) as u32)
+                    .expect("after 1970")
+                    .to_ymd();
+            let s = second % DAY;
+            buf.clear();
+            push_digits(&mut buf, imsi, imsi_len);
+            buf.push(b',');
+            push_digits(&mut buf, msisdn, 12);
+            buf.push(b',');
+            if rng.chance(self.invalid_share) {
+                buf.extend_from_slice(match rng.below(4) {
+                    0 => &b""[..],
+                    1 => b"35209900",
+                    2 => b"unknown",
+                    _ => b"00000000000000000",
+                });
+            } else {
+                push_digits(&mut buf, imei.as_u64(), 14);
+                buf.push(b'0' + imei.check_digit());
+            }
+            buf.push(b',');
+            push_digits(&mut buf, u64::from(y), 4);
+            buf.push(b'-');
+            push_digits(&mut buf, u64::from(mo), 2);
+            buf.push(b'-');
+            push_digits(&mut buf, u64::from(d), 2);
+            buf.push(b'T');
+            push_digits(&mut buf, s / 3600, 2);
+            buf.push(b':');
+            push_digits(&mut buf, s / 60 % 60, 2);
+            buf.push(b':');
+            push_digits(&mut buf, s % 60, 2);
+            buf.extend_from_slice(b"Z\n");
+            w.write_all(&buf)?;
+            written += buf.len() as u64;
+        }
+        Ok(written)
+    }
+
+    /// A connection with listed equipment, and the seed of the SIM used.
+    fn listed_connection(&self, list: &NationalList, rng: &mut Rng) -> (Imei, u64) {
+        // Each handset is seen with a few SIMs of its own, as handsets used in fraud are.
+        let sim_of = |imei: Imei, rng: &mut Rng| {
+            let mut own = Rng::new(self.seed ^ imei.as_u64());
+            let sims = 1 + own.below(6);
+            (own.next_u64() ^ rng.below(sims)) & !PAIRED_SIM
+        };
+        match rng.below(100) {
+            0..=79 if !list.blocked.is_empty() => {
+                let imei = list.blocked[rng.below(list.blocked.len() as u64) as usize];
+                (imei, sim_of(imei, rng))
+            }
+            80..=89 if !list.blocked_tacs.is_empty() => {
+                let tac = list.blocked_tacs[rng.below(list.blocked_tacs.len() as u64) as usize];
+                let imei = Imei::from_parts(tac, rng.below(1_000) as u32).expect("serial");
+                (imei, sim_of(imei, rng))
+            }
+            90..=95 if !list.ranges.is_empty() => {
+                let (first, last) = list.ranges[rng.below(list.ranges.len() as u64) as usize];
+                let n = last.as_u64() - first.as_u64() + 1;
+                let imei = Imei::from_u64(first.as_u64() + rng.below(n)).expect("in range");
+                (imei, sim_of(imei, rng))
+            }
+            _ if !list.pairs.is_empty() => {
+                let (imei, imsi) = list.pairs[rng.below(list.pairs.len() as u64) as usize];
+                if rng.chance(0.5) {
+                    // Its own SIM: mark the seed as carrying the IMSI itself.
+                    (imei, PAIRED_SIM | (imsi.len() as u64) << 56 | imsi.as_u64())
+                } else {
+                    (imei, sim_of(imei, rng))
+                }
+            }
+            _ => (Imei::MIN, rng.next_u64() & !PAIRED_SIM),
+        }
+    }
+}
+
+/// Marks a SIM seed that carries an IMSI: its length in bits 56 to 59, its digits below
+/// (10^15 < 2^50).
+const PAIRED_SIM: u64 = 1 << 63;
+
+/// The IMSI (digits, length) and MSISDN (12 digits: 91, then a 10-digit mobile number) of
+/// a SIM seed.
+fn subscriber(sim: u64) -> (u64, usize, u64) {
+    let mut rng = Rng::new(sim);
+    let msisdn = 910_000_000_000 + 6_000_000_000 + rng.below(4_000_000_000);
+    if sim & PAIRED_SIM != 0 {
+        (sim & ((1 << 56) - 1), (sim >> 56 & 0xf) as usize, msisdn)
+    } else {
+        (random_imsi_value(&mut rng), 15, msisdn)
+    }
+}
+
+/// Appends `value` as exactly `width` decimal digits (leading zeros kept).
+fn push_digits(buf: &mut Vec<u8>, mut value: u64, width: usize) {
+    let at = buf.len();
+    buf.resize(at + width, b'0');
+    for slot in buf[at..].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imei_index::list::ListReader;
-use imei_index::synth::{self, NationalList, Rng};
-use imei_index::{Imei, Index, IndexBuilder, OpenOptions, Verdict, Verification};
+use imei_index::scan::{ScanOptions, Scanner};
+use imei_index::synth::{self, ConnectionLog, NationalList, Rng};
+use imei_index::{Imei, Index, IndexBuilder, OpenOptions, Status, Verdict, Verification};
 
 use super::{CliResult, Failure, Outcome, bytes, count};
 
@@ -24,6 +25,9 @@ pub(crate) struct Args {
     /// How many checks to time.
     #[arg(long, default_value_t = 1_000_000)]
     checks: usize,
+    /// How many connections the synthetic log for the re-verification scan holds.
+    #[arg(long, default_value_t = 2_000_000)]
+    connections: u64,
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
@@ -104,7 +108,92 @@ pub(crate) fn run(args: &Args) -> CliResult {
 
     println!("\n4. Speed");
     speed(&index, &list, args.checks.max(1), args.seed)?;
+
+    println!("\n5. Re-verification: the connections seen with listed handsets");
+    reverify(&index, &list, dir, args.connections, args.seed)?;
     Ok(Outcome::Success)
+}
+
+/// The order's second half: scan a connection log for the SIMs and numbers that used
+/// listed handsets.
+fn reverify(
+    index: &Index,
+    list: &NationalList,
+    dir: &Path,
+    connections: u64,
+    seed: u64,
+) -> Result<(), Failure> {
+    let log_path = dir.join("connections.csv");
+    let fail =
+        |p: &Path, e: std::io::Error| Failure::new(format!("could not write {}: {e}", p.display()));
+    let started = Instant::now();
+    let file = File::create(&log_path).map_err(|e| fail(&log_path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 16, file);
+    let log = ConnectionLog::new(connections, seed);
+    let written = log.write(list, &mut w).map_err(|e| fail(&log_path, e))?;
+    w.flush().map_err(|e| fail(&log_path, e))?;
+    println!("   {}", log_path.display());
+    println!(
+        "   {} connections (IMSI, MSISDN, IMEI, time) over 30 days, {}, generated in {:.1} s;",
+        count(connections),
+        bytes(written),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "   {:.0}% of them made with listed equipment, {:.1}% with an IMEI field that is not an IMEI",
+        log.listed_share * 100.0,
+        log.invalid_share * 100.0
+    );
+
+    let out_path = dir.join("reverify.csv");
+    let rejects_path = dir.join("connections.rejects.csv");
+    let statuses = [Status::Blocked, Status::Tracked];
+    let mut options = ScanOptions::new();
+    options.statuses(&statuses);
+    let started = Instant::now();
+    let mut scanner = Scanner::new(index, &options).map_err(Failure::new)?;
+    let mut out = BufWriter::new(File::create(&out_path).map_err(|e| fail(&out_path, e))?);
+    let mut rejects =
+        BufWriter::new(File::create(&rejects_path).map_err(|e| fail(&rejects_path, e))?);
+    let input = File::open(&log_path)
+        .map_err(|e| Failure::new(format!("could not open {}: {e}", log_path.display())))?;
+    scanner
+        .scan(
+            &log_path.display().to_string(),
+            input,
+            &mut out,
+            Some(&mut rejects),
+        )
+        .map_err(Failure::new)?;
+    out.flush().map_err(|e| fail(&out_path, e))?;
+    rejects.flush().map_err(|e| fail(&rejects_path, e))?;
+    let secs = started.elapsed().as_secs_f64();
+    let s = scanner.summary();
+    println!(
+        "\n   imei-index scan --index {} {} -o {} --rejects {}",
+        index_name(dir),
+        log_path.display(),
+        out_path.display(),
+        rejects_path.display()
+    );
+    for line in super::scan::summary_lines(&s, &statuses, Some(&rejects_path), secs) {
+        println!("   {line}");
+    }
+    if !s.accounts_for_every_row() {
+        return Err(Failure::new("the scan lost rows: this is a bug"));
+    }
+    println!(
+        "\n   {} connections must be re-verified: {} SIMs and {} numbers were seen with {} listed handsets",
+        count(s.matched),
+        count(s.imsis.unwrap_or(0)),
+        count(s.msisdns.unwrap_or(0)),
+        count(s.handsets),
+    );
+    Ok(())
+}
+
+fn index_name(dir: &Path) -> String {
+    dir.join("national.imeiidx").display().to_string()
 }
 
 fn write_list(list: &NationalList, path: &Path) -> Result<(), Failure> {

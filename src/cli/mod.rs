@@ -10,6 +10,7 @@ pub(crate) mod dump;
 pub(crate) mod inspect;
 pub(crate) mod merge;
 pub(crate) mod publish;
+pub(crate) mod scan;
 
 use std::fmt;
 use std::io;
