@@ -7,6 +7,14 @@
 //! which gives their verdict. It has false positives (checked by the index, so harmless)
 //! and never a false negative, so scanning with it finds exactly what checking every row
 //! would find.
+//!
+//! Why not the index's own filter ([`crate::filter`])? That one covers exact-IMEI and pair
+//! keys only, so an unlisted IMEI would still walk the range and TAC transducers, and its
+//! probe (a 512-bit block, two hashes, a second domain for pairs) is built for a file
+//! shared by every process. This one is built per scan, in memory, from the rules: one
+//! 64-bit word per key, so that a probe is one hash, one load and one compare. Scanning the
+//! demo's log with the index's filter in its place took half as long again (0.27 against
+//! 0.18 CPU seconds for 2,000,000 rows, even with 16 bits per key in the index's filter).
 
 use crate::ident::Imei;
 use crate::index::Index;
@@ -207,17 +215,7 @@ impl Bloom {
 
     #[inline]
     fn prefetch(&self, key: u64) {
-        let (w, _) = self.locate(key);
-        let word = &self.words[w];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: every x86-64 processor has SSE, whose prefetch instruction is only a hint:
-        // it changes no memory and never faults (and the address is in bounds regardless).
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(word).cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = word;
+        crate::lookup::prefetch(&self.words, self.locate(key).0);
     }
 
     #[inline]
