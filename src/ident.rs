@@ -234,6 +234,15 @@ pub enum CheckDigit {
 }
 
 impl CheckDigit {
+    /// What a 15th digit `found` says, when the first 14 digits imply `expected`.
+    pub(crate) fn of(expected: u8, found: u8) -> CheckDigit {
+        if found == expected {
+            CheckDigit::Valid
+        } else {
+            CheckDigit::Invalid { expected, found }
+        }
+    }
+
     /// True when the check digit was right or absent: nothing about the input is suspect.
     pub fn is_ok(self) -> bool {
         !matches!(self, CheckDigit::Invalid { .. })
@@ -359,13 +368,7 @@ impl Imei {
         }
         let imei = Imei(digits.value(0..14));
         let check_digit = if digits.len == 15 {
-            let expected = imei.check_digit();
-            let found = digits.buf[14];
-            if found == expected {
-                CheckDigit::Valid
-            } else {
-                CheckDigit::Invalid { expected, found }
-            }
+            CheckDigit::of(imei.check_digit(), digits.buf[14])
         } else {
             CheckDigit::Absent
         };

@@ -1,13 +1,12 @@
 //! `imei-index diff`: the changes from one index to another, as a delta list.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use imei_index::list::{DELTA_COLUMNS, format_change};
 use imei_index::{Change, Verification, diff};
 
-use super::{CliResult, Failure, Outcome, count, open_index};
+use super::{CliResult, Outcome, count, open_index, output};
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
@@ -25,14 +24,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
     // Full verification: a diff must not miss rules that a damaged file hides.
     let old = open_index(&args.old, Verification::Full)?;
     let new = open_index(&args.new, Verification::Full)?;
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(
-            File::create(p)
-                .map_err(|e| Failure::new(format!("could not create {}: {e}", p.display())))?,
-        ),
-        None => Box::new(io::stdout().lock()),
-    };
-    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut out = output(args.output.as_deref())?;
     writeln!(
         out,
         "# imei-index diff: from serial {} ({}) to serial {} ({})",

@@ -1,13 +1,12 @@
 //! `imei-index dump`: an index's rules back as a list.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use imei_index::Verification;
 use imei_index::list::{COLUMNS, format_row};
 
-use super::{CliResult, Failure, Outcome, open_index};
+use super::{CliResult, Outcome, open_index, output};
 
 /// Arguments of `dump`.
 #[derive(Debug, clap::Args)]
@@ -22,14 +21,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> CliResult {
     // Full verification: a dump must not skip rules that a damaged file hides.
     let index = open_index(&args.index, Verification::Full)?;
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(
-            File::create(p)
-                .map_err(|e| Failure::new(format!("could not create {}: {e}", p.display())))?,
-        ),
-        None => Box::new(io::stdout().lock()),
-    };
-    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut out = output(args.output.as_deref())?;
     writeln!(out, "{}", COLUMNS.join(","))?;
     for rule in index.rules() {
         writeln!(out, "{}", format_row(&rule))?;

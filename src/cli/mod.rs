@@ -13,7 +13,8 @@ pub(crate) mod publish;
 pub(crate) mod scan;
 
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -76,6 +77,22 @@ pub(crate) fn finish(result: CliResult) -> ExitCode {
 /// Opens an index for a command.
 pub(crate) fn open_index(path: &Path, verification: Verification) -> Result<Index, Failure> {
     Ok(OpenOptions::new().verification(verification).open(path)?)
+}
+
+/// Creates a file to write a command's output to, buffered.
+pub(crate) fn create(path: &Path) -> Result<BufWriter<File>, Failure> {
+    File::create(path)
+        .map(|f| BufWriter::with_capacity(1 << 16, f))
+        .map_err(|e| Failure::new(format!("could not create {}: {e}", path.display())))
+}
+
+/// Where a command writes: the file given, or standard output; buffered either way.
+pub(crate) fn output(path: Option<&Path>) -> Result<BufWriter<Box<dyn Write>>, Failure> {
+    let out: Box<dyn Write> = match path {
+        Some(p) => Box::new(create(p)?),
+        None => Box::new(io::stdout().lock()),
+    };
+    Ok(BufWriter::with_capacity(1 << 16, out))
 }
 
 /// A count with thousands separators: 28200 → "28,200".

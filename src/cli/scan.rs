@@ -1,14 +1,14 @@
 //! `imei-index scan`: find the connections seen with listed handsets.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imei_index::scan::{Column, Header, ScanError, ScanOptions, ScanSummary, Scanner};
 use imei_index::{Status, Verification};
 
-use super::{CliResult, Failure, Outcome, bytes, count, open_index};
+use super::{CliResult, Failure, Outcome, bytes, count, create, open_index, output};
 
 /// Arguments of `scan`.
 #[derive(Debug, clap::Args)]
@@ -93,10 +93,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
     }
     let mut scanner = Scanner::new(&index, &options).map_err(Failure::new)?;
 
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(create(path)?),
-        None => Box::new(io::stdout().lock()),
-    };
+    let mut out = output(args.output.as_deref())?;
     let mut rejects = args.rejects.as_deref().map(create).transpose()?;
     let stdin = [PathBuf::from("-")];
     let files = if args.files.is_empty() {
@@ -127,12 +124,6 @@ pub(crate) fn run(args: &Args) -> CliResult {
     } else {
         Outcome::Success
     })
-}
-
-fn create(path: &Path) -> Result<BufWriter<File>, Failure> {
-    File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 16, f))
-        .map_err(|e| Failure::new(format!("could not create {}: {e}", path.display())))
 }
 
 /// Opens a log (`-` is standard input), decompressing it when it starts like gzip.

@@ -214,13 +214,7 @@ fn plain_digits(field: &[u8]) -> Option<LenientImei> {
             + sum_bytes(doubled(head & ODD))
             + sum_bytes(tail & EVEN & FROM_8)
             + sum_bytes(doubled(tail & ODD & FROM_8));
-        let expected = ((10 - sum % 10) % 10) as u8;
-        let found = field[14] - b'0';
-        if found == expected {
-            CheckDigit::Valid
-        } else {
-            CheckDigit::Invalid { expected, found }
-        }
+        CheckDigit::of(((10 - sum % 10) % 10) as u8, field[14] - b'0')
     } else {
         CheckDigit::Absent
     };
