@@ -98,11 +98,14 @@ async fn main() -> ExitCode {
         me.origin_realm,
         args.index.display()
     );
-    tokio::spawn(reload::reload_on_change(
-        args.index.clone(),
-        Arc::clone(&index),
-        Duration::from_millis(args.reload_interval.max(10)),
-    ));
+    let _watcher = match reload::follow(&index, Duration::from_millis(args.reload_interval.max(10)))
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("s13_eir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shared = Arc::new(Shared {
         me,
         index,

@@ -67,23 +67,18 @@ impl Lists {
 struct Server {
     base: String,
     task: tokio::task::JoinHandle<()>,
-    reloader: tokio::task::JoinHandle<()>,
+    _watcher: imei_index::Watcher,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
-        self.reloader.abort();
     }
 }
 
 async fn start(index: &Path, unknown: UnknownPolicy) -> Server {
     let shared = reload::open_shared(index).unwrap();
-    let reloader = tokio::spawn(reload::reload_on_change(
-        index.to_path_buf(),
-        Arc::clone(&shared),
-        Duration::from_millis(20),
-    ));
+    let watcher = reload::follow(&shared, Duration::from_millis(20)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!(
         "http://{}{EQUIPMENT_STATUS_PATH}",
@@ -96,7 +91,7 @@ async fn start(index: &Path, unknown: UnknownPolicy) -> Server {
     Server {
         base,
         task,
-        reloader,
+        _watcher: watcher,
     }
 }
 

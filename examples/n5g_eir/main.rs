@@ -85,11 +85,14 @@ async fn main() -> ExitCode {
         args.index.display(),
         service::EQUIPMENT_STATUS_PATH
     );
-    tokio::spawn(reload::reload_on_change(
-        args.index.clone(),
-        Arc::clone(&shared),
-        Duration::from_millis(args.reload_interval.max(10)),
-    ));
+    let _watcher =
+        match reload::follow(&shared, Duration::from_millis(args.reload_interval.max(10))) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("n5g_eir: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let eir = Arc::new(Eir::new(shared, args.unknown.policy()));
     tokio::select! {
         () = service::serve(listener, eir) => {}
