@@ -22,35 +22,8 @@
 #include <string.h>
 
 #include "imei_index.h"
+#include "check.h"
 
-static long passed, failed;
-
-#define CHECK(cond) check_that((cond), #cond, __LINE__)
-
-static void check_that(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "capi_test.c:%d: check failed: %s\n", line, what);
-    }
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        perror("malloc");
-        exit(2);
-    }
-    return p;
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
 
 static unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

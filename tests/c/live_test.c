@@ -26,38 +26,11 @@
 #include <unistd.h>
 
 #include "imei_index.h"
+#include "check.h"
 
 #define THREADS 4
 #define BATCH 16
 
-static long passed, failed;
-
-#define CHECK(cond) check_that((cond), #cond, __LINE__)
-
-static void check_that(int ok, const char *what, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "live_test.c:%d: check failed: %s\n", line, what);
-    }
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        perror("malloc");
-        exit(2);
-    }
-    return p;
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
 
 /* ---- the probes and their answers in every version ---- */
 
