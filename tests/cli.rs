@@ -2,36 +2,16 @@
 //! and damaged files that must give errors, never panics.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use cli_support::{count, run, text};
 
 use imei_index::synth::NationalList;
 use imei_index::{Imei, Index, Rule};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_imei-index"))
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = bin();
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the binary runs");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).expect("write stdin");
-    }
-    drop(pipe);
-    child.wait_with_output().expect("the binary finishes")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A panic exits with 101 and says "panicked"; a crash has no exit code at all.
 fn assert_no_panic(out: &Output, what: &str) {
@@ -90,9 +70,8 @@ fn build_check_dump_build_round_trip() {
     let out = f.build("list.csv", "a.imeiidx");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
-    let rows = f.list.rules.len().to_string();
     assert!(
-        summary.contains(&format!("read {} rows", with_commas(&rows))),
+        summary.contains(&format!("read {} rows", count(f.list.rules.len() as u64))),
         "{summary}"
     );
 
@@ -142,17 +121,6 @@ fn build_check_dump_build_round_trip() {
     }
 }
 
-fn with_commas(digits: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[test]
 fn check_reads_stdin_reports_invalid_lines_and_goes_on() {
     let f = Fixture::new();
@@ -164,7 +132,7 @@ fn check_reads_stdin_reports_invalid_lines_and_goes_on() {
     );
     let out = run(
         &["check", "--json", "--index", &f.path("a.imeiidx")],
-        Some(&input),
+        Some(input.as_bytes()),
     );
     assert_eq!(
         out.status.code(),
@@ -185,7 +153,10 @@ fn check_reads_stdin_reports_invalid_lines_and_goes_on() {
     assert_eq!(lines[4]["imei"], "352099001761481");
 
     // Human output: results on stdout, complaints on stderr.
-    let out = run(&["check", "--index", &f.path("a.imeiidx")], Some(&input));
+    let out = run(
+        &["check", "--index", &f.path("a.imeiidx")],
+        Some(input.as_bytes()),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout).lines().count(), 3);
     assert!(text(&out.stderr).contains("line 2 \"not-an-imei\" is not an IMEI"));
@@ -310,12 +281,11 @@ fn stats_and_verify_report_an_index() {
     let out = run(&["stats", &f.path("a.imeiidx")], None);
     assert_eq!(out.status.code(), Some(0));
     let stats = text(&out.stdout);
-    let total = with_commas(
-        &Index::open(f.dir.join("a.imeiidx"))
+    let total = count(
+        Index::open(f.dir.join("a.imeiidx"))
             .unwrap()
             .stats()
-            .rules()
-            .to_string(),
+            .rules(),
     );
     assert!(stats.contains(&format!("{total} rules")), "{stats}");
     let out = run(&["verify", &f.path("a.imeiidx")], None);

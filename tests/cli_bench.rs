@@ -1,4 +1,5 @@
 //! `imei-index bench` runs end to end on a small list and prints its comparison table.
+#![cfg(feature = "cli")]
 
 use std::process::Command;
 

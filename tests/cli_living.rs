@@ -3,9 +3,13 @@
 //! `merge`, and the errors each gives for bad input.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use cli_support::text;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,14 +17,7 @@ use imei_index::list::{DeltaReader, ListReader};
 use imei_index::{Change, Imei, Imsi, Index, LiveIndex, Rule, RuleKind, Status, Target};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imei-index"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    cli_support::run(args, None)
 }
 
 fn ok(args: &[&str]) -> String {

@@ -2,39 +2,17 @@
 //! the summary, rejects and exit codes.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+
+use cli_support::{count, run, text};
 
 use imei_index::scan::{ScanOptions, Scanner};
 use imei_index::synth::{ConnectionLog, NationalList};
 use imei_index::{Index, IndexBuilder};
-
-fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imei-index"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut pipe = child.stdin.take().expect("stdin");
-    let input = stdin.unwrap_or_default().to_vec();
-    // Feed standard input from another thread: the child writes while it reads, and both
-    // pipes have bounded buffers.
-    let feeder = std::thread::spawn(move || {
-        // The child may stop reading early (an error); that is its answer, not ours.
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("the binary finishes");
-    feeder.join().expect("the feeder finishes");
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -79,18 +57,6 @@ impl Fixture {
         scanner.scan("log", &self.log[..], &mut out, None).unwrap();
         (out, scanner.summary())
     }
-}
-
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[test]
