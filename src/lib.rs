@@ -85,46 +85,39 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
-mod apply;
-mod atomic;
-mod build;
-pub mod capi;
-mod delta;
-mod diff;
+// The layers, bottom up: each imports only from the layers above it in this list
+// (docs/architecture.md).
+mod model; // identifiers, rules, verdicts, changes
+mod format; // the file's encodings: header, keys, filter, transducer nodes, segments
+pub mod list; // list files: CSV records, list and delta readers, formatters
 mod error;
-mod filter;
-mod format;
-mod ident;
-mod index;
-mod key;
-mod layered;
-pub mod list;
-mod live;
-mod lookup;
-mod merge;
-mod publish;
-mod rule;
+mod read; // opening, checking, verifying, statistics, iteration
+mod build; // the builder, the shared writer, spilled runs, atomic files
+mod update; // sorted unions: diff, deltas, apply, merge
+mod serve; // layered indexes, live reload, publishing
+pub mod scan; // the re-verification scan
 #[cfg(feature = "s13")]
 pub mod s13;
-pub mod scan;
-mod spill;
+#[cfg(feature = "synth")]
 pub mod synth;
-mod union;
-mod write;
 
-pub use crate::apply::{Apply, ApplySummary};
-pub use crate::build::{BuildPhase, BuildSummary, DEFAULT_FILTER_BITS, IndexBuilder, Progress};
-pub use crate::delta::{Change, Delta, DeltaBuilder, DeltaSummary};
-pub use crate::diff::{Diff, diff};
+pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, Origin};
+pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
-pub use crate::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
-pub use crate::index::{Index, IndexStats, OpenOptions, Rules, Verification};
-pub use crate::layered::LayeredIndex;
-pub use crate::live::{LiveIndex, Reload, Version, Watcher};
-pub use crate::merge::{Merge, MergeSummary, Precedence};
-pub use crate::publish::{Published, publish};
-pub use crate::rule::{Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict};
+pub use crate::model::change::Change;
+pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
+pub use crate::model::rule::{
+    Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
+};
+pub use crate::read::index::{Index, IndexStats, OpenOptions, Rules, Verification};
+pub use crate::serve::layered::LayeredIndex;
+pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
+pub use crate::serve::publish::{Published, publish};
+pub use crate::update::apply::{Apply, ApplySummary};
+pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};
+pub use crate::update::diff::{Diff, diff};
+pub use crate::update::merge::{Merge, MergeSummary, Precedence};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

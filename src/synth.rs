@@ -20,8 +20,8 @@
 
 use std::collections::HashSet;
 
-use crate::ident::{Imei, Imsi, Tac};
-use crate::rule::{Date, Entry, Reason, Rule, Status};
+use crate::model::ident::{Imei, Imsi, Tac};
+use crate::model::rule::{Date, Entry, Reason, Rule, Status};
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::rule::Status;
+use crate::model::rule::Status;
 
 /// Which field of a record holds a value.
 ///

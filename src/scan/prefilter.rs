@@ -8,7 +8,7 @@
 //! and never a false negative, so scanning with it finds exactly what checking every row
 //! would find.
 //!
-//! Why not the index's own filter ([`crate::filter`])? That one covers exact-IMEI and pair
+//! Why not the index's own filter ([`crate::format::filter`])? That one covers exact-IMEI and pair
 //! keys only, so an unlisted IMEI would still walk the range and TAC transducers, and its
 //! probe (a 512-bit block, two hashes, a second domain for pairs) is built for a file
 //! shared by every process. This one is built per scan, in memory, from the rules: one
@@ -16,10 +16,10 @@
 //! demo's log with the index's filter in its place took half as long again (0.27 against
 //! 0.18 CPU seconds for 2,000,000 rows, even with 16 bits per key in the index's filter).
 
-use crate::filter::mix;
-use crate::ident::Imei;
-use crate::index::Index;
-use crate::rule::{RuleKind, Target};
+use crate::format::filter::mix;
+use crate::model::ident::Imei;
+use crate::read::index::Index;
+use crate::model::rule::{RuleKind, Target};
 
 /// Filters larger than this (bytes) are prefetched: a smaller one stays in the L2 cache,
 /// where looking it up costs less than computing where to prefetch.
@@ -216,7 +216,7 @@ impl Bloom {
 
     #[inline]
     fn prefetch(&self, key: u64) {
-        crate::lookup::prefetch(&self.words, self.locate(key).0);
+        crate::format::node::prefetch(&self.words, self.locate(key).0);
     }
 
     #[inline]
@@ -229,9 +229,9 @@ impl Bloom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::IndexBuilder;
-    use crate::ident::Tac;
-    use crate::rule::{Entry, Rule, Status};
+    use crate::build::builder::IndexBuilder;
+    use crate::model::ident::Tac;
+    use crate::model::rule::{Entry, Rule, Status};
     use crate::synth::{ListShape, Rng};
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::ident::{CheckDigit, IdError, Imei, LenientImei};
+use crate::model::ident::{CheckDigit, IdError, Imei, LenientImei};
 use crate::list::{RowError, split_record};
 
 /// The most columns a scan reads from a record: IMEI, IMSI and MSISDN.

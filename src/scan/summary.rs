@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::ops::AddAssign;
 
-use crate::ident::Imsi;
-use crate::rule::Status;
+use crate::model::ident::Imsi;
+use crate::model::rule::Status;
 
 /// What a scan read and found, over every input scanned so far.
 ///

@@ -1,0 +1,6 @@
+//! The model: identifiers, rules, verdicts and changes. Everything else is built on these,
+//! and they know nothing of files.
+
+pub(crate) mod change;
+pub(crate) mod ident;
+pub(crate) mod rule;

@@ -1,0 +1,661 @@
+//! Rules and verdicts: what a list says about equipment, and what a check answers.
+//!
+//! A [`Rule`] matches equipment by one of four [`RuleKind`]s and carries an [`Entry`]: a
+//! [`Status`], an optional [`Reason`] and an optional [`Date`]. A check answers a
+//! [`Verdict`]: the entry and kind of the most specific matching rule, or unknown equipment.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::model::ident::{Imei, Imsi, Tac};
+
+/// What a list says a handset may do: the EIR's answer.
+///
+/// The discriminants are the S13 Equipment-Status codes of TS 29.272, so that a Diameter
+/// implementation can copy them into its answer.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::Status;
+///
+/// let s: Status = "BLACKLISTED".parse()?;
+/// assert_eq!(s, Status::Blocked);
+/// assert_eq!(s.s13_code(), 1);
+/// assert_eq!(s.n5g_eir(), "BLACKLISTED");
+/// assert!(Status::Blocked > Status::Tracked && Status::Tracked > Status::Allowed);
+/// # Ok::<(), imei_index::FieldError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Status {
+    /// May use the network (S13 WHITELISTED, N5g-eir "WHITELISTED", 3GPP "PERMITTED").
+    Allowed = 0,
+    /// Must be refused (S13 BLACKLISTED, N5g-eir "BLACKLISTED", 3GPP "PROHIBITED").
+    Blocked = 1,
+    /// Allowed but tracked (S13 GREYLISTED, N5g-eir "GREYLISTED", 3GPP "TRACKING").
+    Tracked = 2,
+}
+
+impl Status {
+    /// All statuses, least severe first.
+    pub const ALL: [Status; 3] = [Status::Allowed, Status::Tracked, Status::Blocked];
+
+    /// The S13 Equipment-Status code (TS 29.272): 0 whitelisted, 1 blacklisted, 2 greylisted.
+    pub fn s13_code(self) -> u8 {
+        self as u8
+    }
+
+    /// The status with an S13 Equipment-Status code, if the code is one.
+    pub fn from_s13_code(code: u8) -> Option<Status> {
+        match code {
+            0 => Some(Status::Allowed),
+            1 => Some(Status::Blocked),
+            2 => Some(Status::Tracked),
+            _ => None,
+        }
+    }
+
+    /// The N5g-eir EquipmentStatus string (TS 29.511).
+    pub fn n5g_eir(self) -> &'static str {
+        match self {
+            Status::Allowed => "WHITELISTED",
+            Status::Blocked => "BLACKLISTED",
+            Status::Tracked => "GREYLISTED",
+        }
+    }
+
+    /// The lower-case name used in list files and output: `allowed`, `tracked`, `blocked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Allowed => "allowed",
+            Status::Blocked => "blocked",
+            Status::Tracked => "tracked",
+        }
+    }
+
+    /// How severe the status is: allowed 0, tracked 1, blocked 2.
+    fn severity(self) -> u8 {
+        match self {
+            Status::Allowed => 0,
+            Status::Tracked => 1,
+            Status::Blocked => 2,
+        }
+    }
+}
+
+/// Statuses order by severity: allowed < tracked < blocked.
+impl Ord for Status {
+    fn cmp(&self, other: &Status) -> Ordering {
+        self.severity().cmp(&other.severity())
+    }
+}
+
+impl PartialOrd for Status {
+    fn partial_cmp(&self, other: &Status) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = FieldError;
+
+    /// Accepts, case-insensitively, `blocked|tracked|allowed`, `black|grey|gray|white`,
+    /// `blacklisted|greylisted|whitelisted` and `prohibited|tracking|permitted`.
+    fn from_str(s: &str) -> Result<Status, FieldError> {
+        const NAMES: [(&str, Status); 13] = [
+            ("blocked", Status::Blocked),
+            ("black", Status::Blocked),
+            ("blacklisted", Status::Blocked),
+            ("prohibited", Status::Blocked),
+            ("tracked", Status::Tracked),
+            ("grey", Status::Tracked),
+            ("gray", Status::Tracked),
+            ("greylisted", Status::Tracked),
+            ("tracking", Status::Tracked),
+            ("allowed", Status::Allowed),
+            ("white", Status::Allowed),
+            ("whitelisted", Status::Allowed),
+            ("permitted", Status::Allowed),
+        ];
+        let t = s.trim();
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(t))
+            .map(|&(_, status)| status)
+            .ok_or_else(|| FieldError::Status(s.to_string()))
+    }
+}
+
+/// Why equipment is listed.
+///
+/// The discriminants are the reason codes of the C API (0 there means no reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Reason {
+    /// Reported stolen.
+    Stolen = 1,
+    /// Reported lost.
+    Lost = 2,
+    /// Used in fraud or crime.
+    Fraud = 3,
+    /// Counterfeit equipment (invalid or non-allocated identity).
+    Counterfeit = 4,
+    /// An IMEI duplicated across several handsets.
+    Duplicate = 5,
+    /// Any other reason.
+    Other = 6,
+}
+
+impl Reason {
+    /// All reasons, by code.
+    pub const ALL: [Reason; 6] = [
+        Reason::Stolen,
+        Reason::Lost,
+        Reason::Fraud,
+        Reason::Counterfeit,
+        Reason::Duplicate,
+        Reason::Other,
+    ];
+
+    /// The reason's code, 1 to 6.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason with a code, if the code is one.
+    pub fn from_code(code: u8) -> Option<Reason> {
+        Reason::ALL.get(usize::from(code).wrapping_sub(1)).copied()
+    }
+
+    /// The lower-case name used in list files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Stolen => "stolen",
+            Reason::Lost => "lost",
+            Reason::Fraud => "fraud",
+            Reason::Counterfeit => "counterfeit",
+            Reason::Duplicate => "duplicate",
+            Reason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = FieldError;
+
+    /// Accepts the names `stolen|lost|fraud|counterfeit|duplicate|other`, case-insensitively.
+    fn from_str(s: &str) -> Result<Reason, FieldError> {
+        let t = s.trim();
+        Reason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| FieldError::Reason(s.to_string()))
+    }
+}
+
+/// A calendar date (proleptic Gregorian), stored as days since 1970-01-01.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::Date;
+///
+/// let d: Date = "2024-05-21".parse()?;
+/// assert_eq!(d.days_since_epoch(), 19864);
+/// assert_eq!(d.to_string(), "2024-05-21");
+/// assert!("2024-02-30".parse::<Date>().is_err());
+/// # Ok::<(), imei_index::FieldError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(u32);
+
+impl Date {
+    /// The last day a `Date` can hold, 9999-12-31.
+    pub const MAX_DAYS: u32 = 2_932_896;
+
+    /// The date `days` days after 1970-01-01, if it is at most 9999-12-31.
+    pub fn from_days_since_epoch(days: u32) -> Option<Date> {
+        (days <= Date::MAX_DAYS).then_some(Date(days))
+    }
+
+    /// Days since 1970-01-01.
+    pub fn days_since_epoch(self) -> u32 {
+        self.0
+    }
+
+    /// The date of a year, month and day, if it exists and lies in 1970..=9999.
+    pub fn from_ymd(year: u32, month: u32, day: u32) -> Option<Date> {
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+            return None;
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_len = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if day > month_len[month as usize - 1] {
+            return None;
+        }
+        // Howard Hinnant's days_from_civil, for years >= 0.
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y / 400;
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        Some(Date(era * 146_097 + doe - 719_468))
+    }
+
+    /// The year, month and day.
+    pub fn to_ymd(self) -> (u32, u32, u32) {
+        // Howard Hinnant's civil_from_days, for days >= 0.
+        let z = self.0 + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u32::from(month <= 2);
+        (year, month, day)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.to_ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+impl FromStr for Date {
+    type Err = FieldError;
+
+    /// Parses `YYYY-MM-DD`, a date from 1970-01-01 to 9999-12-31.
+    fn from_str(s: &str) -> Result<Date, FieldError> {
+        let t = s.trim().as_bytes();
+        let bad = || FieldError::Date(s.to_string());
+        if t.len() != 10 || t[4] != b'-' || t[7] != b'-' {
+            return Err(bad());
+        }
+        let num = |r: std::ops::Range<usize>| -> Result<u32, FieldError> {
+            t[r].iter().try_fold(0u32, |acc, &b| {
+                b.is_ascii_digit()
+                    .then(|| acc * 10 + u32::from(b - b'0'))
+                    .ok_or_else(bad)
+            })
+        };
+        Date::from_ymd(num(0..4)?, num(5..7)?, num(8..10)?).ok_or_else(bad)
+    }
+}
+
+/// A field of a rule that could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// An unknown status word.
+    #[error(
+        "{0:?} is not a status: use blocked, tracked or allowed \
+         (or black/grey/white, blacklisted/greylisted/whitelisted, prohibited/tracking/permitted)"
+    )]
+    Status(String),
+    /// An unknown reason word.
+    #[error(
+        "{0:?} is not a reason: use stolen, lost, fraud, counterfeit, duplicate, other, or leave it empty"
+    )]
+    Reason(String),
+    /// A date that is not `YYYY-MM-DD` or does not exist.
+    #[error("{0:?} is not a date: use YYYY-MM-DD, a real day between 1970-01-01 and 9999-12-31")]
+    Date(String),
+    /// A range whose first IMEI is after its last.
+    #[error(
+        "the range starts at {first} but ends at {last}: its first IMEI must not be after its last"
+    )]
+    RangeOrder {
+        /// The range's first IMEI.
+        first: Imei,
+        /// The range's last IMEI.
+        last: Imei,
+    },
+}
+
+/// What a rule says: a status, and optionally why and since when.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{Entry, Reason, Status};
+///
+/// let e = Entry::new(Status::Blocked)
+///     .with_reason(Reason::Stolen)
+///     .with_date("2024-05-21".parse()?);
+/// assert_eq!(e.status, Status::Blocked);
+/// assert_eq!(e.reason, Some(Reason::Stolen));
+/// # Ok::<(), imei_index::FieldError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// The status.
+    pub status: Status,
+    /// Why the equipment is listed, if the list says.
+    pub reason: Option<Reason>,
+    /// When the equipment was listed, if the list says.
+    pub date: Option<Date>,
+}
+
+impl Entry {
+    /// An entry with a status and no reason or date.
+    pub fn new(status: Status) -> Entry {
+        Entry {
+            status,
+            reason: None,
+            date: None,
+        }
+    }
+
+    /// The same entry with a reason.
+    pub fn with_reason(self, reason: Reason) -> Entry {
+        Entry {
+            reason: Some(reason),
+            ..self
+        }
+    }
+
+    /// The same entry with a date.
+    pub fn with_date(self, date: Date) -> Entry {
+        Entry {
+            date: Some(date),
+            ..self
+        }
+    }
+
+    /// The order in which conflicting entries for one key are resolved: the greatest wins.
+    ///
+    /// The most severe status wins; between equal statuses the latest date (the most recent
+    /// listing), then the greater reason code. Resolution is thus independent of input order.
+    pub(crate) fn precedence(&self) -> (Status, Option<Date>, Option<Reason>) {
+        (self.status, self.date, self.reason)
+    }
+}
+
+/// Which kind of rule matched, from most to least specific.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum RuleKind {
+    /// An IMEI paired with one IMSI: applies only when that SIM is in that handset.
+    Pair = 1,
+    /// One IMEI.
+    Imei = 2,
+    /// An inclusive range of IMEIs; the narrowest containing range applies.
+    Range = 3,
+    /// Every IMEI of a Type Allocation Code.
+    Tac = 4,
+}
+
+impl RuleKind {
+    /// All kinds, most specific first.
+    pub const ALL: [RuleKind; 4] = [
+        RuleKind::Pair,
+        RuleKind::Imei,
+        RuleKind::Range,
+        RuleKind::Tac,
+    ];
+
+    /// The lower-case name used in output: `pair`, `imei`, `range`, `tac`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Pair => "pair",
+            RuleKind::Imei => "imei",
+            RuleKind::Range => "range",
+            RuleKind::Tac => "tac",
+        }
+    }
+
+    /// The kind's code in the C API: 1 pair, 2 imei, 3 range, 4 tac.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What equipment a rule matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// One IMEI, but only together with one IMSI.
+    Pair(Imei, Imsi),
+    /// One IMEI.
+    Imei(Imei),
+    /// Every IMEI from the first to the last, both inclusive.
+    Range(Imei, Imei),
+    /// Every IMEI of a TAC.
+    Tac(Tac),
+}
+
+impl Target {
+    /// The kind of rule this target makes.
+    pub fn kind(&self) -> RuleKind {
+        match self {
+            Target::Pair(..) => RuleKind::Pair,
+            Target::Imei(_) => RuleKind::Imei,
+            Target::Range(..) => RuleKind::Range,
+            Target::Tac(_) => RuleKind::Tac,
+        }
+    }
+}
+
+/// One rule of a list: a target and what the list says about it.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{Entry, Imei, Rule, RuleKind, Status};
+///
+/// let first = Imei::parse("35209900000000")?;
+/// let last = Imei::parse("35209900099999")?;
+/// let rule = Rule::range(first, last, Entry::new(Status::Tracked))?;
+/// assert_eq!(rule.kind(), RuleKind::Range);
+/// assert!(Rule::range(last, first, Entry::new(Status::Tracked)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    target: Target,
+    /// What the list says about the target.
+    pub entry: Entry,
+}
+
+impl Rule {
+    /// A rule for any target.
+    ///
+    /// # Errors
+    ///
+    /// [`FieldError::RangeOrder`] for a range whose first IMEI is after its last.
+    pub fn new(target: Target, entry: Entry) -> Result<Rule, FieldError> {
+        if let Target::Range(first, last) = target {
+            return Rule::range(first, last, entry);
+        }
+        Ok(Rule { target, entry })
+    }
+
+    /// A rule for one IMEI.
+    pub fn imei(imei: Imei, entry: Entry) -> Rule {
+        Rule {
+            target: Target::Imei(imei),
+            entry,
+        }
+    }
+
+    /// A rule for one IMEI together with one IMSI.
+    pub fn pair(imei: Imei, imsi: Imsi, entry: Entry) -> Rule {
+        Rule {
+            target: Target::Pair(imei, imsi),
+            entry,
+        }
+    }
+
+    /// A rule for every IMEI from `first` to `last`, both inclusive.
+    ///
+    /// # Errors
+    ///
+    /// [`FieldError::RangeOrder`] when `first` is after `last`.
+    pub fn range(first: Imei, last: Imei, entry: Entry) -> Result<Rule, FieldError> {
+        if first > last {
+            return Err(FieldError::RangeOrder { first, last });
+        }
+        Ok(Rule {
+            target: Target::Range(first, last),
+            entry,
+        })
+    }
+
+    /// A rule for every IMEI of a TAC.
+    pub fn tac(tac: Tac, entry: Entry) -> Rule {
+        Rule {
+            target: Target::Tac(tac),
+            entry,
+        }
+    }
+
+    /// What the rule matches.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The kind of rule.
+    pub fn kind(&self) -> RuleKind {
+        self.target.kind()
+    }
+}
+
+/// The answer to a check: the most specific matching rule's entry and kind, or unknown.
+///
+/// Unknown equipment is not an error: S13 answers it with DIAMETER_ERROR_EQUIPMENT_UNKNOWN
+/// and N5g-eir with 404, and operators choose what to do with it. [`Verdict::status_or`]
+/// applies such a default.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{Entry, RuleKind, Status, Verdict};
+///
+/// let v = Verdict::unknown();
+/// assert!(!v.is_listed());
+/// assert_eq!(v.status(), None);
+/// assert_eq!(v.status_or(Status::Tracked), Status::Tracked);
+///
+/// let v = Verdict::listed(RuleKind::Tac, Entry::new(Status::Blocked));
+/// assert_eq!(v.status(), Some(Status::Blocked));
+/// assert_eq!(v.rule(), Some(RuleKind::Tac));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Verdict {
+    matched: Option<(RuleKind, Entry)>,
+}
+
+impl Verdict {
+    /// The verdict for equipment that no rule matches.
+    pub const fn unknown() -> Verdict {
+        Verdict { matched: None }
+    }
+
+    /// The verdict of a matching rule.
+    pub const fn listed(kind: RuleKind, entry: Entry) -> Verdict {
+        Verdict {
+            matched: Some((kind, entry)),
+        }
+    }
+
+    /// True when a rule matched.
+    pub fn is_listed(&self) -> bool {
+        self.matched.is_some()
+    }
+
+    /// The matching rule's status, or `None` for unknown equipment.
+    pub fn status(&self) -> Option<Status> {
+        self.matched.map(|(_, e)| e.status)
+    }
+
+    /// The matching rule's status, or `default` for unknown equipment.
+    pub fn status_or(&self, default: Status) -> Status {
+        self.status().unwrap_or(default)
+    }
+
+    /// The matching rule's reason, if it matched and has one.
+    pub fn reason(&self) -> Option<Reason> {
+        self.matched.and_then(|(_, e)| e.reason)
+    }
+
+    /// The matching rule's date, if it matched and has one.
+    pub fn date(&self) -> Option<Date> {
+        self.matched.and_then(|(_, e)| e.date)
+    }
+
+    /// Which kind of rule matched, or `None` for unknown equipment.
+    pub fn rule(&self) -> Option<RuleKind> {
+        self.matched.map(|(k, _)| k)
+    }
+
+    /// The matching rule's entry, or `None` for unknown equipment.
+    pub fn entry(&self) -> Option<Entry> {
+        self.matched.map(|(_, e)| e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_every_day() {
+        for days in (0..=Date::MAX_DAYS).step_by(7).chain([Date::MAX_DAYS]) {
+            let d = Date(days);
+            let (y, m, dd) = d.to_ymd();
+            assert_eq!(Date::from_ymd(y, m, dd), Some(d), "{days}");
+        }
+        assert_eq!(Date::from_ymd(1970, 1, 1), Some(Date(0)));
+        assert_eq!(Date::from_ymd(9999, 12, 31), Some(Date(Date::MAX_DAYS)));
+        assert_eq!(Date::from_ymd(2023, 2, 29), None);
+        assert!(Date::from_ymd(2024, 2, 29).is_some());
+        assert_eq!(Date::from_ymd(1900, 2, 28), None);
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Reason::from_code(0), None);
+        assert_eq!(Reason::from_code(7), None);
+    }
+}
