@@ -87,19 +87,19 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 
 // The layers, bottom up: each imports only from the layers above it in this list
 // (docs/architecture.md).
-mod model; // identifiers, rules, verdicts, changes
+mod build; // the builder, the shared writer, spilled runs, atomic files
+mod error;
 mod format; // the file's encodings: header, keys, filter, transducer nodes, segments
 pub mod list; // list files: CSV records, list and delta readers, formatters
-mod error;
+mod model; // identifiers, rules, verdicts, changes
 mod read; // opening, checking, verifying, statistics, iteration
-mod build; // the builder, the shared writer, spilled runs, atomic files
-mod update; // sorted unions: diff, deltas, apply, merge
-mod serve; // layered indexes, live reload, publishing
-pub mod scan; // the re-verification scan
 #[cfg(feature = "s13")]
 pub mod s13;
+pub mod scan; // the re-verification scan
+mod serve; // layered indexes, live reload, publishing
 #[cfg(feature = "synth")]
 pub mod synth;
+mod update; // sorted unions: diff, deltas, apply, merge
 
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, Origin};
@@ -110,7 +110,10 @@ pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientIm
 pub use crate::model::rule::{
     Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
 };
-pub use crate::read::index::{Index, IndexStats, OpenOptions, Rules, Verification};
+pub use crate::read::index::Index;
+pub use crate::read::open::{OpenOptions, Verification};
+pub use crate::read::rules::Rules;
+pub use crate::read::stats::IndexStats;
 pub use crate::serve::layered::LayeredIndex;
 pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
 pub use crate::serve::publish::{Published, publish};

@@ -356,10 +356,7 @@ pub fn probes_half_random(listed: &[Imei], n: usize, seed: u64) -> Vec<Imei> {
 
 /// A random 15-digit Indian IMSI (MCC 404 or 405).
 pub fn random_imsi(rng: &mut Rng) -> Imsi {
-    let value = random_imsi_value(rng);
-    let mut key = value.to_be_bytes();
-    key[0] = 15;
-    Imsi::from_key(&key).expect("15 digits")
+    Imsi::from_len_value(15, random_imsi_value(rng)).expect("15 digits")
 }
 
 /// The digits of a random 15-digit Indian IMSI: MCC 404 or 405, a 2-digit MNC, 10 of MSIN.

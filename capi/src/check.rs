@@ -10,8 +10,8 @@ use super::handle::{borrow, imei_index};
 use super::input;
 use super::result::{Failure, guard, imei_index_result};
 use super::verdict::imei_index_verdict;
-use ::imei_index::{Imei, Imsi};
 use ::imei_index::Verdict;
+use ::imei_index::{Imei, Imsi};
 
 /// Runs a check that answers one verdict: writes it to `*out`, or, when the check fails
 /// (or panics), `IMEI_INDEX_STATUS_INVALID`, so that a caller who ignores the result code

@@ -12,11 +12,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imei_index_capi::imei_index_result;
 use imei_index::synth::{self, NationalList};
 use imei_index::{
     Date, Entry, Imei, Imsi, Index, IndexBuilder, Reason, Rule, Status, Tac, Verdict,
 };
+use imei_index_capi::imei_index_result;
 
 /// The verdict fields as the C struct holds them, computed from the Rust API's verdict.
 fn fields(v: Verdict, check_digit_ok: bool) -> [u32; 5] {

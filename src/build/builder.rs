@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-use crate::format::{Record, RuleCounts};
-use crate::format::filter::DEFAULT_FILTER_BITS;
-use crate::format::key::{imei_key, range_key};
-use crate::list::ListError;
-use crate::model::rule::{Entry, Rule, RuleKind, Target};
 use crate::build::spill::{Sorted, Store};
 use crate::build::write::{self, RuleSource, Visit};
+use crate::error::Error;
+use crate::format::filter::DEFAULT_FILTER_BITS;
+use crate::format::key::{self, imei_key, pair_key, range_key};
+use crate::format::{Record, RuleCounts};
+use crate::list::ListError;
+use crate::model::rule::{Entry, Rule, RuleKind, Target};
 
 /// What a build did with the rules and rows it was given.
 ///
@@ -43,7 +43,6 @@ impl BuildSummary {
         self.rules_in + self.rejected
     }
 }
-
 
 /// Records a memory-bounded buffer grows by at least, so that tiny bounds still make
 /// progress.
@@ -277,7 +276,7 @@ impl IndexBuilder {
                     self.make_room(true);
                 }
                 self.pair
-                    .push((i.as_u64(), u64::from_be_bytes(s.to_key())), id);
+                    .push((i.as_u64(), u64::from_be_bytes(key::imsi(s))), id);
             }
             Target::Tac(t) => self.tac.push((t.as_u32(), id)),
             Target::Range(a, b) => self.range.push(((a.as_u64(), b.as_u64()), id)),
@@ -536,7 +535,7 @@ impl RuleSource for Source {
             ),
             RuleKind::Pair => resolver.run(
                 self.pair.iter().map_err(read_err)?,
-                |k, id| visit(&pair_key(k), id),
+                |(imei, imsi), id| visit(&pair_key(imei, imsi.to_be_bytes()), id),
                 read_err,
             ),
             RuleKind::Tac => resolver.run(
@@ -551,14 +550,6 @@ impl RuleSource for Source {
             ),
         }
     }
-}
-
-/// The pair map's key: the IMEI's 6 bytes, then the IMSI's 8-byte key.
-fn pair_key((imei, imsi): (u64, u64)) -> [u8; 14] {
-    let mut k = [0u8; 14];
-    k[..6].copy_from_slice(&imei_key(imei));
-    k[6..].copy_from_slice(&imsi.to_be_bytes());
-    k
 }
 
 /// Merges each group of records with one key (they come in key order) into its winner,

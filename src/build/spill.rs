@@ -14,6 +14,8 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::format::key::{imei_key, imei_of_key, pair_key};
+
 /// Runs merged at once; more are first merged into one, so that open files stay few.
 const MAX_FAN_IN: usize = 64;
 /// Buffer per run file while writing or merging.
@@ -33,12 +35,10 @@ pub(crate) trait RunKey: Copy + Ord {
 impl RunKey for u64 {
     const LEN: usize = 6;
     fn put(self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_be_bytes()[2..]);
+        out.copy_from_slice(&imei_key(self));
     }
     fn take(bytes: &[u8]) -> u64 {
-        let mut b = [0u8; 8];
-        b[2..].copy_from_slice(&bytes[..6]);
-        u64::from_be_bytes(b)
+        imei_of_key(&bytes[..6])
     }
 }
 
@@ -46,8 +46,7 @@ impl RunKey for u64 {
 impl RunKey for (u64, u64) {
     const LEN: usize = 14;
     fn put(self, out: &mut [u8]) {
-        self.0.put(&mut out[..6]);
-        out[6..14].copy_from_slice(&self.1.to_be_bytes());
+        out.copy_from_slice(&pair_key(self.0, self.1.to_be_bytes()));
     }
     fn take(bytes: &[u8]) -> (u64, u64) {
         let imsi = u64::from_be_bytes(bytes[6..14].try_into().expect("8 bytes"));

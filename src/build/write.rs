@@ -16,12 +16,12 @@ use std::sync::mpsc;
 use crate::build::atomic::AtomicFile;
 use crate::error::Error;
 use crate::format::filter::{BLOCK, DEFAULT_FILTER_BITS, Domain, FilterBuilder};
+use crate::format::key::{imei_key, range_of_key};
+use crate::format::segments::Segments;
 use crate::format::{
     DeltaInfo, ENTRY_RECORD, FORMAT_VERSION, Header, Record, RuleCounts, Section, SectionRef,
     header_len,
 };
-use crate::format::key::{imei_key, range_of_key};
-use crate::format::segments::Segments;
 use crate::model::rule::{Entry, RuleKind};
 
 /// Turns an I/O error of the output into the crate's error, naming the output.

@@ -438,23 +438,6 @@ impl Imei {
     pub fn check_digit(self) -> u8 {
         luhn_check_digit(self.0)
     }
-
-    /// The 6-byte big-endian key under which index files store this IMEI.
-    ///
-    /// Big-endian keeps byte order equal to numeric order, which the index's transducers
-    /// need; 10^14 < 2^48, so 6 bytes suffice.
-    pub(crate) fn to_key(self) -> [u8; 6] {
-        let b = self.0.to_be_bytes();
-        [b[2], b[3], b[4], b[5], b[6], b[7]]
-    }
-
-    /// The IMEI stored under a 6-byte key, or `None` when the bytes are out of range.
-    pub(crate) fn from_key(key: &[u8]) -> Option<Imei> {
-        let key: &[u8; 6] = key.try_into().ok()?;
-        let mut b = [0u8; 8];
-        b[2..].copy_from_slice(key);
-        Imei::from_u64(u64::from_be_bytes(b)).ok()
-    }
 }
 
 impl fmt::Display for Imei {
@@ -606,16 +589,6 @@ impl Tac {
     pub fn last_imei(self) -> Imei {
         Imei(u64::from(self.0) * 1_000_000 + 999_999)
     }
-
-    /// The 4-byte big-endian key under which index files store this TAC.
-    pub(crate) fn to_key(self) -> [u8; 4] {
-        self.0.to_be_bytes()
-    }
-
-    /// The TAC stored under a 4-byte key, or `None` when the bytes are out of range.
-    pub(crate) fn from_key(key: &[u8]) -> Option<Tac> {
-        Tac::from_u32(u32::from_be_bytes(key.try_into().ok()?)).ok()
-    }
 }
 
 impl fmt::Display for Tac {
@@ -696,21 +669,9 @@ impl Imsi {
         self.value
     }
 
-    /// The 8-byte key under which index files store this IMSI: its length, then its value
-    /// in 7 big-endian bytes (10^15 < 2^56).
-    pub(crate) fn to_key(self) -> [u8; 8] {
-        let mut key = self.value.to_be_bytes();
-        key[0] = self.len;
-        key
-    }
-
-    /// The IMSI stored under an 8-byte key, or `None` when the bytes are not one.
-    pub(crate) fn from_key(key: &[u8]) -> Option<Imsi> {
-        let key: [u8; 8] = key.try_into().ok()?;
-        let len = key[0];
-        let mut b = key;
-        b[0] = 0;
-        let value = u64::from_be_bytes(b);
+    /// The IMSI of `len` digits (5 to 15) whose value is `value`, or `None` when the value
+    /// does not fit in that many digits. Leading zeros are digits: `(6, 1)` is `000001`.
+    pub(crate) fn from_len_value(len: u8, value: u64) -> Option<Imsi> {
         let fits = (5..=15).contains(&len) && value < 10u64.pow(u32::from(len));
         fits.then_some(Imsi { len, value })
     }
@@ -774,17 +735,5 @@ mod tests {
     #[test]
     fn annex_b_example() {
         assert_eq!(luhn_check_digit(26053179311383), 7);
-    }
-
-    #[test]
-    fn key_round_trip() {
-        for n in [0, 1, 26053179311383, IMEI_LIMIT - 1] {
-            let imei = Imei(n);
-            assert_eq!(Imei::from_key(&imei.to_key()), Some(imei));
-        }
-        assert_eq!(Imei::from_key(&[0xff; 6]), None);
-        let imsi = Imsi::parse("001010000000001").unwrap();
-        assert_eq!(Imsi::from_key(&imsi.to_key()), Some(imsi));
-        assert_eq!(Imsi::from_key(&[4, 0, 0, 0, 0, 0, 0, 0]), None);
     }
 }

@@ -1,4 +1,9 @@
-//! Reading index files: opening and verifying them, checking equipment, statistics and
-//! iteration over the rules. Nothing here writes; the writer is never imported.
+//! Reading index files: opening them at a level of verification, checking equipment,
+//! statistics, and iterating over the rules. Nothing here writes; the writer is never
+//! imported.
 
 pub(crate) mod index;
+pub(crate) mod open;
+pub(crate) mod rules;
+pub(crate) mod stats;
+mod verify;

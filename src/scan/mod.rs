@@ -76,9 +76,9 @@ use self::prefilter::Prefilter;
 use self::record::WANTED;
 use self::summary::Totals;
 use self::worker::{Chunk, IMEI, IMSI, MSISDN, NONE, Plan, Scratch, scan_chunk};
-use crate::read::index::Index;
 use crate::list::split_record;
 use crate::model::rule::RuleKind;
+use crate::read::index::Index;
 
 /// The names that [`Column::Auto`] looks for, normalized (see [`normalize`]).
 const IMEI_NAMES: [&str; 5] = ["imei", "imeisv", "pei", "servedimei", "servedimeisv"];

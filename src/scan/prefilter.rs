@@ -18,8 +18,8 @@
 
 use crate::format::filter::mix;
 use crate::model::ident::Imei;
-use crate::read::index::Index;
 use crate::model::rule::{RuleKind, Target};
+use crate::read::index::Index;
 
 /// Filters larger than this (bytes) are prefetched: a smaller one stays in the L2 cache,
 /// where looking it up costs less than computing where to prefetch.

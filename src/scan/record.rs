@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
-use crate::model::ident::{CheckDigit, IdError, Imei, LenientImei};
 use crate::list::{RowError, split_record};
+use crate::model::ident::{CheckDigit, IdError, Imei, LenientImei};
 
 /// The most columns a scan reads from a record: IMEI, IMSI and MSISDN.
 pub(crate) const WANTED: usize = 3;

@@ -7,10 +7,10 @@ use super::chunk::{MAX_LINE, Piece};
 use super::prefilter::Prefilter;
 use super::record::{self, Span, SplitError, WANTED};
 use super::summary::{Hit, MsisdnKey, Tally};
-use crate::model::ident::{CheckDigit, IdError, Imei, Imsi};
-use crate::read::index::Index;
 use crate::list::RowError;
+use crate::model::ident::{CheckDigit, IdError, Imei, Imsi};
 use crate::model::rule::{Date, Verdict};
+use crate::read::index::Index;
 
 /// Positions of the IMEI, IMSI and MSISDN fields (`NONE` for a column an input lacks).
 pub(crate) const IMEI: usize = 0;

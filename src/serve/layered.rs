@@ -5,15 +5,15 @@ use std::path::Path;
 
 use fst::Streamer;
 
-use crate::update::apply::{Apply, ApplySummary, layered_serial};
-use crate::update::delta::Delta;
 use crate::error::Error;
 use crate::format::Record;
-use crate::model::ident::{Imei, Imsi};
-use crate::read::index::Index;
-use crate::format::key::range_of_key;
-use crate::model::rule::{Entry, RuleKind, Verdict};
+use crate::format::key::{self, range_of_key};
 use crate::format::segments::Segments;
+use crate::model::ident::{Imei, Imsi};
+use crate::model::rule::{Entry, RuleKind, Verdict};
+use crate::read::index::Index;
+use crate::update::apply::{Apply, ApplySummary, layered_serial};
+use crate::update::delta::Delta;
 
 /// A base index with deltas over it, checked newest first: it answers as the index that
 /// [`Apply`] (or [`LayeredIndex::compact_to_file`]) folds them into would.
@@ -120,13 +120,13 @@ impl LayeredIndex {
 
     /// What the layers say about a handset, ignoring pair rules; see [`Index::check`].
     pub fn check(&self, imei: Imei) -> Verdict {
-        if let Some(v) = self.exact(RuleKind::Imei, &imei.to_key()) {
+        if let Some(v) = self.exact(RuleKind::Imei, &key::imei(imei)) {
             return v;
         }
         if let Some(v) = self.range(imei) {
             return v;
         }
-        if let Some(v) = self.exact(RuleKind::Tac, &imei.tac().to_key()) {
+        if let Some(v) = self.exact(RuleKind::Tac, &key::tac(imei.tac())) {
             return v;
         }
         Verdict::unknown()
@@ -134,10 +134,7 @@ impl LayeredIndex {
 
     /// What the layers say about a handset used with a SIM; see [`Index::check_with_imsi`].
     pub fn check_with_imsi(&self, imei: Imei, imsi: &Imsi) -> Verdict {
-        let mut key = [0u8; 14];
-        key[..6].copy_from_slice(&imei.to_key());
-        key[6..].copy_from_slice(&imsi.to_key());
-        if let Some(v) = self.exact(RuleKind::Pair, &key) {
+        if let Some(v) = self.exact(RuleKind::Pair, &key::pair(imei, *imsi)) {
             return v;
         }
         self.check(imei)

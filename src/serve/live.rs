@@ -10,8 +10,9 @@ use arc_swap::ArcSwap;
 
 use crate::error::Error;
 use crate::model::ident::{Imei, Imsi};
-use crate::read::index::{Index, OpenOptions};
 use crate::model::rule::Verdict;
+use crate::read::index::Index;
+use crate::read::open::OpenOptions;
 
 /// An index that swaps in a newly published file while serving checks.
 ///

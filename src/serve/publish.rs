@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::build::atomic::AtomicFile;
 use crate::error::{Error, Origin};
 use crate::format::FormatError;
-use crate::read::index::{OpenOptions, Verification};
+use crate::read::open::{OpenOptions, Verification};
 
 /// What [`publish`] put in place, and what it replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

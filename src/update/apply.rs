@@ -4,13 +4,13 @@ use std::cell::Cell;
 use std::io::{Seek, Write};
 use std::path::Path;
 
-use crate::update::delta::Delta;
+use crate::build::write::{self, RuleSource, Visit};
 use crate::error::Error;
 use crate::format::{Record, RuleCounts};
-use crate::read::index::Index;
 use crate::model::rule::RuleKind;
+use crate::read::index::Index;
+use crate::update::delta::Delta;
 use crate::update::union;
-use crate::build::write::{self, RuleSource, Visit};
 
 /// What applying deltas did, relative to the base.
 ///

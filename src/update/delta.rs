@@ -11,14 +11,15 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::error::Error;
-use crate::model::change::Change;
-use crate::format::{Record, RuleCounts};
-use crate::read::index::{Index, OpenOptions, Verification};
-use crate::format::key::Key;
-use crate::list::ListError;
-use crate::model::rule::RuleKind;
 use crate::build::write::{self, RuleSource, Visit};
+use crate::error::Error;
+use crate::format::key::Key;
+use crate::format::{Record, RuleCounts};
+use crate::list::ListError;
+use crate::model::change::Change;
+use crate::model::rule::RuleKind;
+use crate::read::index::Index;
+use crate::read::open::{OpenOptions, Verification};
 
 /// A delta index: new and changed rules, and tombstones for removed ones, to be layered
 /// over the full index it was made for.

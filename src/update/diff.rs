@@ -1,11 +1,11 @@
 //! The changes from one index to another, as a stream.
 
-use crate::model::change::Change;
 use crate::error::Error;
 use crate::format::Record;
-use crate::read::index::Index;
 use crate::format::key::target_of;
+use crate::model::change::Change;
 use crate::model::rule::{Rule, RuleKind};
+use crate::read::index::Index;
 use crate::update::union::{Union, bad_key, bad_value};
 
 /// The changes that turn `old` into `new`: an add for every target only `new` has a rule

@@ -4,12 +4,12 @@ use std::cell::Cell;
 use std::io::{Seek, Write};
 use std::path::Path;
 
+use crate::build::write::{self, RuleSource, Visit};
 use crate::error::Error;
 use crate::format::{Record, RuleCounts};
-use crate::read::index::Index;
 use crate::model::rule::RuleKind;
+use crate::read::index::Index;
 use crate::update::union;
-use crate::build::write::{self, RuleSource, Visit};
 
 /// Which rule wins when several inputs of a [`Merge`] have one for the same target.
 ///

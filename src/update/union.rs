@@ -10,8 +10,8 @@ use fst::map::Stream;
 
 use crate::error::{Error, Origin};
 use crate::format::{FormatError, Record, Section};
-use crate::read::index::Index;
 use crate::model::rule::RuleKind;
+use crate::read::index::Index;
 
 /// An input that has a key: its position among the inputs, and its value for the key.
 pub(crate) type Hit = (usize, u64);
