@@ -1,4 +1,8 @@
-//! The crate's error type.
+//! The crate's error type, and [`ErrorChain`] to print an error with its causes.
+//!
+//! An error's message says what failed; its [`source`](std::error::Error::source) says why,
+//! and is not repeated in the message, so that a reporter that walks the chain (this
+//! crate's [`ErrorChain`], `anyhow`'s `{:#}`) prints every cause once.
 
 use std::fmt;
 use std::io;
@@ -9,12 +13,22 @@ use crate::list::ListError;
 
 /// Everything that can go wrong opening, building or reading an index.
 ///
-/// Messages are full sentences that say what went wrong, where, and how to fix it.
+/// Messages are full sentences that say what went wrong, where, and how to fix it. Print an
+/// error with its causes with [`ErrorChain`]:
+///
+/// ```
+/// use imei_index::{ErrorChain, Index};
+///
+/// let err = Index::open("/nonexistent/national.imeiidx").unwrap_err();
+/// assert_eq!(err.to_string(), "could not open /nonexistent/national.imeiidx");
+/// let full = ErrorChain(&err).to_string();
+/// assert!(full.starts_with("could not open /nonexistent/national.imeiidx: "), "{full}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be opened, read, written, mapped or renamed.
-    #[error("could not {action} {}: {source}", path.display())]
+    #[error("could not {action} {}", path.display())]
     Io {
         /// What was being done: "open", "read", "write", "map", "rename" …
         action: &'static str,
@@ -25,7 +39,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Bytes that are not a valid index: empty, truncated, foreign or corrupt.
-    #[error("{origin} is not a usable index: {source}")]
+    #[error("{origin} is not a usable index")]
     Format {
         /// The file, or "the index in memory" for bytes.
         origin: Origin,
@@ -92,5 +106,38 @@ impl fmt::Display for Origin {
             Origin::File(p) => write!(f, "index file {}", p.display()),
             Origin::Memory => f.write_str("the index in memory"),
         }
+    }
+}
+
+/// An error followed by each of its causes, joined by `": "`: the whole story on one line,
+/// for logs, terminals and the C API's messages.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{ErrorChain, Index};
+///
+/// let err = Index::from_bytes(bytes::Bytes::from_static(b"not an index")).unwrap_err();
+/// let line = ErrorChain(&err).to_string();
+/// assert!(line.starts_with("the index in memory is not a usable index: "), "{line}");
+/// ```
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }

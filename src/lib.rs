@@ -102,7 +102,7 @@ pub mod synth;
 mod update; // sorted unions: diff, deltas, apply, merge
 
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
-pub use crate::error::{Error, Origin};
+pub use crate::error::{Error, ErrorChain, Origin};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::model::change::Change;

@@ -232,6 +232,11 @@ fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     })
 }
 
+/// An error's message with its causes, as the CLI and the C API show it.
+fn chain(err: &Error) -> String {
+    imei_index::ErrorChain(err).to_string()
+}
+
 fn open(bytes: &[u8], level: Verification) -> Result<Index, Error> {
     OpenOptions::new()
         .verification(level)
@@ -386,7 +391,7 @@ fn foreign_files_are_not_indexes() {
                 matches!(err.as_format(), Some(FormatError::Magic { .. })),
                 "{what}, {level:?}: {err}"
             );
-            assert!(err.to_string().contains("not an imei-index file"), "{err}");
+            assert!(chain(&err).contains("not an imei-index file"), "{err}");
         }
     }
     // The start of the magic, the magic alone, or a little more, is a truncated index.
@@ -539,7 +544,7 @@ fn nonzero_padding_is_an_error_at_every_level() {
                 Some(&FormatError::Padding { offset: at as u64 }),
                 "{level:?}"
             );
-            assert!(err.to_string().contains(&format!("offset {at}")), "{err}");
+            assert!(chain(&err).contains(&format!("offset {at}")), "{err}");
         }
     }
 }
@@ -929,7 +934,7 @@ fn a_damaged_file_does_not_stop_a_good_one_from_opening() {
 #[test]
 fn format_errors_read_as_sentences_naming_where_the_bytes_came_from() {
     let err = open(b"imei,status\n", Verification::Checksums).unwrap_err();
-    let msg = err.to_string();
+    let msg = chain(&err);
     assert!(
         msg.starts_with(
             "the index in memory is not a usable index: this is not an imei-index file"
@@ -939,7 +944,7 @@ fn format_errors_read_as_sentences_naming_where_the_bytes_came_from() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("list.csv");
     std::fs::write(&path, b"imei,status\n").unwrap();
-    let msg = Index::open(&path).unwrap_err().to_string();
+    let msg = chain(&Index::open(&path).unwrap_err());
     assert!(
         msg.starts_with(&format!(
             "index file {} is not a usable index",

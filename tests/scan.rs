@@ -817,7 +817,8 @@ fn a_failing_input_is_a_read_error_and_keeps_the_counts_so_far() {
             .unwrap_err();
         assert!(matches!(err, ScanError::Read { .. }), "{err:?}");
         assert!(
-            err.to_string()
+            imei_index::ErrorChain(&err)
+                .to_string()
                 .contains("could not read disk.csv: the disk is gone")
         );
     }

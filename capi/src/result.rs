@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ::imei_index::Error;
+use ::imei_index::{Error, ErrorChain};
 
 /// What a function of the C API did: `IMEI_INDEX_RESULT_OK` (0), or why it failed.
 ///
@@ -105,7 +105,7 @@ impl From<Error> for Failure {
             // it has a code of its own, it is the caller's input that was refused.
             _ => imei_index_result::InvalidArgument,
         };
-        Failure::new(code, e.to_string())
+        Failure::new(code, ErrorChain(&e).to_string())
     }
 }
 

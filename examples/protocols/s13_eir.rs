@@ -75,7 +75,7 @@ async fn main() -> ExitCode {
     let index = match reload::open_shared(&args.index) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("s13_eir: {e}");
+            eprintln!("s13_eir: {}", imei_index::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -102,7 +102,7 @@ async fn main() -> ExitCode {
     {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("s13_eir: {e}");
+            eprintln!("s13_eir: {}", imei_index::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };

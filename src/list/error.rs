@@ -7,18 +7,22 @@ use crate::model::ident::IdError;
 use crate::model::rule::{FieldError, RuleKind};
 
 /// What is wrong with one row of a list.
+///
+/// Each message is complete, the identifier's or field's error included (as its text, not
+/// as a [`source`](std::error::Error::source)), because it is written into rejects files
+/// and read by people fixing a row.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RowError {
     /// The imei field is not an IMEI, TAC or range.
     #[error("the imei field is not an IMEI, an 8-digit TAC or a FIRST..LAST range: {0}")]
-    Imei(#[source] IdError),
+    Imei(IdError),
     /// The imsi field is not an IMSI.
     #[error("the imsi field is not an IMSI: {0}")]
-    Imsi(#[source] IdError),
+    Imsi(IdError),
     /// The status, reason or date field, or the range, is wrong.
     #[error("{0}")]
-    Field(#[source] FieldError),
+    Field(FieldError),
     /// The row has no status field.
     #[error("the row has no status field: every row needs at least imei,status")]
     MissingStatus,
@@ -78,7 +82,7 @@ pub enum RowError {
     },
     /// The source could not be read. Unlike the others, this stops reading.
     #[error("reading failed: {0}")]
-    Io(#[source] io::Error),
+    Io(io::Error),
 }
 
 /// A row of a list that could not be read, and where it is.
@@ -114,8 +118,5 @@ impl fmt::Display for ListError {
     }
 }
 
-impl std::error::Error for ListError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
-    }
-}
+/// The message says everything, the row error's included, so there is no separate source.
+impl std::error::Error for ListError {}

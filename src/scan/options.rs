@@ -220,7 +220,7 @@ pub enum ScanError {
         what: String,
     },
     /// The input could not be read.
-    #[error("could not read {input}: {source}")]
+    #[error("could not read {input}")]
     Read {
         /// The input's name.
         input: String,
@@ -229,10 +229,10 @@ pub enum ScanError {
         source: io::Error,
     },
     /// The matching rows could not be written.
-    #[error("could not write the matching rows: {0}")]
+    #[error("could not write the matching rows")]
     Write(#[source] io::Error),
     /// The rejected rows could not be written.
-    #[error("could not write the rejected rows: {0}")]
+    #[error("could not write the rejected rows")]
     WriteRejects(#[source] io::Error),
 }
 

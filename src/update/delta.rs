@@ -337,7 +337,8 @@ mod tests {
             .open_bytes(bytes.into())
             .unwrap_err();
         assert!(
-            e.to_string()
+            crate::ErrorChain(&e)
+                .to_string()
                 .contains("entry 0 holds values no writer produces"),
             "{e}"
         );

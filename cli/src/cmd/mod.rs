@@ -18,7 +18,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use imei_index::{Index, OpenOptions, Verification};
+use imei_index::{ErrorChain, Index, OpenOptions, Verification};
 
 /// How a command that ran ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Failure {
 
 impl From<imei_index::Error> for Failure {
     fn from(e: imei_index::Error) -> Failure {
-        Failure::new(e)
+        Failure::new(ErrorChain(&e))
     }
 }
 

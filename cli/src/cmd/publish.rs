@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use imei_index::publish;
+use imei_index::{ErrorChain, publish};
 
 use super::{CliResult, Failure, Outcome, bytes, count};
 
@@ -17,8 +17,13 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
-    let p = publish(&args.source, &args.target)
-        .map_err(|e| Failure::new(format!("{e}; {} was left as it was", args.target.display())))?;
+    let p = publish(&args.source, &args.target).map_err(|e| {
+        Failure::new(format!(
+            "{}; {} was left as it was",
+            ErrorChain(&e),
+            args.target.display()
+        ))
+    })?;
     let replaced = match p.replaced {
         Some((serial, rules)) => format!(", replacing serial {serial} ({} rules)", count(rules)),
         None => String::new(),

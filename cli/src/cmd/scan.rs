@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use imei_index::ErrorChain;
 use imei_index::scan::{Column, Header, ScanError, ScanOptions, ScanSummary, Scanner};
 use imei_index::{Status, Verification};
 
@@ -150,7 +151,7 @@ fn open_input(path: &Path) -> Result<(String, Box<dyn Read>), Failure> {
 fn scan_failure(e: ScanError) -> Failure {
     match e.write_error() {
         Some(io) if io.kind() == io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
-        _ => Failure::new(e),
+        _ => Failure::new(ErrorChain(&e)),
     }
 }
 

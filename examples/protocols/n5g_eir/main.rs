@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
     let shared = match reload::open_shared(&args.index) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("n5g_eir: {e}");
+            eprintln!("n5g_eir: {}", imei_index::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -89,7 +89,7 @@ async fn main() -> ExitCode {
         match reload::follow(&shared, Duration::from_millis(args.reload_interval.max(10))) {
             Ok(w) => w,
             Err(e) => {
-                eprintln!("n5g_eir: {e}");
+                eprintln!("n5g_eir: {}", imei_index::ErrorChain(&e));
                 return ExitCode::FAILURE;
             }
         };
