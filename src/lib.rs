@@ -24,10 +24,12 @@ microseconds, and a check is a few hundred nanoseconds.
   deltas over a base without rebuilding.
 * [`publish`] verifies an index and renames it over the path readers follow, and a
   [`LiveIndex`] swaps the new file in while serving checks, never blocking them.
-* [`capi`] is the C API: `libimei_index.a` and `libimei_index.so`, with the header
-  `include/imei_index.h` (see `docs/c-api.md`). It has no dependency beyond the core.
 * [`scan::Scanner`] finds the rows of connection logs (IMSI, MSISDN, IMEI …) whose
   handset is listed, on every core, for re-verifying the connections behind it.
+
+Beside this crate, in the same workspace: `imei-index-cli` (the `imei-index` command),
+`imei-index-capi` (the C library `libimei_index`, its header and pkg-config file; see
+`docs/c-api.md`), benchmarks and protocol examples.
 
 # Example
 
@@ -75,11 +77,20 @@ so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
 
 # Crate features
 
-* `cli` (default): the `imei-index` command-line tool and its dependencies. Link the library
-  with `default-features = false` to get the core alone (`fst`, `memmap2`, `bytes`,
-  `thiserror`, `crc32fast`, `memchr`, and `arc-swap` for [`LiveIndex`]).
+No feature is on by default: an EIR that depends on this crate compiles the core alone
+(`fst`, `memmap2`, `bytes`, `thiserror`, `crc32fast`, `memchr`, and `arc-swap` for
+[`LiveIndex`]).
+
 * `s13`: the `s13` module: Diameter S13 ME-Identity-Check messages and a peer connection
   that answers them from an index (no dependencies beyond the core's).
+* `synth`: the `synth` module: seeded synthetic lists, probes and connection logs shaped
+  like real ones, for demos, tests and benchmarks.
+
+# Compatibility
+
+Index files of every earlier format version keep opening and answer the same (the test
+suite holds fixtures of each); see `docs/compatibility.md` for what changes a format
+version and what only adds a section.
 */
 
 #![deny(missing_docs)]

@@ -26,7 +26,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The check digit of 14 digits: the one digit that makes the 15 Luhn-valid.

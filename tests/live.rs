@@ -41,7 +41,7 @@ fn version(k: u64) -> Vec<u8> {
             b.add(Rule::imei(pool(i), e));
         }
     }
-    if k % 3 == 0 {
+    if k.is_multiple_of(3) {
         let first = pool(POOL / 2);
         let last = pool(POOL / 2 + 20);
         b.add(Rule::range(first, last, Entry::new(Status::Tracked)).unwrap());

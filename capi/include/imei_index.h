@@ -2,8 +2,10 @@
  * imei_index.h: the C API of imei-index, IMEI blocklists compiled into memory-mapped
  * finite-state transducers, for Equipment Identity Registers.
  *
- * Link libimei_index.a (or libimei_index.so) from `cargo build --release`; see
- * docs/c-api.md. A minimal use:
+ * Install it with cargo-c (`cargo cinstall -p imei-index-capi --release --prefix P --libdir
+ * P/lib`), then compile with `pkg-config --cflags --libs imei_index`; see docs/c-api.md for
+ * static linking, CMake and the ABI rules behind the soname (libimei_index.so.1).
+ * A minimal use:
  *
  *     imei_index *index;
  *     if (imei_index_open("national.imeiidx", &index) != IMEI_INDEX_RESULT_OK) {
@@ -40,6 +42,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The C ABI's major version: the soname of the shared library is libimei_index.so.1. A
+ * program compiled against this header runs with any libimei_index.so.1 (see docs/c-api.md). */
+#define IMEI_INDEX_ABI_MAJOR 1
 
 /**
  * Status: the equipment may use the network (S13 Equipment-Status WHITELISTED).

@@ -22,7 +22,7 @@ pub(crate) fn answer(
 ) -> imei_index_result {
     guard(|| {
         let out = input::non_null(out, "out")?;
-        // SAFETY (both writes): `out` is not NULL and aligned; every caller of the C API
+        // SAFETY: `out` is not NULL and aligned (checked above); every caller of the C API
         // guarantees that it is writable.
         unsafe { out.write(imei_index_verdict::INVALID) };
         let verdict = check()?;

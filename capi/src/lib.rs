@@ -1,9 +1,16 @@
-//! The C API: `libimei_index.a` / `libimei_index.so` and `include/imei_index.h`.
+//! The C API of `imei-index`: `libimei_index.a` / `libimei_index.so.1`, `imei_index.h` and
+//! `imei_index.pc`, installed by cargo-c:
 //!
-//! Everything here is `extern "C"` and documented for C programmers; the header is
-//! generated from these items by cbindgen (`cbindgen.toml`), and a test fails when the
-//! committed header is stale. See `docs/c-api.md` for building and linking, and
-//! `examples/c/` for a program.
+//! ```sh
+//! cargo cinstall -p imei-index-capi --release --prefix /usr/local --libdir /usr/local/lib
+//! cc -O2 eir.c $(pkg-config --cflags --libs imei_index) -o eir
+//! ```
+//!
+//! Everything here is `extern "C"` and documented for C programmers; the header
+//! (`include/imei_index.h`) is generated from these items by cbindgen (`cbindgen.toml`),
+//! and a test fails when the committed header is stale. The repository's `docs/c-api.md`
+//! covers building, linking, errors, threads and the ABI's rules; `examples/c/` holds a
+//! program.
 //!
 //! # Rules every function follows
 //!
@@ -61,6 +68,9 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 // cbindgen writes the header in this order: results, verdicts, the handle, checks, the
 // live handle.

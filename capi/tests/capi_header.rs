@@ -75,3 +75,32 @@ fn header_declares_every_exported_function() {
         );
     }
 }
+
+#[test]
+fn the_header_names_the_abi_major_that_cargo_c_gives_the_soname() {
+    // cargo-c takes the soname from [package.metadata.capi.library] version; the header's
+    // IMEI_INDEX_ABI_MAJOR must say the same, so that C programs can check what they got.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let section = manifest
+        .split("[package.metadata.capi.library]")
+        .nth(1)
+        .expect("Cargo.toml has [package.metadata.capi.library]");
+    let version = section
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| l.strip_prefix("version = \""))
+        .expect("[package.metadata.capi.library] sets version")
+        .trim_end_matches('"');
+    let major = version.split('.').next().unwrap();
+    let header = std::fs::read_to_string(root.join("include/imei_index.h")).unwrap();
+    let defined = header
+        .lines()
+        .find_map(|l| l.strip_prefix("#define IMEI_INDEX_ABI_MAJOR "))
+        .expect("the header defines IMEI_INDEX_ABI_MAJOR");
+    assert_eq!(defined.trim(), major, "header and Cargo.toml disagree on the ABI major");
+    assert!(
+        header.contains(&format!("libimei_index.so.{major}")),
+        "the header's comments name the soname libimei_index.so.{major}"
+    );
+}

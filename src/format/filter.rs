@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::format::read_u64;
 
-/// Bits per listed IMEI that [`IndexBuilder`] gives the filter by default.
+/// Bits per listed IMEI that [`IndexBuilder`](crate::IndexBuilder) gives the filter by default.
 pub const DEFAULT_FILTER_BITS: u32 = 8;
 
 /// Bytes before the first block.

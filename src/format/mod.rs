@@ -475,7 +475,7 @@ impl Header {
             };
             let fits = r.offset.checked_add(r.len).is_some_and(|end| end <= len)
                 && r.offset >= header_len
-                && r.offset % 8 == 0;
+                && r.offset.is_multiple_of(8);
             if !fits {
                 return Err(FormatError::SectionBounds {
                     section,

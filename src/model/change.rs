@@ -21,7 +21,7 @@ pub enum Change {
     Add(Rule),
     /// A new entry for a target that had another.
     Change(Rule),
-    /// The target's rule goes; with the entry it had, when known. [`crate::update::diff`] writes
+    /// The target's rule goes; with the entry it had, when known. [`diff`](crate::diff()) writes
     /// it so that a delta reads both ways; applying a delta does not use it.
     Remove(Target, Option<Entry>),
 }

@@ -89,11 +89,10 @@ impl Index {
     /// range containing the IMEI, else a rule for its TAC; [`Verdict::unknown`] if none.
     #[inline]
     pub fn check(&self, imei: Imei) -> Verdict {
-        if self.may_list_imei(imei) {
-            if let Some(id) = self.imei.get(&key::imei(imei)) {
+        if self.may_list_imei(imei)
+            && let Some(id) = self.imei.get(&key::imei(imei)) {
                 return self.verdict(RuleKind::Imei, id);
             }
-        }
         self.check_broader(imei)
     }
 
@@ -113,11 +112,10 @@ impl Index {
         if let Some(v) = self.check_range(&key::imei(imei)) {
             return v;
         }
-        if !self.tac.is_empty() {
-            if let Some(id) = self.tac.get(&key::tac(imei.tac())) {
+        if !self.tac.is_empty()
+            && let Some(id) = self.tac.get(&key::tac(imei.tac())) {
                 return self.verdict(RuleKind::Tac, id);
             }
-        }
         Verdict::unknown()
     }
 
@@ -130,11 +128,10 @@ impl Index {
                 .filter
                 .as_ref()
                 .is_none_or(|f| f.contains(imei.as_u64(), Domain::Pair));
-        if may_pair {
-            if let Some(id) = self.pair.get(&key::pair(imei, *imsi)) {
+        if may_pair
+            && let Some(id) = self.pair.get(&key::pair(imei, *imsi)) {
                 return self.verdict(RuleKind::Pair, id);
             }
-        }
         self.check(imei)
     }
 

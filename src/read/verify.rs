@@ -43,11 +43,10 @@ impl Index {
         // A filter that misses a key of the IMEI or pair map would hide its rule.
         let mut unfiltered: Option<(Imei, RuleKind)> = None;
         let mut in_filter = |imei: Imei, domain: Domain, kind: RuleKind| {
-            if let Some(f) = &self.filter {
-                if unfiltered.is_none() && !f.contains(imei.as_u64(), domain) {
+            if let Some(f) = &self.filter
+                && unfiltered.is_none() && !f.contains(imei.as_u64(), domain) {
                     unfiltered = Some((imei, kind));
                 }
-            }
         };
         // The most keys each map may hold: its rules, and in a delta its tombstones.
         let limit = |kind: RuleKind| {

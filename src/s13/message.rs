@@ -184,7 +184,7 @@ impl Message {
             ));
         }
         let length = header.length as usize;
-        if length != received || length % 4 != 0 || length < HEADER_LEN {
+        if length != received || !length.is_multiple_of(4) || length < HEADER_LEN {
             return Err(Failure::new(
                 ResultCode::INVALID_MESSAGE_LENGTH,
                 format!(

@@ -460,8 +460,8 @@ impl Connection {
                 ),
             ));
         }
-        if let Some(host) = &request.destination_host {
-            if !host.eq_ignore_ascii_case(&self.me.origin_host) {
+        if let Some(host) = &request.destination_host
+            && !host.eq_ignore_ascii_case(&self.me.origin_host) {
                 return Err(Failure::new(
                     ResultCode::UNABLE_TO_DELIVER,
                     format!(
@@ -470,7 +470,6 @@ impl Connection {
                     ),
                 ));
             }
-        }
         let imei = request.imei.map(|l| l.imei);
         let verdict = match imei {
             Some(imei) => check(imei, request.imsi.as_ref()),

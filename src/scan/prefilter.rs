@@ -8,7 +8,7 @@
 //! and never a false negative, so scanning with it finds exactly what checking every row
 //! would find.
 //!
-//! Why not the index's own filter ([`crate::format::filter`])? That one covers exact-IMEI and pair
+//! Why not the index's own filter (`format::filter`)? That one covers exact-IMEI and pair
 //! keys only, so an unlisted IMEI would still walk the range and TAC transducers, and its
 //! probe (a 512-bit block, two hashes, a second domain for pairs) is built for a file
 //! shared by every process. This one is built per scan, in memory, from the rules: one

@@ -26,7 +26,7 @@ use crate::read::open::OpenOptions;
 /// a file that cannot be opened or fails verification is refused with an error while the
 /// old index goes on serving.
 ///
-/// Publish new files with [`publish`](crate::serve::publish) (or any write-then-rename): a file
+/// Publish new files with [`publish`](crate::publish()) (or any write-then-rename): a file
 /// changed in place under a mapping is undefined behaviour. Clones of a `LiveIndex` share
 /// its state: a reload through one is seen by all.
 ///

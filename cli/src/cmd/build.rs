@@ -224,11 +224,10 @@ pub(crate) fn run(args: &Args) -> CliResult {
         started.elapsed().as_secs_f64(),
         "",
     );
-    if let Some(r) = &rejects {
-        if r.rows > 0 {
+    if let Some(r) = &rejects
+        && r.rows > 0 {
             println!("rejected rows and their reasons: {}", r.path.display());
         }
-    }
     Ok(Outcome::Success)
 }
 
