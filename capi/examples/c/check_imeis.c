@@ -11,10 +11,11 @@
  * unknown), reason, the kind of rule that matched, and its date. Wrong check digits are
  * accepted (as counterfeit handsets carry them) and flagged in a sixth column.
  *
- * Build: see docs/c-api.md, or
- *     cargo build --release --no-default-features
- *     cc -O2 -Wall -Iinclude examples/c/check_imeis.c target/release/libimei_index.a \
- *        -lpthread -ldl -lm -o check_imeis
+ * Build against an installed libimei_index (docs/c-api.md):
+ *     cargo cinstall -p imei-index-capi --release --prefix "$P" --libdir "$P/lib"
+ *     export PKG_CONFIG_PATH="$P/lib/pkgconfig"
+ *     cc -O2 -Wall capi/examples/c/check_imeis.c $(pkg-config --cflags --libs imei_index) \
+ *        -o check_imeis
  */
 #define _POSIX_C_SOURCE 200809L
 
