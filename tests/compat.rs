@@ -665,6 +665,96 @@ fn every_fixture_opens_under_full_verification_and_a_delta_is_no_index() {
     }
 }
 
+/// Section ids that no version of the format assigns, standing for sections that a newer
+/// writer adds (docs/compatibility.md): one optional, one required.
+const NEWER_OPTIONAL_SECTION: u32 = 0xFFFF_FFFF;
+const NEWER_REQUIRED_SECTION: u32 = 0x7FFF_FFFF;
+
+/// `national.imeiidx` edited as a newer writer could have written it, and its header signed
+/// again (the version-1 header: version at byte 8, section count at 128, 24-byte rows from
+/// 136, then the crc32 of every byte before it).
+fn national_edited(edit: impl FnOnce(&mut Vec<u8>, &[usize])) -> Vec<u8> {
+    let mut b = read_fixture("national.imeiidx");
+    let n = u32::from_le_bytes(b[128..132].try_into().unwrap()) as usize;
+    let rows: Vec<usize> = (0..n).map(|i| 136 + 24 * i).collect();
+    edit(&mut b, &rows);
+    let crc_at = 136 + 24 * n;
+    let crc = crc32fast::hash(&b[..crc_at]);
+    b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// `national.imeiidx` with its filter section renamed to `id`.
+fn national_with_filter_as(id: u32) -> Vec<u8> {
+    national_edited(|b, rows| {
+        let row = *rows
+            .iter()
+            .find(|&&at| b[at..at + 4] == 0x8000_0007u32.to_le_bytes())
+            .expect("national.imeiidx has a filter section");
+        b[row..row + 4].copy_from_slice(&id.to_le_bytes());
+    })
+}
+
+#[test]
+fn a_newer_writers_sections_are_ignored_when_optional_and_refused_when_required() {
+    let model = Model::of_list(&national_rows());
+    let probes = Probes::new(&model, &model);
+    // An unknown optional section is skipped: the file opens at every level and answers the
+    // same (here the filter, under a name this reader does not know, so it goes unused).
+    let bytes = national_with_filter_as(NEWER_OPTIONAL_SECTION);
+    for level in LEVELS {
+        let index = OpenOptions::new()
+            .verification(level)
+            .open_bytes(bytes.clone().into())
+            .unwrap_or_else(|e| panic!("{level:?}: {}", ErrorChain(&e)));
+        let sections: Vec<Section> = index.stats().section_bytes.iter().map(|s| s.0).collect();
+        assert!(!sections.contains(&Section::Filter), "{sections:?}");
+        probes.assert_answers(
+            &format!("an unknown optional section, at {level:?}"),
+            &index,
+        );
+    }
+    // An unknown required section makes the file unreadable at every level, loudly.
+    let bytes = national_with_filter_as(NEWER_REQUIRED_SECTION);
+    for level in LEVELS {
+        let e = OpenOptions::new()
+            .verification(level)
+            .open_bytes(bytes.clone().into())
+            .unwrap_err();
+        assert!(
+            matches!(e.as_format(), Some(FormatError::SectionTable { .. })),
+            "{e:?}"
+        );
+        let message = ErrorChain(&e).to_string();
+        let names = format!("unknown required section {NEWER_REQUIRED_SECTION}");
+        assert!(
+            message.contains(&names) && message.contains("from a newer writer"),
+            "{message}"
+        );
+    }
+    // A newer format version is refused, saying which version the file has and which the
+    // reader reads.
+    let newer = imei_index::FORMAT_VERSION + 1;
+    let bytes = national_edited(|b, _| b[8..12].copy_from_slice(&newer.to_le_bytes()));
+    for level in LEVELS {
+        let e = OpenOptions::new()
+            .verification(level)
+            .open_bytes(bytes.clone().into())
+            .unwrap_err();
+        assert_eq!(
+            e.as_format(),
+            Some(&FormatError::Version { found: newer }),
+            "{level:?}"
+        );
+        let message = ErrorChain(&e).to_string();
+        assert!(
+            message.contains(&format!("format version {newer}"))
+                && message.contains(&format!("reads version {}", imei_index::FORMAT_VERSION)),
+            "{message}"
+        );
+    }
+}
+
 /// The lists hold what the module documentation says they do, so that the tests above
 /// exercise every part of the format.
 #[test]
