@@ -552,7 +552,7 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
     let probes = Probes::new(&model, &base_model);
     let mut answers = 0;
 
-    for (what, delta) in every_delta_opening() {
+    for (i, (what, delta)) in every_delta_opening().into_iter().enumerate() {
         assert_eq!(delta.serial(), DELTA_SERIAL, "{what}");
         assert_eq!(delta.base_serial(), SERIAL, "{what}");
         assert_eq!(counts_of(&delta.rules()), delta_rules.counts(), "{what}");
@@ -563,7 +563,13 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
                 .count();
             assert_eq!(delta.tombstones(kind), removed as u64, "{what}: {kind}");
         }
-        for (name, _) in FULL_INDEXES {
+        // Every opening of the delta over national.imeiidx; the first over both indexes.
+        let bases = if i == 0 {
+            &FULL_INDEXES[..]
+        } else {
+            &FULL_INDEXES[..1]
+        };
+        for (name, _) in bases {
             let base = Index::open(fixture(name)).expect("the fixture opens");
             let what = format!("{what} over {name}");
 

@@ -55,9 +55,10 @@ impl Model {
     fn check(&self, imei: Imei, imsi: Option<Imsi>) -> Verdict {
         let find = |want: Target| self.rules.iter().find(|r| r.target() == want);
         if let Some(s) = imsi
-            && let Some(r) = find(Target::Pair(imei, s)) {
-                return Verdict::listed(RuleKind::Pair, r.entry);
-            }
+            && let Some(r) = find(Target::Pair(imei, s))
+        {
+            return Verdict::listed(RuleKind::Pair, r.entry);
+        }
         if let Some(r) = find(Target::Imei(imei)) {
             return Verdict::listed(RuleKind::Imei, r.entry);
         }

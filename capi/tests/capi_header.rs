@@ -98,7 +98,11 @@ fn the_header_names_the_abi_major_that_cargo_c_gives_the_soname() {
         .lines()
         .find_map(|l| l.strip_prefix("#define IMEI_INDEX_ABI_MAJOR "))
         .expect("the header defines IMEI_INDEX_ABI_MAJOR");
-    assert_eq!(defined.trim(), major, "header and Cargo.toml disagree on the ABI major");
+    assert_eq!(
+        defined.trim(),
+        major,
+        "header and Cargo.toml disagree on the ABI major"
+    );
     assert!(
         header.contains(&format!("libimei_index.so.{major}")),
         "the header's comments name the soname libimei_index.so.{major}"

@@ -162,10 +162,11 @@ async fn serve_peer(
             });
             log(&shared, peer, &reply.event);
             if let Some(answer) = reply.answer
-                && let Err(e) = stream.write_all(&answer).await {
-                    eprintln!("s13_eir: {peer}: could not send an answer: {e}");
-                    return;
-                }
+                && let Err(e) = stream.write_all(&answer).await
+            {
+                eprintln!("s13_eir: {peer}: could not send an answer: {e}");
+                return;
+            }
             if reply.close || (disconnecting && is_disconnect_answer(&reply.event)) {
                 eprintln!("s13_eir: {peer}: connection closed");
                 return;

@@ -658,9 +658,10 @@ impl Interner {
     fn id(&mut self, e: Entry) -> u32 {
         // Lists often repeat one entry row after row.
         if let Some((last, id)) = self.last
-            && last == e {
-                return id;
-            }
+            && last == e
+        {
+            return id;
+        }
         let next = self.entries.len() as u32;
         let id = *self.ids.entry(e).or_insert(next);
         if id == next {

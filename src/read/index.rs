@@ -90,9 +90,10 @@ impl Index {
     #[inline]
     pub fn check(&self, imei: Imei) -> Verdict {
         if self.may_list_imei(imei)
-            && let Some(id) = self.imei.get(&key::imei(imei)) {
-                return self.verdict(RuleKind::Imei, id);
-            }
+            && let Some(id) = self.imei.get(&key::imei(imei))
+        {
+            return self.verdict(RuleKind::Imei, id);
+        }
         self.check_broader(imei)
     }
 
@@ -113,9 +114,10 @@ impl Index {
             return v;
         }
         if !self.tac.is_empty()
-            && let Some(id) = self.tac.get(&key::tac(imei.tac())) {
-                return self.verdict(RuleKind::Tac, id);
-            }
+            && let Some(id) = self.tac.get(&key::tac(imei.tac()))
+        {
+            return self.verdict(RuleKind::Tac, id);
+        }
         Verdict::unknown()
     }
 
@@ -128,10 +130,9 @@ impl Index {
                 .filter
                 .as_ref()
                 .is_none_or(|f| f.contains(imei.as_u64(), Domain::Pair));
-        if may_pair
-            && let Some(id) = self.pair.get(&key::pair(imei, *imsi)) {
-                return self.verdict(RuleKind::Pair, id);
-            }
+        if may_pair && let Some(id) = self.pair.get(&key::pair(imei, *imsi)) {
+            return self.verdict(RuleKind::Pair, id);
+        }
         self.check(imei)
     }
 

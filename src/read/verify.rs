@@ -44,9 +44,11 @@ impl Index {
         let mut unfiltered: Option<(Imei, RuleKind)> = None;
         let mut in_filter = |imei: Imei, domain: Domain, kind: RuleKind| {
             if let Some(f) = &self.filter
-                && unfiltered.is_none() && !f.contains(imei.as_u64(), domain) {
-                    unfiltered = Some((imei, kind));
-                }
+                && unfiltered.is_none()
+                && !f.contains(imei.as_u64(), domain)
+            {
+                unfiltered = Some((imei, kind));
+            }
         };
         // The most keys each map may hold: its rules, and in a delta its tombstones.
         let limit = |kind: RuleKind| {

@@ -461,15 +461,16 @@ impl Connection {
             ));
         }
         if let Some(host) = &request.destination_host
-            && !host.eq_ignore_ascii_case(&self.me.origin_host) {
-                return Err(Failure::new(
-                    ResultCode::UNABLE_TO_DELIVER,
-                    format!(
-                        "Destination-Host {host} is not this EIR ({}), which relays nothing",
-                        self.me.origin_host
-                    ),
-                ));
-            }
+            && !host.eq_ignore_ascii_case(&self.me.origin_host)
+        {
+            return Err(Failure::new(
+                ResultCode::UNABLE_TO_DELIVER,
+                format!(
+                    "Destination-Host {host} is not this EIR ({}), which relays nothing",
+                    self.me.origin_host
+                ),
+            ));
+        }
         let imei = request.imei.map(|l| l.imei);
         let verdict = match imei {
             Some(imei) => check(imei, request.imsi.as_ref()),

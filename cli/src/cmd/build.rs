@@ -225,9 +225,10 @@ pub(crate) fn run(args: &Args) -> CliResult {
         "",
     );
     if let Some(r) = &rejects
-        && r.rows > 0 {
-            println!("rejected rows and their reasons: {}", r.path.display());
-        }
+        && r.rows > 0
+    {
+        println!("rejected rows and their reasons: {}", r.path.display());
+    }
     Ok(Outcome::Success)
 }
 

@@ -332,9 +332,11 @@ fn check_gpsi(gpsi: &str) -> Result<(), String> {
     if let Some(body) = gpsi.strip_prefix("extid-") {
         let mut parts = body.split('@');
         if let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next())
-            && !local.is_empty() && !domain.is_empty() {
-                return Ok(());
-            }
+            && !local.is_empty()
+            && !domain.is_empty()
+        {
+            return Ok(());
+        }
         return Err(format!(
             "{gpsi:?} is not extid- followed by <local>@<domain>"
         ));
