@@ -530,3 +530,51 @@ fn c_live_handle_reloads_under_load() {
     let out = run(&exe, &[dir.path()], None);
     assert!(out.contains(" 0 failed"), "{out}");
 }
+
+/// docs/c-api.md's first example, run: its list, the example program fed its input, and
+/// the output the page shows, line for line.
+#[test]
+fn the_c_api_page_example_prints_what_it_shows() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/c-api.md"))
+            .unwrap();
+    let list = page
+        .split("cat > list.csv <<'EOF'\n")
+        .nth(1)
+        .and_then(|s| s.split("\nEOF\n").next())
+        .expect("docs/c-api.md writes list.csv with a here-document");
+    let input = page
+        .split("printf '")
+        .nth(1)
+        .and_then(|s| s.split("' \\\n  | ./check_imeis").next())
+        .expect("docs/c-api.md pipes a printf into ./check_imeis")
+        .replace("\\n", "\n");
+    let shown = page
+        .split("which prints")
+        .nth(1)
+        .and_then(|s| s.split("```text\n").nth(1))
+        .and_then(|s| s.split("\n```").next())
+        .expect("docs/c-api.md shows what the example prints");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut builder = IndexBuilder::new();
+    builder
+        .add_list(
+            imei_index::list::ListReader::new("list.csv", list.as_bytes()),
+            Err,
+        )
+        .unwrap();
+    let path = dir.path().join("national.imeiidx");
+    builder.build_to_file(&path).unwrap();
+    let exe = dir.path().join("check_imeis");
+    compile(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/c/check_imeis.c"),
+        &exe,
+    );
+    let out = run(&exe, &[&path], Some(input.as_bytes()));
+    assert_eq!(
+        out.trim_end(),
+        shown,
+        "the example prints otherwise than docs/c-api.md shows"
+    );
+}

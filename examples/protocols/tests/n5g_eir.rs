@@ -410,3 +410,85 @@ async fn a_republished_index_is_served_without_a_restart() {
         "after damage",
     );
 }
+
+/// The README's N5g-eir examples: every `curl` line of its N5g-eir section, against the
+/// demo's index (the same seeded list `imei-index demo` builds), must answer what the
+/// `#` lines after it show: the status line and content type with `-i`, and the JSON body.
+#[tokio::test]
+async fn the_readme_examples_answer_as_shown() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = readme
+        .split("### N5g-eir over HTTP/1.1 and HTTP/2")
+        .nth(1)
+        .expect("the README has an N5g-eir section");
+    let block = section
+        .split("```sh\nU=")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the N5g-eir section has a block of curl examples");
+
+    // The demo's list: `imei-index demo` builds it from the same generator and seed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("national.imeiidx");
+    let list = imei_index::synth::NationalList::generate(2024);
+    let mut b = IndexBuilder::new();
+    b.serial(20240521);
+    for rule in &list.rules {
+        b.add(*rule);
+    }
+    b.build_to_file(&path).unwrap();
+    let server = start(&path, UnknownPolicy::NotFound).await;
+
+    let lines: Vec<&str> = block.lines().collect();
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(args) = line.strip_prefix("curl ") else {
+            continue;
+        };
+        let shown: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| &l[2..])
+            .collect();
+        let query = args
+            .split("\"$U?")
+            .nth(1)
+            .and_then(|q| q.split('"').next())
+            .unwrap_or_else(|| panic!("README: {line}: no \"$U?…\" query"));
+        let version = if args.contains("--http2-prior-knowledge") {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        let (status, content_type, body) = Http::new(version).get(&server.base, query).await;
+        let mut shown_body = shown.as_slice();
+        if args.contains(" -i ") {
+            let (head, rest) = shown.split_at(2);
+            let expected_status = format!(
+                "HTTP/1.1 {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap()
+            );
+            assert_eq!(head[0], expected_status, "README: {line}");
+            assert_eq!(
+                head[1],
+                format!("content-type: {content_type}"),
+                "README: {line}"
+            );
+            shown_body = rest;
+        }
+        let shown_json: Value = serde_json::from_str(&shown_body.concat())
+            .unwrap_or_else(|e| panic!("README: {line}: the shown answer is not JSON: {e}"));
+        assert_eq!(
+            body, shown_json,
+            "README: {line}: the server answers otherwise"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 7,
+        "only {checked} curl examples found in the README"
+    );
+}
