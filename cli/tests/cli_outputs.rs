@@ -256,13 +256,18 @@ fn a_mapped_index_keeps_answering_whatever_is_written_to_its_path() {
         vec!["build", &bad, "-o", &other, &skip],
         vec!["build", &small_list, "-o", &target],
         vec!["apply", &small, &delta, "-o", &target],
-        vec!["merge", &small, &national, "-o", &target],
+        vec!["merge", &small, &national, "-o", &target, "--serial", "9"],
         vec!["scan", "--index", &national, &log, "-o", &target],
         vec!["scan", "--index", &national, &log, "--rejects", &target],
-        vec!["build", &list, "-o", &target],
+        vec!["build", &list, "-o", &target, "--serial", "9"],
         vec!["publish", &small, &target, "--force"],
     ];
+    // Another name for the mapped file, to put it back at the path before each command.
+    let keep = f.dir.join("keep.imeiidx");
+    fs::hard_link(&target, &keep).unwrap();
     for args in commands {
+        fs::remove_file(&target).unwrap();
+        fs::hard_link(&keep, &target).unwrap();
         let out = run(&args);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
@@ -273,6 +278,8 @@ fn a_mapped_index_keeps_answering_whatever_is_written_to_its_path() {
         // Every page of the old file is still there, with its old bytes.
         assert_eq!(answers(&served, &probes), before, "{args:?}");
         assert_eq!(served.rules().count(), rules, "{args:?}");
+        // The command replaced the path, and left the mapped file as it was.
+        assert_ne!(fs::read(&target).unwrap(), fs::read(&keep).unwrap(), "{args:?}");
     }
     assert!(f.temporaries().is_empty(), "{:?}", f.temporaries());
 }
