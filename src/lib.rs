@@ -130,9 +130,7 @@ pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
 pub use crate::serve::layered::LayeredIndex;
 pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
-pub use crate::serve::publish::{
-    DEFAULT_MAX_REMOVED_SHARE, PublishOptions, Published, publish,
-};
+pub use crate::serve::publish::{DEFAULT_MAX_REMOVED_SHARE, PublishOptions, Published, publish};
 pub use crate::update::apply::{Apply, ApplySummary};
 pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};
 pub use crate::update::diff::{Diff, diff};

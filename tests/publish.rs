@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use imei_index::{
-    AtomicFile, Change, DeltaBuilder, Entry, Error, ErrorChain, Imei, IndexBuilder,
-    PublishOptions, Refusal, Rule, RuleKind, Status, Target, publish,
+    AtomicFile, Change, DeltaBuilder, Entry, Error, ErrorChain, Imei, IndexBuilder, PublishOptions,
+    Refusal, Rule, RuleKind, Status, Target, publish,
 };
 
 fn imei(n: u64) -> Imei {
@@ -32,7 +32,10 @@ fn delta(dir: &Path, name: &str, serial: u64, add: &[u64], remove: &[u64]) -> Pa
     let mut b = DeltaBuilder::new();
     b.serial(serial);
     for &n in add {
-        b.add(Change::Add(Rule::imei(imei(n), Entry::new(Status::Blocked))));
+        b.add(Change::Add(Rule::imei(
+            imei(n),
+            Entry::new(Status::Blocked),
+        )));
     }
     for &n in remove {
         b.add(Change::Remove(Target::Imei(imei(n)), None));
@@ -47,7 +50,9 @@ fn refused(options: &PublishOptions, source: &Path, target: &Path, want: &Refusa
     let err = options.publish(source, target).unwrap_err();
     assert_eq!(err.as_refusal(), Some(want), "{}", ErrorChain(&err));
     match &err {
-        Error::Refused { index, target: t, .. } => {
+        Error::Refused {
+            index, target: t, ..
+        } => {
             assert_eq!((index.as_path(), t.as_path()), (source, target));
         }
         other => panic!("{other:?}"),
@@ -207,7 +212,10 @@ fn deltas_are_guarded_as_deltas() {
         &current,
         &Refusal::KindChanges { delta: true },
     );
-    let p = PublishOptions::new().force(true).publish(&d5, &current).unwrap();
+    let p = PublishOptions::new()
+        .force(true)
+        .publish(&d5, &current)
+        .unwrap();
     assert_eq!(p.forced, Some(Refusal::KindChanges { delta: true }));
     no_temporaries(d);
 }
@@ -237,7 +245,12 @@ fn an_atomic_file_replaces_its_target_only_on_commit() {
     fs::write(&target, "old").unwrap();
     let mut f = AtomicFile::create(&target).unwrap();
     assert_eq!(f.target(), target);
-    let name = f.temp_path().file_name().unwrap().to_string_lossy().into_owned();
+    let name = f
+        .temp_path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(
         name.starts_with(".list.csv.") && name.ends_with(".imeiidx.tmp"),
         "{name}"

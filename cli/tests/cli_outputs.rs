@@ -67,8 +67,18 @@ impl Fixture {
             dir,
             list,
         };
-        ok(&["build", &f.path("list.csv"), "-o", &f.path("national.imeiidx")]);
-        ok(&["build", &f.path("small.csv"), "-o", &f.path("small.imeiidx")]);
+        ok(&[
+            "build",
+            &f.path("list.csv"),
+            "-o",
+            &f.path("national.imeiidx"),
+        ]);
+        ok(&[
+            "build",
+            &f.path("small.csv"),
+            "-o",
+            &f.path("small.imeiidx"),
+        ]);
         f
     }
 
@@ -119,8 +129,16 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
     fs::hard_link(f.dir.join("national.imeiidx"), f.dir.join("link.imeiidx")).unwrap();
     let (national, link) = (f.path("national.imeiidx"), f.path("link.imeiidx"));
     let dotted = |name: &str| f.dir.join(".").join(name).display().to_string();
-    let (list, log, small) = (f.path("list.csv"), f.path("log.csv"), f.path("small.imeiidx"));
-    let before = (f.read("national.imeiidx"), f.read("list.csv"), f.read("log.csv"));
+    let (list, log, small) = (
+        f.path("list.csv"),
+        f.path("log.csv"),
+        f.path("small.imeiidx"),
+    );
+    let before = (
+        f.read("national.imeiidx"),
+        f.read("list.csv"),
+        f.read("log.csv"),
+    );
     let small_before = f.read("small.imeiidx");
 
     let delta = f.path("delta.csv");
@@ -141,7 +159,12 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
             [national.clone(), link.clone()],
         ),
         (
-            vec!["build".into(), list.clone(), "-o".into(), dotted("list.csv")],
+            vec![
+                "build".into(),
+                list.clone(),
+                "-o".into(),
+                dotted("list.csv"),
+            ],
             [list.clone(), dotted("list.csv")],
         ),
         (
@@ -218,7 +241,11 @@ fn an_output_that_is_an_input_is_refused_before_any_work() {
         assert!(out.stdout.is_empty(), "{args:?}: no work was done");
     }
     assert_eq!(
-        (f.read("national.imeiidx"), f.read("list.csv"), f.read("log.csv")),
+        (
+            f.read("national.imeiidx"),
+            f.read("list.csv"),
+            f.read("log.csv")
+        ),
         before
     );
     assert_eq!(f.read("small.imeiidx"), small_before);
@@ -279,7 +306,11 @@ fn a_mapped_index_keeps_answering_whatever_is_written_to_its_path() {
         assert_eq!(answers(&served, &probes), before, "{args:?}");
         assert_eq!(served.rules().count(), rules, "{args:?}");
         // The command replaced the path, and left the mapped file as it was.
-        assert_ne!(fs::read(&target).unwrap(), fs::read(&keep).unwrap(), "{args:?}");
+        assert_ne!(
+            fs::read(&target).unwrap(),
+            fs::read(&keep).unwrap(),
+            "{args:?}"
+        );
     }
     assert!(f.temporaries().is_empty(), "{:?}", f.temporaries());
 }
@@ -289,9 +320,7 @@ fn a_mapped_index_keeps_answering_whatever_is_written_to_its_path() {
 fn run_limited(kib: u64, args: &[&str]) -> Output {
     Command::new("bash")
         .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""
-        ))
+        .arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_imei-index"))
         .args(args)
         .stdin(Stdio::null())
@@ -360,11 +389,7 @@ fn a_full_disk_leaves_the_old_file_whole_and_names_it() {
             "{what}: {err}"
         );
         assert_eq!(f.read("target"), old, "{what}: the old file changed");
-        assert!(
-            f.temporaries().is_empty(),
-            "{what}: {:?}",
-            f.temporaries()
-        );
+        assert!(f.temporaries().is_empty(), "{what}: {:?}", f.temporaries());
         // The rejects could not be written: the index was not put in place either.
         assert!(!f.dir.join("r.imeiidx").exists(), "{what}");
     }
@@ -413,7 +438,11 @@ fn assert_guarded(f: &Fixture, args: &[&str], why: &str) {
             && err.contains("--force"),
         "{err}"
     );
-    assert!(text(&out.stdout).starts_with("not published: "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("not published: "),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(f.read("current.imeiidx"), before);
     assert!(f.temporaries().is_empty(), "{:?}", f.temporaries());
 }
@@ -428,16 +457,24 @@ fn publish_refuses_an_empty_index_unless_forced() {
     // A header-only list builds, with a warning, into an index with no rules.
     fs::write(f.dir.join("header.csv"), "imei,status,reason,imsi,date\n").unwrap();
     let empty = f.path("empty.imeiidx");
-    let out = ok(&["build", &f.path("header.csv"), "-o", &empty, "--serial", "6"]);
+    let out = ok(&[
+        "build",
+        &f.path("header.csv"),
+        "-o",
+        &empty,
+        "--serial",
+        "6",
+    ]);
     let err = text(&out.stderr);
     assert!(
-        err.starts_with("imei-index: warning: the list gave no rules")
-            && err.contains(&empty),
+        err.starts_with("imei-index: warning: the list gave no rules") && err.contains(&empty),
         "{err}"
     );
     assert_eq!(Index::open(&empty).unwrap().stats().rules(), 0);
     // A list with rules gives no warning.
-    assert!(text(&ok(&["build", &f.path("small.csv"), "-o", &f.path("s.imeiidx")]).stderr).is_empty());
+    assert!(
+        text(&ok(&["build", &f.path("small.csv"), "-o", &f.path("s.imeiidx")]).stderr).is_empty()
+    );
 
     assert_guarded(&f, &["publish", &empty, &current], "holds no rules");
     // Over nothing too: an empty index is suspect wherever it goes.
@@ -502,7 +539,11 @@ fn publish_counts_removals_rule_by_rule_and_refuses_too_many() {
     ok(&["publish", &half, &current]);
     // And with --force, anything.
     let one = build(&f, "one.imeiidx", 8, &swapped[..1]);
-    assert_guarded(&f, &["publish", &one, &current], "it removes 4 of the 5 rules");
+    assert_guarded(
+        &f,
+        &["publish", &one, &current],
+        "it removes 4 of the 5 rules",
+    );
     let out = ok(&["publish", &one, &current, "--force"]);
     assert!(
         text(&out.stderr).contains("it removed 4 of the 5 rules of the index it replaced"),
@@ -529,7 +570,11 @@ fn publish_refuses_an_older_serial_and_serial_0_is_unset() {
     ok(&["publish", &build(&f, "unset.imeiidx", 0, &r), &current]);
     ok(&["publish", &older, &current]);
     let v3 = build(&f, "v3.imeiidx", 3, &r);
-    assert_guarded(&f, &["publish", &v3, &current], "its serial 3 is lower than the serial 4");
+    assert_guarded(
+        &f,
+        &["publish", &v3, &current],
+        "its serial 3 is lower than the serial 4",
+    );
 }
 
 #[test]

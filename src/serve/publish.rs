@@ -237,13 +237,13 @@ fn publish_with(
     let old = open_either(target, Verification::Checksums).ok();
     let published = compare(&index, delta, old.as_ref(), options);
     drop((index, old));
-    let published = match (published, options.force) {
-        (Ok(p), _) => p,
-        (Err((refusal, mut p)), true) => {
+    let published = match published {
+        (p, None) => p,
+        (mut p, Some(refusal)) if options.force => {
             p.forced = Some(refusal);
             p
         }
-        (Err((refusal, _)), false) => {
+        (_, Some(refusal)) => {
             return Err(Error::Refused {
                 index: source.to_path_buf(),
                 target: target.to_path_buf(),
@@ -270,13 +270,13 @@ fn open_either(path: &Path, verification: Verification) -> Result<(Index, bool),
     }
 }
 
-/// What `new` changes against `old`, or that and the first guard that refuses it.
+/// What `new` changes against `old`, and the first guard that refuses it, if any.
 fn compare(
     new: &Index,
     delta: bool,
     old: Option<&(Index, bool)>,
     options: &PublishOptions,
-) -> Result<Published, (Refusal, Published)> {
+) -> (Published, Option<Refusal>) {
     let stats = new.stats();
     let mut p = Published {
         serial: stats.serial,
@@ -337,10 +337,7 @@ fn compare(
             refusal = Some(Refusal::SerialGoesBack { from, to });
         }
     }
-    match refusal {
-        None => Ok(p),
-        Some(r) => Err((r, p)),
-    }
+    (p, refusal)
 }
 
 fn copy(input: &mut File, out: &mut impl Write, source: &Path, target: &Path) -> Result<(), Error> {

@@ -51,13 +51,11 @@ impl From<imei_index::Error> for Failure {
                 action: "write" | "replace",
                 path,
                 ..
-            } => {
-                Failure::new(format!(
-                    "{}; {} was left as it was",
-                    ErrorChain(&e),
-                    path.display()
-                ))
-            }
+            } => Failure::new(format!(
+                "{}; {} was left as it was",
+                ErrorChain(&e),
+                path.display()
+            )),
             _ => Failure::new(ErrorChain(&e)),
         }
     }

@@ -129,7 +129,12 @@ fn print_counts(old: Option<&RuleCounts>, new: &RuleCounts) {
     let statuses: Vec<String> = Status::ALL
         .iter()
         .rev()
-        .map(|&s| format!("{s} {}", pair(old.map(|c| c.of_status(s)), new.of_status(s))))
+        .map(|&s| {
+            format!(
+                "{s} {}",
+                pair(old.map(|c| c.of_status(s)), new.of_status(s))
+            )
+        })
         .collect();
     println!("  rules by kind: {}", kinds.join(", "));
     println!("  rules by status: {}", statuses.join(", "));
