@@ -64,6 +64,23 @@ pub enum Error {
         /// The serial of the base and deltas below it.
         found: u64,
     },
+    /// An index that [`publish`](crate::publish()) refused to put in place, because a guard
+    /// found it suspect (its [`Refusal`], the source, says which); the target was left as
+    /// it was.
+    #[error(
+        "refused to publish {} over {}, which was left as it was",
+        index.display(),
+        target.display()
+    )]
+    Refused {
+        /// The index that was to be published.
+        index: PathBuf,
+        /// The path readers follow, unchanged.
+        target: PathBuf,
+        /// Why it was refused.
+        #[source]
+        refusal: Refusal,
+    },
 }
 
 impl Error {
@@ -82,6 +99,15 @@ impl Error {
         }
     }
 
+    /// The refusal, if this is a publish that a guard refused: for callers that tell a
+    /// suspect index from one that could not be published.
+    pub fn as_refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Refused { refusal, .. } => Some(refusal),
+            _ => None,
+        }
+    }
+
     /// The format error, if this is one: for callers that tell corruption from I/O trouble.
     pub fn as_format(&self) -> Option<&FormatError> {
         match self {
@@ -89,6 +115,62 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Why [`publish`](crate::publish()) refused an index: what its guards found suspect in it,
+/// against the index it would have replaced. Each guard can be overridden
+/// ([`PublishOptions::force`](crate::PublishOptions::force), `imei-index publish --force`).
+///
+/// A mistyped path or a truncated download gives a valid index that lists too little; put
+/// in place, it would answer "unknown" for handsets that must stay blocked, on every EIR
+/// that follows the path. National registers guard their imports the same way.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The index holds no rules (a delta index: no rules and no removals).
+    #[error(
+        "it holds no rules, so every handset would be unlisted; check the list it was built \
+         from, or publish it with --force (PublishOptions::force) if an empty list is meant"
+    )]
+    Empty,
+    /// The index removes more of the replaced index's rules than allowed.
+    #[error(
+        "it removes {removed} of the {of} rules of the index it would replace, more than \
+         the {:.0}% allowed; check the list it was built from, or allow more with \
+         --max-removed (PublishOptions::max_removed_share), or publish it with --force",
+        allowed_share * 100.0
+    )]
+    RemovesTooMany {
+        /// Rules of the replaced index that the new one does not have.
+        removed: u64,
+        /// Rules of the replaced index.
+        of: u64,
+        /// The share of them that may be removed, from 0 to 1.
+        allowed_share: f64,
+    },
+    /// The index's serial is lower than the replaced index's: an older list.
+    #[error(
+        "its serial {to} is lower than the serial {from} of the index it would replace, so \
+         it is an older list; publish the newest index, or publish it with --force to go back"
+    )]
+    SerialGoesBack {
+        /// The replaced index's serial.
+        from: u64,
+        /// The new index's serial.
+        to: u64,
+    },
+    /// A delta index would replace a full index, or a full index a delta index: readers of
+    /// the path expect the kind they have.
+    #[error(
+        "it is a {} index and the one it would replace is a {} index, so the readers of \
+         that path could not use it; check the paths, or publish it with --force",
+        if *delta { "delta" } else { "full" },
+        if *delta { "full" } else { "delta" }
+    )]
+    KindChanges {
+        /// True when the new index is a delta index (and the old one a full index).
+        delta: bool,
+    },
 }
 
 /// Where index bytes came from, for error messages.

@@ -22,7 +22,8 @@ microseconds, and a check is a few hundred nanoseconds.
   the next index, and [`Merge`] combines indexes by a [`Precedence`]; all are sorted merges
   of the transducers, linear in time and constant in memory. A [`LayeredIndex`] checks
   deltas over a base without rebuilding.
-* [`publish`] verifies an index and renames it over the path readers follow, and a
+* [`publish`] verifies an index, refuses a suspect one (empty, removing most rules, older:
+  see [`PublishOptions`]) and renames it over the path readers follow, and a
   [`LiveIndex`] swaps the new file in while serving checks, never blocking them.
 * [`scan::Scanner`] finds the rows of connection logs (IMSI, MSISDN, IMEI …) whose
   handset is listed, on every core, for re-verifying the connections behind it.
@@ -68,8 +69,9 @@ An index file is mapped read-only. Changing a mapped file while it is in use is 
 behaviour (and a `SIGBUS` when it shrinks), so index files must never be modified in place:
 every writer in this crate writes a new file beside the old one, flushes it, and renames it
 over the old name. Processes that mapped the old file keep reading the old, unchanged inode.
-Do the same with any other tool: copy to a temporary name in the same directory, then
-`mv` it into place; never `cp` over or truncate a published index.
+[`AtomicFile`] is that mechanism, for any file a program writes. Do the same with any other
+tool: copy to a temporary name in the same directory, then `mv` it into place (or use
+[`publish`]); never `cp` over or truncate a published index.
 
 Bytes are untrusted: opening checks the header and, by default, every section's checksum,
 so a truncated, empty, foreign or corrupted file is an [`Error`], not a panic.
@@ -112,8 +114,9 @@ mod serve; // layered indexes, live reload, publishing
 pub mod synth;
 mod update; // sorted unions: diff, deltas, apply, merge
 
+pub use crate::build::atomic::AtomicFile;
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
-pub use crate::error::{Error, ErrorChain, Origin};
+pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::model::change::Change;
@@ -127,7 +130,7 @@ pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
 pub use crate::serve::layered::LayeredIndex;
 pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
-pub use crate::serve::publish::{Published, publish};
+pub use crate::serve::publish::{DEFAULT_MAX_REMOVED_SHARE, PublishOptions, Published, publish};
 pub use crate::update::apply::{Apply, ApplySummary};
 pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};
 pub use crate::update::diff::{Diff, diff};

@@ -10,9 +10,11 @@ use clap::{Parser, Subcommand};
 /// Build, check and inspect IMEI blocklist indexes for Equipment Identity Registers.
 ///
 /// Exit status: 0 when everything succeeded; 1 when the command ran but some input was
-/// invalid (a line `check` could not parse, a list row `build` rejected, an index that
-/// `verify` found corrupt); 2 when it could not run (bad arguments, a missing or unreadable
-/// file, an index that cannot be opened).
+/// invalid or refused (a line `check` could not parse, a list row `build` rejected, an index
+/// that `verify` found corrupt, an index that `publish`'s guards refused); 2 when it could
+/// not run (bad arguments, a missing or unreadable file, an index that cannot be opened, an
+/// output that is one of the inputs, a file that could not be written). No command writes
+/// a file in place: outputs are written beside their path and renamed over it.
 #[derive(Debug, Parser)]
 #[command(name = "imei-index", version, max_term_width = 100)]
 struct Cli {
@@ -46,7 +48,8 @@ enum Command {
     Apply(cmd::apply::Args),
     /// Merge indexes into one: the union of their rules.
     Merge(cmd::merge::Args),
-    /// Verify an index, then atomically replace the file readers follow with it.
+    /// Verify an index, compare it with the one readers follow, and atomically replace that
+    /// one with it, unless it looks wrong (no rules, too many removed, an older serial).
     Publish(cmd::publish::Args),
     /// Compare the index with a HashSet, a sorted Vec and a raw fst map on a synthetic list.
     Bench(cmd::bench::Args),

@@ -125,9 +125,17 @@ fn yesterday_plus_todays_delta_is_published_and_picked_up() {
         "apply", &yesterday, &delta, "-o", &today, "--serial", "20240522",
     ]);
     assert!(out.contains("2 added, 1 changed, 3 removed"), "{out}");
-    let out = ok(&["publish", &today, &current]);
+    // Today's delta removes 3 of yesterday's 5 rules: more than the half allowed by default.
+    let refused = run(&["publish", &today, &current]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let out = ok(&["publish", &today, &current, "--max-removed", "60"]);
     assert!(
         out.contains("serial 20240522") && out.contains("replacing serial 20240521"),
+        "{out}"
+    );
+    assert!(
+        out.contains("changes: 2 added, 1 changed, 3 removed")
+            && out.contains("serial: 20240521 -> 20240522"),
         "{out}"
     );
     let reloaded = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();

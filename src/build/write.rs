@@ -215,9 +215,10 @@ pub(crate) fn to_file<T>(
 ) -> Result<T, Error> {
     let mut file =
         AtomicFile::create(path).map_err(|e| Error::io("create a file beside", path, e))?;
-    let temp = file.temp_path().to_path_buf();
-    let io_err = |e| Error::io("write", &temp, e);
-    let mut w = BufWriter::with_capacity(1 << 20, file.file());
+    // Errors name the target: the temporary file is an implementation detail, removed on
+    // failure, and the target is what the caller asked for and what was left as it was.
+    let io_err = |e| Error::io("write", path, e);
+    let mut w = BufWriter::with_capacity(1 << 20, file.as_file_mut());
     let t = write(&mut w, &io_err)?;
     w.flush().map_err(io_err)?;
     drop(w);

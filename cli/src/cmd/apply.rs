@@ -8,7 +8,7 @@ use std::time::Instant;
 use imei_index::list::DeltaReader;
 use imei_index::{Apply, Delta, DeltaBuilder, FormatError, Verification};
 
-use super::{CliResult, Failure, Outcome, bytes, count, open_index};
+use super::{CliResult, Failure, Outcome, bytes, count, open_index, refuse_overlaps};
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,8 @@ pub(crate) struct Args {
     /// an earlier one.
     #[arg(required = true, value_name = "DELTA")]
     deltas: Vec<PathBuf>,
-    /// The index file to write. It is replaced atomically; publish it with `publish`.
+    /// The index file to write. It is written beside the file and renamed over it, never in
+    /// place; publish it with `publish`.
     #[arg(short, long, value_name = "INDEX")]
     output: PathBuf,
     /// The new index's serial (default: the newest delta index's, else the base's + 1).
@@ -29,6 +30,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
+    let mut inputs = vec![("base index", args.base.as_path())];
+    inputs.extend(args.deltas.iter().map(|d| ("delta", d.as_path())));
+    refuse_overlaps(&inputs, &[("output index", &args.output)])?;
     let started = Instant::now();
     let base = open_index(&args.base, Verification::Full)?;
     let mut deltas = Vec::with_capacity(args.deltas.len());

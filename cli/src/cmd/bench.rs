@@ -13,7 +13,7 @@ use imei_index::{
     DEFAULT_FILTER_BITS, Entry, Imei, IndexBuilder, OpenOptions, Rule, Status, Verification,
 };
 
-use super::{CliResult, Failure, Outcome, bytes, count};
+use super::{CliResult, Failure, OutFile, Outcome, bytes, count};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -440,6 +440,7 @@ fn write_svg(path: &Path, n: u64, rows: &[Row]) -> Result<(), Failure> {
         }
     }
     s.push_str("</svg>\n");
-    std::fs::write(path, s)
-        .map_err(|e| Failure::new(format!("could not write {}: {e}", path.display())))
+    let mut out = OutFile::create(path)?;
+    std::io::Write::write_all(&mut out, s.as_bytes())?;
+    out.commit()
 }

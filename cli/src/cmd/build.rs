@@ -1,7 +1,7 @@
 //! `imei-index build`: list files in, one index file out.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ use imei_index::list::{ListError, ListReader};
 use imei_index::{BuildPhase, BuildSummary, IndexBuilder, Progress, RuleKind, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CliResult, Failure, Outcome, bytes, count};
+use super::{CliResult, Failure, OutFile, Outcome, bytes, count, refuse_overlaps, warn};
 
 /// Arguments of `build`.
 #[derive(Debug, clap::Args)]
@@ -18,12 +18,13 @@ pub(crate) struct Args {
     /// most severe status wins.
     #[arg(required = true, value_name = "LIST")]
     lists: Vec<PathBuf>,
-    /// The index file to write. It is replaced atomically: readers see the old file or the
-    /// new one, never a mix.
+    /// The index file to write. It is written beside the file and renamed over it, never in
+    /// place: readers see the old file or the new one, never a mix.
     #[arg(short, long, value_name = "INDEX")]
     output: PathBuf,
     /// Write rows that cannot be read, with their reason, to REJECTS (default:
-    /// INDEX.rejects.csv) and build the rest, instead of stopping at the first bad row.
+    /// INDEX.rejects.csv) and build the rest, instead of stopping at the first bad row. The
+    /// rejects file, like the index, is replaced only when the build succeeds.
     #[arg(long, value_name = "REJECTS", num_args = 0..=1, require_equals = true)]
     skip_invalid: Option<Option<PathBuf>>,
     /// A list version to record in the index (for example 20240521), shown by `stats`.
@@ -74,26 +75,18 @@ fn parse_size(s: &str) -> Result<usize, String> {
 /// Where rejected rows go: a list file of its own, each row preceded by a comment saying
 /// why, so that it can be fixed and fed back to `build`.
 struct Rejects {
-    path: PathBuf,
-    out: BufWriter<File>,
+    out: OutFile,
     rows: u64,
 }
 
 impl Rejects {
-    fn create(path: PathBuf) -> Result<Rejects, Failure> {
-        let file = File::create(&path).map_err(|e| {
-            Failure::new(format!(
-                "could not create the rejects file {}: {e}",
-                path.display()
-            ))
-        })?;
-        let mut out = BufWriter::new(file);
+    fn create(path: &Path) -> Result<Rejects, Failure> {
+        let mut out = OutFile::create(path)?;
         writeln!(
             out,
             "# rows that imei-index build rejected; fix them and build again"
-        )
-        .map_err(|e| write_failed(&path, e))?;
-        Ok(Rejects { path, out, rows: 0 })
+        )?;
+        Ok(Rejects { out, rows: 0 })
     }
 
     fn write(&mut self, e: &ListError) -> io::Result<()> {
@@ -101,13 +94,6 @@ impl Rejects {
         writeln!(self.out, "# {e}")?;
         writeln!(self.out, "{}", e.row)
     }
-}
-
-fn write_failed(path: &Path, e: io::Error) -> Failure {
-    Failure::new(format!(
-        "could not write the rejects file {}: {e}",
-        path.display()
-    ))
 }
 
 /// Counts bytes read into a progress bar.
@@ -126,23 +112,20 @@ impl<R: Read> Read for CountingReader<R> {
 
 pub(crate) fn run(args: &Args) -> CliResult {
     let started = Instant::now();
-    let mut rejects = match &args.skip_invalid {
-        None => None,
-        Some(path) => {
-            let path = path.clone().unwrap_or_else(|| {
-                let mut p = args.output.clone().into_os_string();
-                p.push(".rejects.csv");
-                PathBuf::from(p)
-            });
-            if args.lists.contains(&path) || path == args.output {
-                return Err(Failure::new(format!(
-                    "the rejects file {} is also an input or the output; name another file",
-                    path.display()
-                )));
-            }
-            Some(Rejects::create(path)?)
-        }
-    };
+    let rejects_path = args.skip_invalid.as_ref().map(|path| {
+        path.clone().unwrap_or_else(|| {
+            let mut p = args.output.clone().into_os_string();
+            p.push(".rejects.csv");
+            PathBuf::from(p)
+        })
+    });
+    let inputs: Vec<_> = args.lists.iter().map(|p| ("list", p.as_path())).collect();
+    let mut outputs = vec![("output index", args.output.as_path())];
+    if let Some(r) = &rejects_path {
+        outputs.push(("rejects file", r));
+    }
+    refuse_overlaps(&inputs, &outputs)?;
+    let mut rejects = rejects_path.as_deref().map(Rejects::create).transpose()?;
     let total: u64 = args
         .lists
         .iter()
@@ -195,8 +178,8 @@ pub(crate) fn run(args: &Args) -> CliResult {
                 Ok(())
             }
         });
-        if let (Some(e), Some(r)) = (write_error, rejects.as_ref()) {
-            return Err(write_failed(&r.path, e));
+        if let Some(e) = write_error {
+            return Err(e.into());
         }
         match added {
             Ok(()) => {}
@@ -212,11 +195,22 @@ pub(crate) fn run(args: &Args) -> CliResult {
             Err(e) => return Err(e.into()),
         }
     }
+    // The rejects are written out before the index, so that a full disk stops the build
+    // with neither file replaced; both go in place once everything is written.
+    let rejected = rejects.map(|r| (r.rows, r.out.path().to_path_buf(), r.out.prepare()));
+    let rejected = match rejected {
+        Some((rows, path, prepared)) => Some((rows, path, prepared?)),
+        None => None,
+    };
     let summary = builder.build_to_file(&args.output)?;
     bar.finish_and_clear();
-    if let Some(r) = rejects.as_mut() {
-        r.out.flush().map_err(|e| write_failed(&r.path, e))?;
-    }
+    let rejected = match rejected {
+        Some((rows, path, prepared)) => {
+            prepared.commit()?;
+            Some((rows, path))
+        }
+        None => None,
+    };
     print_summary(
         &summary,
         &args.output,
@@ -224,10 +218,18 @@ pub(crate) fn run(args: &Args) -> CliResult {
         started.elapsed().as_secs_f64(),
         "",
     );
-    if let Some(r) = &rejects
-        && r.rows > 0
+    if let Some((rows, path)) = &rejected
+        && *rows > 0
     {
-        println!("rejected rows and their reasons: {}", r.path.display());
+        println!("rejected rows and their reasons: {}", path.display());
+    }
+    if summary.rules_written == 0 {
+        warn(format_args!(
+            "the list{} gave no rules, so {} lists no handset; check that the right list was \
+             given (publish refuses an index with no rules unless --force)",
+            if args.lists.len() == 1 { "" } else { "s" },
+            args.output.display()
+        ));
     }
     Ok(Outcome::Success)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use imei_index::list::{DELTA_COLUMNS, format_change};
 use imei_index::{Change, Verification, diff};
 
-use super::{CliResult, Outcome, count, open_index, output};
+use super::{CliResult, Outcome, Output, count, open_index, refuse_overlaps};
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
@@ -15,16 +15,23 @@ pub(crate) struct Args {
     old: PathBuf,
     /// The newer index.
     new: PathBuf,
-    /// Write the delta list to this file instead of standard output.
+    /// Write the delta list to this file instead of standard output. It is written beside
+    /// the file and renamed over it, never in place.
     #[arg(short, long, value_name = "DELTA")]
     output: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
+    if let Some(out) = &args.output {
+        refuse_overlaps(
+            &[("old index", &args.old), ("new index", &args.new)],
+            &[("output delta list", out)],
+        )?;
+    }
     // Full verification: a diff must not miss rules that a damaged file hides.
     let old = open_index(&args.old, Verification::Full)?;
     let new = open_index(&args.new, Verification::Full)?;
-    let mut out = output(args.output.as_deref())?;
+    let mut out = Output::new(args.output.as_deref())?;
     writeln!(
         out,
         "# imei-index diff: from serial {} ({}) to serial {} ({})",
@@ -44,7 +51,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
         }
         writeln!(out, "{}", format_change(&change))?;
     }
-    out.flush()?;
+    out.finish()?;
     eprintln!(
         "{} added, {} changed, {} removed: serial {} ({} rules) to serial {} ({} rules)",
         count(added),

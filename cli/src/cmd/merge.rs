@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use imei_index::{Merge, Precedence, Verification};
 
-use super::{CliResult, Outcome, bytes, count, open_index};
+use super::{CliResult, Outcome, bytes, count, open_index, refuse_overlaps};
 
 /// Which rule wins for a target several inputs list.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -22,7 +22,8 @@ pub(crate) struct Args {
     /// The indexes to merge, in order of authority for `--precedence order`.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// The index file to write. It is replaced atomically; publish it with `publish`.
+    /// The index file to write. It is written beside the file and renamed over it, never in
+    /// place; publish it with `publish`.
     #[arg(short, long, value_name = "INDEX")]
     output: PathBuf,
     /// Which rule wins when several inputs have one for the same target (the most specific
@@ -35,6 +36,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
+    let inputs: Vec<_> = args
+        .inputs
+        .iter()
+        .map(|p| ("input index", p.as_path()))
+        .collect();
+    refuse_overlaps(&inputs, &[("output index", &args.output)])?;
     let started = Instant::now();
     let inputs = args
         .inputs

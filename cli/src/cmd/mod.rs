@@ -13,19 +13,18 @@ pub(crate) mod publish;
 pub(crate) mod scan;
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, BufWriter, StdoutLock, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use imei_index::{ErrorChain, Index, OpenOptions, Verification};
+use imei_index::{AtomicFile, ErrorChain, Index, OpenOptions, Verification};
 
 /// How a command that ran ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Everything succeeded: exit 0.
     Success,
-    /// The command ran, but some input was invalid (and was reported): exit 1.
+    /// The command ran, but some input was invalid or refused (and was reported): exit 1.
     Invalid,
 }
 
@@ -46,7 +45,19 @@ impl Failure {
 
 impl From<imei_index::Error> for Failure {
     fn from(e: imei_index::Error) -> Failure {
-        Failure::new(ErrorChain(&e))
+        match &e {
+            // Every file the library writes replaces its target whole or not at all.
+            imei_index::Error::Io {
+                action: "write" | "replace",
+                path,
+                ..
+            } => Failure::new(format!(
+                "{}; {} was left as it was",
+                ErrorChain(&e),
+                path.display()
+            )),
+            _ => Failure::new(ErrorChain(&e)),
+        }
     }
 }
 
@@ -54,6 +65,8 @@ impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Failure {
         if e.kind() == io::ErrorKind::BrokenPipe {
             Failure::BrokenPipe
+        } else if let Some(w) = WriteFailed::of(&e) {
+            w.failure()
         } else {
             Failure::new(format!("could not write the output: {e}"))
         }
@@ -74,25 +87,258 @@ pub(crate) fn finish(result: CliResult) -> ExitCode {
     }
 }
 
+/// Prints a warning: something the user should look at, which did not stop the command.
+pub(crate) fn warn(msg: impl fmt::Display) {
+    eprintln!("imei-index: warning: {msg}");
+}
+
 /// Opens an index for a command.
 pub(crate) fn open_index(path: &Path, verification: Verification) -> Result<Index, Failure> {
     Ok(OpenOptions::new().verification(verification).open(path)?)
 }
 
-/// Creates a file to write a command's output to, buffered.
-pub(crate) fn create(path: &Path) -> Result<BufWriter<File>, Failure> {
-    File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 16, f))
-        .map_err(|e| Failure::new(format!("could not create {}: {e}", path.display())))
+/// Refuses, before any work, an output that is one of the command's inputs, or another of
+/// its outputs: the same file however it is named (a hard link, a symbolic link, `./`),
+/// told by identity (device and inode), or by directory and name for files that do not
+/// exist yet. Each file comes with what it is to the command ("input index", "rejects
+/// file"); standard input (`-`) is nobody's output.
+pub(crate) fn refuse_overlaps(
+    inputs: &[(&str, &Path)],
+    outputs: &[(&str, &Path)],
+) -> Result<(), Failure> {
+    for (i, &(out_role, out)) in outputs.iter().enumerate() {
+        let others = inputs
+            .iter()
+            .filter(|(_, p)| p.as_os_str() != "-")
+            .chain(&outputs[i + 1..]);
+        for &(in_role, input) in others {
+            if same_file(out, input) {
+                return Err(Failure::new(format!(
+                    "the {out_role} {} is the same file as the {in_role} {}; writing one \
+                     would replace the other, so name a different file for the {out_role}",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Where a command writes: the file given, or standard output; buffered either way.
-pub(crate) fn output(path: Option<&Path>) -> Result<BufWriter<Box<dyn Write>>, Failure> {
-    let out: Box<dyn Write> = match path {
-        Some(p) => Box::new(create(p)?),
-        None => Box::new(io::stdout().lock()),
+/// True when two paths name the same file, or would once created.
+fn same_file(a: &Path, b: &Path) -> bool {
+    same_file::is_same_file(a, b).unwrap_or(false) || normalized(a) == normalized(b)
+}
+
+/// A path's directory resolved (links, `.`, `..`), joined with its name.
+fn normalized(p: &Path) -> PathBuf {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
-    Ok(BufWriter::with_capacity(1 << 16, out))
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match p.file_name() {
+        Some(name) => dir.join(name),
+        None => p.to_path_buf(),
+    }
+}
+
+/// A write to an output file that failed: the file, and the operating system's error.
+/// Carried inside an `io::Error`, so that it survives the writers and library calls in
+/// between, and turned into a message that names the file.
+#[derive(Debug)]
+pub(crate) struct WriteFailed {
+    path: PathBuf,
+    source: io::Error,
+}
+
+impl fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not write {}", self.path.display())
+    }
+}
+
+impl std::error::Error for WriteFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl WriteFailed {
+    fn wrap(path: &Path, e: io::Error) -> io::Error {
+        if WriteFailed::of(&e).is_some() {
+            return e;
+        }
+        io::Error::new(
+            e.kind(),
+            WriteFailed {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        )
+    }
+
+    /// The failed write an error carries, looking through its causes.
+    pub(crate) fn of<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a WriteFailed> {
+        let mut cause = Some(e);
+        while let Some(e) = cause {
+            if let Some(w) = e.downcast_ref::<WriteFailed>() {
+                return Some(w);
+            }
+            if let Some(w) = e
+                .downcast_ref::<io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<WriteFailed>())
+            {
+                return Some(w);
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    /// The file that could not be written.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn failure(&self) -> Failure {
+        Failure::new(format!(
+            "{}; {} was left as it was",
+            ErrorChain(self),
+            self.path.display()
+        ))
+    }
+}
+
+/// A file a command writes: written beside its path and renamed over it by
+/// [`OutFile::commit`], never written in place, so that a process that maps or reads the
+/// old file keeps it whole, and a failed write (a full disk) leaves it as it was. Dropped
+/// without a commit, it leaves nothing behind.
+pub(crate) struct OutFile {
+    out: BufWriter<AtomicFile>,
+    path: PathBuf,
+}
+
+impl OutFile {
+    pub(crate) fn create(path: &Path) -> Result<OutFile, Failure> {
+        let file = AtomicFile::create(path).map_err(|e| {
+            Failure::new(format!(
+                "could not create a new file beside {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(OutFile {
+            out: BufWriter::with_capacity(1 << 16, file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes out what is buffered and flushes the file to disk, without putting it in
+    /// place yet: for outputs that go in place together, after the last thing that can fail.
+    pub(crate) fn prepare(self) -> Result<Prepared, Failure> {
+        let path = self.path;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| Failure::from(WriteFailed::wrap(&path, e.into_error())))?;
+        file.as_file_mut()
+            .sync_all()
+            .map_err(|e| Failure::from(WriteFailed::wrap(&path, e)))?;
+        Ok(Prepared { file, path })
+    }
+
+    /// Flushes the file and renames it over its path.
+    pub(crate) fn commit(self) -> Result<(), Failure> {
+        self.prepare()?.commit()
+    }
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out
+            .write(buf)
+            .map_err(|e| WriteFailed::wrap(&self.path, e))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out
+            .write_all(buf)
+            .map_err(|e| WriteFailed::wrap(&self.path, e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out
+            .flush()
+            .map_err(|e| WriteFailed::wrap(&self.path, e))
+    }
+}
+
+/// An output file written and flushed, waiting to be renamed over its path.
+pub(crate) struct Prepared {
+    file: AtomicFile,
+    path: PathBuf,
+}
+
+impl Prepared {
+    pub(crate) fn commit(self) -> Result<(), Failure> {
+        self.file.commit().map_err(|e| {
+            Failure::new(format!(
+                "could not put the new {} in place: {e}; it was left as it was",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// Where a command writes: a file (see [`OutFile`]) or standard output; buffered either way.
+pub(crate) enum Output {
+    Stdout(BufWriter<StdoutLock<'static>>),
+    File(OutFile),
+}
+
+impl Output {
+    pub(crate) fn new(path: Option<&Path>) -> Result<Output, Failure> {
+        Ok(match path {
+            Some(p) => Output::File(OutFile::create(p)?),
+            None => Output::Stdout(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+        })
+    }
+
+    /// Flushes the output; a file is put in place.
+    pub(crate) fn finish(self) -> Result<(), Failure> {
+        match self {
+            Output::Stdout(mut w) => Ok(w.flush()?),
+            Output::File(f) => f.commit(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File(f) => f.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.write_all(buf),
+            Output::File(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File(f) => f.flush(),
+        }
+    }
 }
 
 /// A count with thousands separators: 28200 → "28,200".

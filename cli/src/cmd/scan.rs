@@ -9,7 +9,10 @@ use imei_index::ErrorChain;
 use imei_index::scan::{Column, Header, ScanError, ScanOptions, ScanSummary, Scanner};
 use imei_index::{Status, Verification};
 
-use super::{CliResult, Failure, Outcome, bytes, count, create, open_index, output};
+use super::{
+    CliResult, Failure, OutFile, Outcome, Output, WriteFailed, bytes, count, open_index,
+    refuse_overlaps,
+};
 
 /// Arguments of `scan`.
 #[derive(Debug, clap::Args)]
@@ -79,6 +82,16 @@ fn parse_header(s: &str) -> Result<Header, String> {
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
+    let mut inputs = vec![("index", args.index.as_path())];
+    inputs.extend(args.files.iter().map(|f| ("log", f.as_path())));
+    let mut outputs = Vec::new();
+    if let Some(o) = &args.output {
+        outputs.push(("output", o.as_path()));
+    }
+    if let Some(r) = &args.rejects {
+        outputs.push(("rejects file", r.as_path()));
+    }
+    refuse_overlaps(&inputs, &outputs)?;
     let index = open_index(&args.index, Verification::Checksums)?;
     let mut options = ScanOptions::new();
     options
@@ -94,8 +107,8 @@ pub(crate) fn run(args: &Args) -> CliResult {
     }
     let mut scanner = Scanner::new(&index, &options).map_err(Failure::new)?;
 
-    let mut out = output(args.output.as_deref())?;
-    let mut rejects = args.rejects.as_deref().map(create).transpose()?;
+    let mut out = Output::new(args.output.as_deref())?;
+    let mut rejects = args.rejects.as_deref().map(OutFile::create).transpose()?;
     let stdin = [PathBuf::from("-")];
     let files = if args.files.is_empty() {
         &stdin[..]
@@ -110,10 +123,11 @@ pub(crate) fn run(args: &Args) -> CliResult {
             .scan(&name, input, &mut out, rejects)
             .map_err(scan_failure)?;
     }
-    out.flush()?;
-    if let Some(w) = rejects.as_mut() {
-        w.flush()
-            .map_err(|e| Failure::new(format!("could not write the rejected rows: {e}")))?;
+    // Both files are written out before either is put in place.
+    let rejects = rejects.map(OutFile::prepare).transpose()?;
+    out.finish()?;
+    if let Some(r) = rejects {
+        r.commit()?;
     }
     let summary = scanner.summary();
     let secs = started.elapsed().as_secs_f64();
@@ -151,6 +165,14 @@ fn open_input(path: &Path) -> Result<(String, Box<dyn Read>), Failure> {
 fn scan_failure(e: ScanError) -> Failure {
     match e.write_error() {
         Some(io) if io.kind() == io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
+        Some(io) => match WriteFailed::of(io) {
+            Some(w) => Failure::new(format!(
+                "{}; {} was left as it was",
+                ErrorChain(&e),
+                w.path().display()
+            )),
+            None => Failure::new(ErrorChain(&e)),
+        },
         _ => Failure::new(ErrorChain(&e)),
     }
 }
