@@ -10,9 +10,10 @@ use clap::{Parser, Subcommand};
 /// Build, check and inspect IMEI blocklist indexes for Equipment Identity Registers.
 ///
 /// Exit status: 0 when everything succeeded; 1 when the command ran but some input was
-/// invalid (a line `check` could not parse, a list row `build` rejected, an index that
-/// `verify` found corrupt); 2 when it could not run (bad arguments, a missing or unreadable
-/// file, an index that cannot be opened).
+/// invalid (a line `check` could not parse, a list row `build` rejected, with or without
+/// --skip-invalid, an index that `verify` found damaged, rows `scan` rejected); 2 when it
+/// could not run (bad arguments, a missing or unreadable file, a directory, a file that is
+/// not an index, an index that cannot be opened).
 #[derive(Debug, Parser)]
 #[command(name = "imei-index", version, max_term_width = 100)]
 struct Cli {
@@ -62,7 +63,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cmd::usage(&e),
+    };
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Build(args) => cmd::build::run(&args),
