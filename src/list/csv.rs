@@ -152,15 +152,13 @@ impl<R: BufRead> Records<R> {
         }
     }
 
-    /// An error about the row `raw` (its bytes as read), shown as `row`.
-    fn error(&self, kind: RowError, column: usize, row: &str, raw: &[u8]) -> ListError {
+    fn error(&self, kind: RowError, column: usize, row: &str) -> ListError {
         ListError {
             source_name: self.name.clone(),
             line: self.line,
             column,
             row: row.to_string(),
             kind,
-            raw: raw.to_vec(),
         }
     }
 
@@ -181,7 +179,7 @@ impl<R: BufRead> Records<R> {
                 Err(e) => {
                     self.done = true;
                     self.line += 1;
-                    return Some(Err(self.error(RowError::Io(e), 1, "", b"")));
+                    return Some(Err(self.error(RowError::Io(e), 1, "")));
                 }
             };
             if n == 0 {
@@ -215,8 +213,9 @@ impl<R: BufRead> Records<R> {
                     let kind = RowError::NotUtf8 {
                         offset,
                         byte: raw[offset],
+                        bytes: raw.to_vec(),
                     };
-                    return Some(Err(self.error(kind, column, &lossy, raw)));
+                    return Some(Err(self.error(kind, column, &lossy)));
                 }
             };
             if line.trim().is_empty() {
@@ -227,7 +226,7 @@ impl<R: BufRead> Records<R> {
                 Err((kind, column)) => {
                     self.rows += 1;
                     self.seen_data = true;
-                    return Some(Err(self.error(kind, column, line, raw)));
+                    return Some(Err(self.error(kind, column, line)));
                 }
             };
             let first_row = !self.seen_data;
@@ -243,12 +242,12 @@ impl<R: BufRead> Records<R> {
                 }
                 self.rows += 1;
                 let found = fields.iter().map(|f| f.text.to_string()).collect();
-                return Some(Err(self.error(bad_header(found), 1, line, raw)));
+                return Some(Err(self.error(bad_header(found), 1, line)));
             }
             self.rows += 1;
             return Some(
                 parse(&fields, line.chars().count())
-                    .map_err(|(kind, column)| self.error(kind, column, line, raw)),
+                    .map_err(|(kind, column)| self.error(kind, column, line)),
             );
         }
         None

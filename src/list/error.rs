@@ -62,6 +62,10 @@ pub enum RowError {
         offset: usize,
         /// The first invalid byte.
         byte: u8,
+        /// The line's bytes as read, without its line end: the row that
+        /// [`ListError::row`] can only show with U+FFFD in place of the bad bytes (read them
+        /// with [`ListError::row_bytes`]).
+        bytes: Vec<u8>,
     },
     /// An IMSI on a row whose imei field is a TAC or a range.
     #[error(
@@ -91,11 +95,10 @@ pub enum RowError {
 
 /// A row of a list that could not be read, and where it is.
 ///
-/// It keeps the row twice: as text for messages ([`row`](ListError::row)), and as the bytes
-/// that were read ([`row_bytes`](ListError::row_bytes)), which is what a rejects file must
-/// hold so that the fixed row reads back as the row that was meant, byte for byte.
+/// It keeps the row as text for messages ([`row`](ListError::row)) and as the bytes that
+/// were read ([`row_bytes`](ListError::row_bytes)): what a rejects file must hold so that the
+/// fixed row reads back as the row that was meant, byte for byte.
 #[derive(Debug)]
-#[non_exhaustive]
 pub struct ListError {
     /// The list's name (usually its path).
     pub source_name: String,
@@ -109,8 +112,6 @@ pub struct ListError {
     pub row: String,
     /// What is wrong.
     pub kind: RowError,
-    /// The row's bytes as read, without its line end (nor the byte-order mark of a first line).
-    pub(crate) raw: Vec<u8>,
 }
 
 impl ListError {
@@ -130,7 +131,11 @@ impl ListError {
     /// assert!(err.to_string().starts_with("l.csv:1:15: byte 0xE9"), "{err}");
     /// ```
     pub fn row_bytes(&self) -> &[u8] {
-        &self.raw
+        match &self.kind {
+            // The only row that is not its text: the text has U+FFFD for the bad bytes.
+            RowError::NotUtf8 { bytes, .. } => bytes,
+            _ => self.row.as_bytes(),
+        }
     }
 
     /// True when reading cannot go on (the source failed), as opposed to one bad row.
