@@ -255,11 +255,21 @@ fn a_line_that_is_not_utf8_points_at_the_bad_byte() {
     assert_eq!(rows.len(), 2);
     let err = rows[0].as_ref().unwrap_err();
     assert!(
-        matches!(err.kind, RowError::NotUtf8 { offset: 11 }),
+        matches!(
+            err.kind,
+            RowError::NotUtf8 {
+                offset: 11,
+                byte: 0xff,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_at(err, 2, 12);
     assert_eq!(err.row, "35209900,bl\u{fffd}ocked");
+    assert_eq!(err.row_bytes(), b"35209900,bl\xffocked");
+    // The message names the byte, so that it can be found in a hex editor.
+    assert!(err.to_string().contains("byte 0xFF"), "{err}");
     // Reading goes on with the next line.
     assert_eq!(rows[1].as_ref().unwrap().kind(), RuleKind::Tac);
 
@@ -271,10 +281,102 @@ fn a_line_that_is_not_utf8_points_at_the_bad_byte() {
     let rows: Vec<_> = ListReader::new("list.csv", &data[..]).collect();
     let err = rows[0].as_ref().unwrap_err();
     assert!(
-        matches!(err.kind, RowError::NotUtf8 { offset: 11 }),
+        matches!(
+            err.kind,
+            RowError::NotUtf8 {
+                offset: 11,
+                byte: 0xc3,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_at(err, 1, 11);
+    assert!(err.to_string().contains("byte 0xC3"), "{err}");
+}
+
+#[test]
+fn comments_are_skipped_as_bytes_whatever_their_encoding() {
+    // Windows-1252 (é = 0xE9), an invalid UTF-8 sequence, and a lone continuation byte, in
+    // comment lines of a list and of a delta list: none of them is a row.
+    let comments: &[&[u8]] = &[
+        b"# Liste nationale r\xe9vis\xe9e\n",
+        b"  \t# \xc3\x28 broken sequence\r\n",
+        b"#\x80\n",
+    ];
+    let mut list = Vec::new();
+    let mut delta = b"op,imei,status\n".to_vec();
+    for c in comments {
+        list.extend_from_slice(c);
+        delta.extend_from_slice(c);
+    }
+    list.extend_from_slice(b"imei,status\n35209900,blocked\n");
+    delta.extend_from_slice(b"add,35209900,blocked\n");
+    let mut reader = ListReader::new("list.csv", &list[..]);
+    let rules: Vec<Rule> = reader.by_ref().map(Result::unwrap).collect();
+    assert_eq!(
+        rules,
+        [Rule::tac(tac("35209900"), Entry::new(Status::Blocked))]
+    );
+    assert_eq!(reader.rows(), 1);
+    let changes: Vec<_> = imei_index::list::DeltaReader::new("delta.csv", &delta[..])
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(changes.len(), 1);
+
+    // The same bytes in a data row are an error at the byte, naming it.
+    let rows: Vec<_> =
+        ListReader::new("list.csv", &b"35209900,blocked # r\xe9vis\xe9\n"[..]).collect();
+    let err = rows[0].as_ref().unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            RowError::NotUtf8 {
+                offset: 20,
+                byte: 0xe9,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_at(err, 1, 21);
+    assert!(err.to_string().contains("byte 0xE9"), "{err}");
+}
+
+#[test]
+fn a_rejected_row_keeps_its_bytes_as_read() {
+    let data: &[u8] =
+        b"\xef\xbb\xbf3520990x,blocked\r\n35209900,bloqu\xe9\r\n35209900,\xc3\x28\n35209900,maybe";
+    let rows: Vec<_> = ListReader::new("list.csv", data).collect();
+    let raw: Vec<&[u8]> = rows
+        .iter()
+        .map(|r| r.as_ref().unwrap_err().row_bytes())
+        .collect();
+    // Without line ends, and without the first line's byte-order mark; every other byte kept.
+    assert_eq!(
+        raw,
+        [
+            &b"3520990x,blocked"[..],
+            b"35209900,bloqu\xe9",
+            b"35209900,\xc3\x28",
+            b"35209900,maybe"
+        ]
+    );
+    for r in &rows {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.row, String::from_utf8_lossy(e.row_bytes()));
+    }
+    // A delta list's rejected rows too.
+    let rows: Vec<_> = imei_index::list::DeltaReader::new(
+        "d.csv",
+        &b"move,35209900\nadd,3520990\xe9,blocked\n"[..],
+    )
+    .collect();
+    let raw: Vec<&[u8]> = rows
+        .iter()
+        .map(|r| r.as_ref().unwrap_err().row_bytes())
+        .collect();
+    assert_eq!(raw, [&b"move,35209900"[..], b"add,3520990\xe9,blocked"]);
 }
 
 #[test]
@@ -420,6 +522,11 @@ fn headers_may_name_fewer_columns_in_any_case_and_with_a_bom() {
         assert!(rows[0].is_ok(), "{header:?}: {:?}", rows[0]);
         assert_eq!(reader.rows(), 1);
     }
+    // A delta list's too.
+    let delta = "\u{feff}op,imei,status\nadd,35209900,blocked\n";
+    let changes: Vec<_> = imei_index::list::DeltaReader::new("d.csv", delta.as_bytes()).collect();
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].is_ok(), "{:?}", changes[0]);
     // A BOM is an artefact only at the start of the file.
     let rows = read("35209900,blocked\n\u{feff}35209901,blocked\n");
     let err = rows[1].as_ref().unwrap_err();

@@ -671,6 +671,54 @@ fn every_kind_of_bad_row_is_counted_and_written_aside_with_its_line() {
 }
 
 #[test]
+fn comments_are_not_rows_whatever_their_encoding_and_rejects_scan_again() {
+    // Comment lines as list files have them: before the header (so that the header is still
+    // found), between rows, indented, and in Windows-1252 or broken UTF-8. A rejected row
+    // holding such bytes is written aside exactly as read.
+    let log: &[u8] = b"\xef\xbb\xbf# export du 21/05, r\xe9vis\xe9\n\
+                       \t # \xc3\x28\r\n\
+                       imsi,imei,time\n\
+                       1,352099001761481,a\n\
+                       # between rows \xe9\n\
+                       1,35209900176148\xe9,b\n\
+                       1,490154203237518,c\n";
+    for (what, options) in variants() {
+        let (s, out, rejects) = scan_bytes(&tac_index(), &options, log);
+        assert!(s.accounts_for_every_row(), "{what}: {s:?}");
+        assert_eq!(
+            (s.rows, s.matched, s.unmatched, s.not_imei),
+            (3, 1, 1, 1),
+            "{what}"
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "imsi,imei,time,status,reason,rule,date\n1,352099001761481,a,blocked,stolen,tac,\n",
+            "{what}"
+        );
+        // Line numbers count the comment lines; the row is its bytes.
+        let mut want = b"# log:6: field 2 is not an IMEI: ".to_vec();
+        assert!(rejects.starts_with(&want), "{what}: {rejects:?}");
+        want = b"\n1,35209900176148\xe9,b\n".to_vec();
+        assert!(rejects.ends_with(&want), "{what}: {rejects:?}");
+
+        // The rejects file scans again: its comments are not rows.
+        let mut again = ScanOptions::new();
+        again.header(Header::Absent).imei_column(Column::At(1));
+        let (s, _, _) = scan_bytes(&tac_index(), &again, &rejects);
+        assert_eq!((s.rows, s.not_imei), (1, 1), "{what}");
+    }
+
+    // With `#` as the delimiter, a line starting with it starts with an empty field.
+    let mut hash = ScanOptions::new();
+    hash.delimiter(b'#')
+        .header(Header::Absent)
+        .imei_column(Column::At(1));
+    let (s, out, _) = scan_bytes(&tac_index(), &hash, b"#352099001761481\n");
+    assert_eq!((s.rows, s.matched), (1, 1));
+    assert_eq!(out, b"#352099001761481#blocked#stolen#tac#\n");
+}
+
+#[test]
 fn an_overlong_line_is_skipped_whatever_the_chunk_size() {
     let long = "7".repeat((1 << 20) + 10);
     let text = format!("imei\n{long}\n352099001761481\n{long}");

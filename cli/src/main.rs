@@ -10,11 +10,12 @@ use clap::{Parser, Subcommand};
 /// Build, check and inspect IMEI blocklist indexes for Equipment Identity Registers.
 ///
 /// Exit status: 0 when everything succeeded; 1 when the command ran but some input was
-/// invalid or refused (a line `check` could not parse, a list row `build` rejected, an index
-/// that `verify` found corrupt, an index that `publish`'s guards refused); 2 when it could
-/// not run (bad arguments, a missing or unreadable file, an index that cannot be opened, an
-/// output that is one of the inputs, a file that could not be written). No command writes
-/// a file in place: outputs are written beside their path and renamed over it.
+/// invalid or refused (a line `check` could not parse, a list row `build` rejected, with or
+/// without --skip-invalid, an index that `verify` found damaged, rows `scan` rejected, an
+/// index that `publish`'s guards refused); 2 when it could not run (bad arguments, a missing
+/// or unreadable file, a directory, a file that is not an index, an index that cannot be
+/// opened, an output that is one of the inputs, a file that could not be written). No command
+/// writes a file in place: outputs are written beside their path and renamed over it.
 #[derive(Debug, Parser)]
 #[command(name = "imei-index", version, max_term_width = 100)]
 struct Cli {
@@ -65,7 +66,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cmd::usage(&e),
+    };
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Build(args) => cmd::build::run(&args),

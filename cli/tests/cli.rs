@@ -252,7 +252,14 @@ fn build_stops_at_a_bad_row_or_writes_it_aside() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The index is written without the bad rows, but some input was invalid: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(f.dir.join("bad.imeiidx").exists());
+    assert!(
+        text(&out.stderr).starts_with("imei-index: error: 2 rows could not be read"),
+        "{}",
+        text(&out.stderr)
+    );
     let summary = text(&out.stdout);
     assert!(summary.contains("read 4 rows"), "{summary}");
     assert!(
@@ -303,22 +310,34 @@ fn damaged_index_files_give_errors_not_panics() {
     assert_eq!(built.status.code(), Some(0), "{}", text(&built.stderr));
     let good = fs::read(f.dir.join("small.imeiidx")).unwrap();
     let damaged = f.path("damaged.imeiidx");
-    let mut cases: Vec<(String, Vec<u8>)> = vec![
-        ("empty".into(), Vec::new()),
-        ("a list, not an index".into(), small.as_bytes().to_vec()),
+    // What `verify` says of each: 2 for a file that is not an index of this format and
+    // version (it could not verify it), 1 for a damaged one (what it is there to find).
+    const NOT_AN_INDEX: i32 = 2;
+    const DAMAGED: i32 = 1;
+    let mut cases: Vec<(String, Vec<u8>, i32)> = vec![
+        ("empty".into(), Vec::new(), NOT_AN_INDEX),
+        (
+            "a list, not an index".into(),
+            small.as_bytes().to_vec(),
+            NOT_AN_INDEX,
+        ),
     ];
     for len in (0..good.len()).step_by(good.len() / 40 + 1) {
-        cases.push((format!("truncated to {len}"), good[..len].to_vec()));
+        // Truncated to nothing is empty; any longer prefix keeps the magic, or part of it.
+        let code = if len == 0 { NOT_AN_INDEX } else { DAMAGED };
+        cases.push((format!("truncated to {len}"), good[..len].to_vec(), code));
     }
     for at in (0..good.len()).step_by(good.len() / 40 + 1) {
         let mut b = good.clone();
         b[at] ^= 0x5a;
-        cases.push((format!("byte {at} flipped"), b));
+        // Bytes 0..8 are the magic, 8..12 the format version.
+        let code = if at < 12 { NOT_AN_INDEX } else { DAMAGED };
+        cases.push((format!("byte {at} flipped"), b, code));
     }
     let mut appended = good.clone();
     appended.extend_from_slice(b"junk");
-    cases.push(("bytes appended".into(), appended));
-    for (what, bytes) in cases {
+    cases.push(("bytes appended".into(), appended, DAMAGED));
+    for (what, bytes, verify_code) in cases {
         fs::write(&damaged, &bytes).unwrap();
         for args in [
             vec!["check", "--index", &damaged, "352099001761481"],
@@ -332,7 +351,16 @@ fn damaged_index_files_give_errors_not_panics() {
         }
         let out = run(&["verify", &damaged], None);
         assert_no_panic(&out, &what);
-        assert_eq!(out.status.code(), Some(1), "{what}: verify");
+        assert_eq!(
+            out.status.code(),
+            Some(verify_code),
+            "{what}: verify: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).starts_with("imei-index: error: "),
+            "{what}"
+        );
     }
 }
 

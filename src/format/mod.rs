@@ -314,6 +314,54 @@ pub enum FormatError {
     NotDelta,
 }
 
+impl FormatError {
+    /// True when the bytes are an index of this format and version that is damaged
+    /// (truncated, failing a checksum, or with a header, section table or section that
+    /// cannot be right); false when they are not such an index at all: empty, without the
+    /// magic (a list, or any other file), of a format version this library does not read,
+    /// or a delta where a full index is wanted (or the reverse).
+    ///
+    /// `imei-index verify` exits with 1 (the input is invalid) for the first kind and with 2
+    /// (it could not run) for the second.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Entry, Index, IndexBuilder, Rule, Status, Tac};
+    ///
+    /// let mut b = IndexBuilder::new();
+    /// b.add(Rule::tac(Tac::parse("35209900")?, Entry::new(Status::Blocked)));
+    /// let (mut bytes, _) = b.build_to_vec()?;
+    /// let open = |b: &[u8]| Index::from_bytes(b.to_vec().into()).unwrap_err();
+    ///
+    /// // Not an index at all: a list.
+    /// assert!(!open(b"imei,status\n").as_format().unwrap().is_corrupt());
+    /// // An index with one byte flipped.
+    /// let last = bytes.len() - 1;
+    /// bytes[last] ^= 1;
+    /// assert!(open(&bytes).as_format().unwrap().is_corrupt());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_corrupt(&self) -> bool {
+        match self {
+            FormatError::Empty
+            | FormatError::Magic { .. }
+            | FormatError::Version { .. }
+            | FormatError::IsDelta
+            | FormatError::NotDelta => false,
+            FormatError::TooShort { .. }
+            | FormatError::HeaderChecksum { .. }
+            | FormatError::Header { .. }
+            | FormatError::Length { .. }
+            | FormatError::SectionTable { .. }
+            | FormatError::SectionBounds { .. }
+            | FormatError::SectionChecksum { .. }
+            | FormatError::Padding { .. }
+            | FormatError::Malformed { .. } => true,
+        }
+    }
+}
+
 /// Reads a little-endian u32 at `at`; the caller has checked the bounds.
 pub(crate) fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))

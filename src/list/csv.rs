@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::io::{self, BufRead};
 
 use crate::list::error::{ListError, RowError};
+use crate::list::text::{is_comment, strip_bom};
 
 /// A field of a delimited record and the 1-based character column where it starts.
 #[derive(Debug, PartialEq, Eq)]
@@ -196,7 +197,11 @@ impl<R: BufRead> Records<R> {
             }
             // A UTF-8 byte-order mark on the first line is an editor's artefact, not data.
             if self.line == 1 {
-                raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
+                raw = strip_bom(raw);
+            }
+            // Comments are skipped as bytes, before decoding: their encoding does not matter.
+            if is_comment(raw) {
+                continue;
             }
             let line = match std::str::from_utf8(raw) {
                 Ok(l) => l,
@@ -205,15 +210,15 @@ impl<R: BufRead> Records<R> {
                     let lossy = String::from_utf8_lossy(raw).into_owned();
                     let offset = e.valid_up_to();
                     let column = raw[..offset].iter().filter(|&&b| b & 0xc0 != 0x80).count() + 1;
-                    return Some(Err(self.error(
-                        RowError::NotUtf8 { offset },
-                        column,
-                        &lossy,
-                    )));
+                    let kind = RowError::NotUtf8 {
+                        offset,
+                        byte: raw[offset],
+                        bytes: raw.to_vec(),
+                    };
+                    return Some(Err(self.error(kind, column, &lossy)));
                 }
             };
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+            if line.trim().is_empty() {
                 continue;
             }
             let fields = match split_record(line, ',') {
@@ -221,8 +226,7 @@ impl<R: BufRead> Records<R> {
                 Err((kind, column)) => {
                     self.rows += 1;
                     self.seen_data = true;
-                    let line = line.to_string();
-                    return Some(Err(self.error(kind, column, &line)));
+                    return Some(Err(self.error(kind, column, line)));
                 }
             };
             let first_row = !self.seen_data;
@@ -238,15 +242,12 @@ impl<R: BufRead> Records<R> {
                 }
                 self.rows += 1;
                 let found = fields.iter().map(|f| f.text.to_string()).collect();
-                let line = line.to_string();
-                return Some(Err(self.error(bad_header(found), 1, &line)));
+                return Some(Err(self.error(bad_header(found), 1, line)));
             }
             self.rows += 1;
             return Some(
-                parse(&fields, line.chars().count()).map_err(|(kind, column)| {
-                    let line = line.to_string();
-                    self.error(kind, column, &line)
-                }),
+                parse(&fields, line.chars().count())
+                    .map_err(|(kind, column)| self.error(kind, column, line)),
             );
         }
         None

@@ -53,11 +53,19 @@ pub enum RowError {
     TextAfterQuote,
     /// The line is not valid UTF-8.
     #[error(
-        "the line is not valid UTF-8 (bad byte at offset {offset}): save the list as UTF-8 or ASCII"
+        "byte 0x{byte:02X} is not UTF-8: the row was saved in another encoding (Windows-1252 \
+         or Latin-1 often); save the list as UTF-8 or ASCII"
     )]
+    #[non_exhaustive]
     NotUtf8 {
-        /// Byte offset of the first invalid byte in the line.
+        /// Byte offset of the first invalid byte in the line (0-based).
         offset: usize,
+        /// The first invalid byte.
+        byte: u8,
+        /// The line's bytes as read, without its line end: the row that
+        /// [`ListError::row`] can only show with U+FFFD in place of the bad bytes (read them
+        /// with [`ListError::row_bytes`]).
+        bytes: Vec<u8>,
     },
     /// An IMSI on a row whose imei field is a TAC or a range.
     #[error(
@@ -86,6 +94,10 @@ pub enum RowError {
 }
 
 /// A row of a list that could not be read, and where it is.
+///
+/// It keeps the row as text for messages ([`row`](ListError::row)) and as the bytes that
+/// were read ([`row_bytes`](ListError::row_bytes)): what a rejects file must hold so that the
+/// fixed row reads back as the row that was meant, byte for byte.
 #[derive(Debug)]
 pub struct ListError {
     /// The list's name (usually its path).
@@ -95,13 +107,37 @@ pub struct ListError {
     /// 1-based character column where the problem is (the field's first character, or the
     /// offending character when one is known).
     pub column: usize,
-    /// The row as read, without its line end, for writing rejected rows aside.
+    /// The row as read, without its line end, as text: bytes that are not UTF-8 are shown
+    /// as U+FFFD. For messages; write [`row_bytes`](ListError::row_bytes) to files.
     pub row: String,
     /// What is wrong.
     pub kind: RowError,
 }
 
 impl ListError {
+    /// The row's bytes exactly as read, without its line end (and, on the first line,
+    /// without a byte-order mark): what to write when setting a rejected row aside.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::list::ListReader;
+    ///
+    /// // "bloqué" saved as Windows-1252: é is the byte 0xE9, which is not UTF-8.
+    /// let list = b"35209900,bloqu\xe9\n";
+    /// let err = ListReader::new("l.csv", &list[..]).next().unwrap().unwrap_err();
+    /// assert_eq!(err.row_bytes(), b"35209900,bloqu\xe9");
+    /// assert_eq!(err.row, "35209900,bloqu\u{fffd}");
+    /// assert!(err.to_string().starts_with("l.csv:1:15: byte 0xE9"), "{err}");
+    /// ```
+    pub fn row_bytes(&self) -> &[u8] {
+        match &self.kind {
+            // The only row that is not its text: the text has U+FFFD for the bad bytes.
+            RowError::NotUtf8 { bytes, .. } => bytes,
+            _ => self.row.as_bytes(),
+        }
+    }
+
     /// True when reading cannot go on (the source failed), as opposed to one bad row.
     pub fn is_fatal(&self) -> bool {
         matches!(self.kind, RowError::Io(_))

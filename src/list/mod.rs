@@ -11,13 +11,17 @@
 //!
 //! Columns are `imei,status,reason,imsi,date`; the trailing three may be empty or absent.
 //! Fields may be double-quoted (`""` inside quotes is one quote) and are trimmed of
-//! surrounding whitespace. Lines may end in LF or CRLF. IMEIs are parsed strictly (a 15th
+//! surrounding whitespace. Lines may end in LF or CRLF. A UTF-8 byte-order mark at the
+//! start is ignored ([`strip_bom`]). A line whose first byte that is not a space or a tab is
+//! `#` is a comment ([`is_comment`]), whatever its encoding; every other line must be UTF-8,
+//! and a byte that is not is an error naming it. IMEIs are parsed strictly (a 15th
 //! digit must be the check digit): a wrong check digit in a list is more often a typing
 //! error than a forged handset, and a list that means the forged identity can give its 14
 //! digits.
 //!
 //! A row that cannot be read is a [`ListError`] naming the source, line and column, and
-//! keeping the row's text, so that callers can stop or write rejected rows aside and go on.
+//! keeping the row's text and its bytes ([`ListError::row_bytes`]), so that callers can stop
+//! or write rejected rows aside, exactly as they were, and go on.
 //!
 //! Delta lists ([`DeltaReader`]) are lists with an operation column in front: the changes
 //! from one version of a list to the next.
@@ -31,6 +35,7 @@ mod csv;
 mod error;
 mod format;
 mod row;
+mod text;
 
 use self::csv::Records;
 pub use self::csv::{Field, split_record};
@@ -38,6 +43,7 @@ pub use self::error::{ListError, RowError};
 pub use self::format::{format_change, format_row};
 pub use self::row::{COLUMNS, DELTA_COLUMNS};
 use self::row::{parse_delta_row, parse_row};
+pub use self::text::{is_comment, strip_bom};
 
 /// Reads the rules of a list, one row at a time.
 ///

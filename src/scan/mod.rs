@@ -7,9 +7,13 @@
 //! whole lines, parses and checks them on every core, and writes the rows whose handset is
 //! listed, in input order, each with its verdict appended (`status, reason, rule, date`).
 //!
-//! * Records are lines (LF or CRLF, the last one may lack its line end). Fields follow the
-//!   list files' rules: separated by the delimiter, trimmed of spaces and tabs, optionally
-//!   double-quoted (`""` is a quote inside; a quoted field does not span lines).
+//! * Records are lines (LF or CRLF, the last one may lack its line end). Blank lines and
+//!   comments are not records: as in list files, a line whose first byte that is not a
+//!   space or a tab is `#` ([`is_comment`](crate::list::is_comment); unless `#` is the
+//!   delimiter), whatever its encoding, so that a rejects file can be scanned again. A
+//!   UTF-8 byte-order mark at the start is ignored. Fields follow the list files' rules:
+//!   separated by the delimiter, trimmed of spaces and tabs, optionally double-quoted (`""`
+//!   is a quote inside; a quoted field does not span lines).
 //! * The IMEI field is read as [`Imei::parse`](crate::Imei::parse) reads it (14 or 15
 //!   digits, IMEISV, `imei-`/`imeisv-` PEIs, separators), or as
 //!   [`Imei::parse_lenient`](crate::Imei::parse_lenient) does with
@@ -76,7 +80,7 @@ use self::prefilter::Prefilter;
 use self::record::WANTED;
 use self::summary::Totals;
 use self::worker::{Chunk, IMEI, IMSI, MSISDN, NONE, Plan, Scratch, scan_chunk};
-use crate::list::split_record;
+use crate::list::{split_record, strip_bom};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
 
@@ -152,7 +156,7 @@ impl Scanner {
             source,
         };
         let mut first = Chunk::default();
-        let result = match first_records(&mut reader, &mut first) {
+        let result = match first_records(&mut reader, &mut first, self.options.delimiter) {
             Ok(Some(blank_lines)) => {
                 self.scan_input(name, &mut reader, first, blank_lines, matches, rejects)
             }
@@ -228,7 +232,7 @@ impl Scanner {
             for range in record::lines(&data[start..]) {
                 lines += 1;
                 let line = &data[start + range.start..start + range.end];
-                if !record::is_blank(line) {
+                if !record::is_skipped(line, self.options.delimiter) {
                     let next = start + range.end;
                     let after =
                         memchr::memchr(b'\n', &data[next..]).map_or(data.len(), |p| next + p + 1);
@@ -358,12 +362,13 @@ impl Scanner {
     }
 }
 
-/// Reads the input's first piece with a record into `first`, skipping pieces of blank
-/// lines and a UTF-8 byte-order mark; `None` when the input holds no record, else how many
-/// blank lines came before the piece.
+/// Reads the input's first piece with a record into `first`, skipping pieces of blank and
+/// comment lines and a UTF-8 byte-order mark; `None` when the input holds no record, else
+/// how many lines came before the piece.
 fn first_records<R: Read>(
     reader: &mut ChunkReader<R>,
     first: &mut Chunk,
+    delimiter: u8,
 ) -> io::Result<Option<u64>> {
     let mut blank_lines = 0;
     let mut at_start = true;
@@ -373,15 +378,15 @@ fn first_records<R: Read>(
             return Ok(Some(blank_lines));
         }
         // A byte-order mark is an editor's artefact, not data.
-        if at_start && first.data.starts_with(b"\xef\xbb\xbf") {
-            first.start = 3;
+        if at_start {
+            first.start = first.data.len() - strip_bom(&first.data).len();
         }
         at_start = false;
         let mut lines = 0;
         let mut all_blank = true;
         for range in record::lines(&first.data[first.start..]) {
             lines += 1;
-            if !record::is_blank(&first.data[first.start..][range]) {
+            if !record::is_skipped(&first.data[first.start..][range], delimiter) {
                 all_blank = false;
                 break;
             }

@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::list::{RowError, split_record};
+use crate::list::{RowError, is_comment, split_record};
 use crate::model::ident::{CheckDigit, IdError, Imei, LenientImei};
 
 /// The most columns a scan reads from a record: IMEI, IMSI and MSISDN.
@@ -152,6 +152,14 @@ fn trim(line: &[u8], mut start: usize, mut end: usize, delimiter: u8) -> (usize,
 #[inline]
 pub(crate) fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t')
+}
+
+/// True when a line is not a row: blank, or a comment as list files have them
+/// ([`is_comment`], decided on bytes whatever their encoding), unless `#` is the delimiter,
+/// where a line starting with it starts with an empty field.
+#[inline]
+pub(crate) fn is_skipped(line: &[u8], delimiter: u8) -> bool {
+    is_blank(line) || (delimiter != b'#' && is_comment(line))
 }
 
 /// Reads an IMEI field as [`Imei::parse_lenient`] does.

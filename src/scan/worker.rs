@@ -221,7 +221,7 @@ fn parse_row(
     quotes: bool,
 ) -> Parsed {
     let line = &data[range.clone()];
-    if record::is_blank(line) {
+    if record::is_skipped(line, plan.delimiter) {
         return Parsed::Blank;
     }
     if line.len() > MAX_LINE {

@@ -100,7 +100,7 @@ fn read_delta(path: &Path) -> Result<Option<Delta>, Failure> {
         Ok(()) => {}
         Err(imei_index::Error::List(e)) if !e.is_fatal() => {
             eprintln!("imei-index: error: {e}");
-            eprintln!("imei-index: nothing was written; fix the row and apply again");
+            eprintln!("imei-index: error: nothing was written; fix the row and apply again");
             return Ok(None);
         }
         Err(e) => return Err(e.into()),

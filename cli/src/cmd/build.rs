@@ -24,7 +24,8 @@ pub(crate) struct Args {
     output: PathBuf,
     /// Write rows that cannot be read, with their reason, to REJECTS (default:
     /// INDEX.rejects.csv) and build the rest, instead of stopping at the first bad row. The
-    /// rejects file, like the index, is replaced only when the build succeeds.
+    /// rejects file, like the index, is replaced only when the build succeeds. The exit
+    /// status is still 1 when a row was rejected.
     #[arg(long, value_name = "REJECTS", num_args = 0..=1, require_equals = true)]
     skip_invalid: Option<Option<PathBuf>>,
     /// A list version to record in the index (for example 20240521), shown by `stats`.
@@ -89,10 +90,14 @@ impl Rejects {
         Ok(Rejects { out, rows: 0 })
     }
 
+    /// Writes a rejected row after a comment saying what is wrong with it. The row is
+    /// written as it was read, byte for byte (not as text, which would turn bytes that are
+    /// not UTF-8 into U+FFFD), so that the fixed row is the row that was meant.
     fn write(&mut self, e: &ListError) -> io::Result<()> {
         self.rows += 1;
         writeln!(self.out, "# {e}")?;
-        writeln!(self.out, "{}", e.row)
+        self.out.write_all(e.row_bytes())?;
+        self.out.write_all(b"\n")
     }
 }
 
@@ -187,8 +192,8 @@ pub(crate) fn run(args: &Args) -> CliResult {
                 bar.finish_and_clear();
                 eprintln!("imei-index: error: {e}");
                 eprintln!(
-                    "imei-index: nothing was written; fix the row, or use --skip-invalid to \
-                     write bad rows aside and build the rest"
+                    "imei-index: error: nothing was written; fix the row, or use --skip-invalid \
+                     to write bad rows aside and build the rest"
                 );
                 return Ok(Outcome::Invalid);
             }
@@ -218,11 +223,6 @@ pub(crate) fn run(args: &Args) -> CliResult {
         started.elapsed().as_secs_f64(),
         "",
     );
-    if let Some((rows, path)) = &rejected
-        && *rows > 0
-    {
-        println!("rejected rows and their reasons: {}", path.display());
-    }
     if summary.rules_written == 0 {
         warn(format_args!(
             "the list{} gave no rules, so {} lists no handset; check that the right list was \
@@ -230,6 +230,25 @@ pub(crate) fn run(args: &Args) -> CliResult {
             if args.lists.len() == 1 { "" } else { "s" },
             args.output.display()
         ));
+    }
+    if let Some((rows, path)) = &rejected
+        && *rows > 0
+    {
+        println!("rejected rows and their reasons: {}", path.display());
+        // The index was written, but without these rows: some input was invalid (exit 1),
+        // as `check` and `scan` say when they go on past bad input.
+        let (noun, were) = if *rows == 1 {
+            ("row", "was")
+        } else {
+            ("rows", "were")
+        };
+        eprintln!(
+            "imei-index: error: {} {noun} could not be read and {were} left out of the index: \
+             they are in {}, each after its reason; fixed, that file is a list to build from",
+            count(*rows),
+            path.display()
+        );
+        return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
 }

@@ -3,6 +3,7 @@
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
+use imei_index::list::strip_bom;
 use imei_index::{CheckDigit, Imei, Imsi, Index, Verdict, Verification};
 
 use super::{CliResult, Failure, Outcome, open_index};
@@ -64,15 +65,23 @@ pub(crate) fn run(args: &Args) -> CliResult {
             }
             line_no += 1;
             let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut line = line.strip_suffix(b"\r").unwrap_or(line);
+            // A byte-order mark at the start of the input is an editor's artefact, as in
+            // list files and logs.
+            if line_no == 1 {
+                line = strip_bom(line);
+            }
             match std::str::from_utf8(line) {
                 Ok(text) if text.trim().is_empty() => continue,
                 Ok(text) => checker.check(text, &format!("line {line_no}"))?,
                 Err(e) => {
                     let text = String::from_utf8_lossy(line);
+                    let valid = &line[..e.valid_up_to()];
+                    let position = valid.iter().filter(|&&b| b & 0xc0 != 0x80).count() + 1;
                     let msg = format!(
-                        "the input is not valid UTF-8 (bad byte at offset {})",
-                        e.valid_up_to()
+                        "byte 0x{:02X} at position {position} is not UTF-8: an IMEI is \
+                         digits, with spaces or hyphens between them",
+                        line[e.valid_up_to()],
                     );
                     checker.invalid(&text, &format!("line {line_no}"), &msg)?;
                 }
@@ -80,6 +89,13 @@ pub(crate) fn run(args: &Args) -> CliResult {
         }
     } else {
         for (i, text) in args.imeis.iter().enumerate() {
+            // The first argument may start with the mark of a file it was read from
+            // (`check $(cat imeis.txt)`): the start of a text, like standard input's.
+            let text = if i == 0 {
+                &text[text.len() - strip_bom(text.as_bytes()).len()..]
+            } else {
+                text
+            };
             checker.check(text, &format!("argument {}", i + 1))?;
         }
     }
@@ -116,7 +132,11 @@ impl<W: Write> Checker<'_, W> {
             None => self.index.check(imei),
         };
         if self.json {
-            writeln!(self.out, "{}", json_verdict(input, imei, &verdict))?;
+            writeln!(
+                self.out,
+                "{}",
+                json_verdict(input, imei, &verdict, check_digit.is_ok())
+            )?;
         } else {
             let dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
             write!(
@@ -150,7 +170,7 @@ impl<W: Write> Checker<'_, W> {
         } else {
             // Keep results and complaints apart: results on stdout, complaints on stderr.
             self.out.flush()?;
-            eprintln!("imei-index: {place} {input:?} is not an IMEI: {msg}");
+            eprintln!("imei-index: error: {place} {input:?} is not an IMEI: {msg}");
         }
         Ok(())
     }
@@ -160,11 +180,13 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings always serialize")
 }
 
-/// The JSON Lines object of the product contract, keys in its order.
-pub(crate) fn json_verdict(input: &str, imei: Imei, v: &Verdict) -> String {
+/// The JSON Lines object of the product contract, keys in its order, then the fields added
+/// since: `check_digit_ok`, false only for a wrong 15th digit accepted with `--lenient`
+/// (what the tab-separated output flags with a last column).
+pub(crate) fn json_verdict(input: &str, imei: Imei, v: &Verdict, check_digit_ok: bool) -> String {
     let opt = |s: Option<String>| s.map_or("null".to_string(), |s| json_string(&s));
     format!(
-        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{}}}",
+        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{},\"check_digit_ok\":{check_digit_ok}}}",
         json_string(input),
         v.status().map_or("unknown", |s| s.as_str()),
         opt(v.reason().map(|r| r.to_string())),

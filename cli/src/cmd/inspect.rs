@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use imei_index::{RuleKind, Status, Verification};
+use imei_index::{ErrorChain, FormatError, OpenOptions, RuleKind, Status, Verification};
 
 use super::{CliResult, Failure, Outcome, bytes, count, open_index};
 
@@ -54,8 +54,15 @@ pub(crate) fn stats(path: &Path) -> CliResult {
     Ok(Outcome::Success)
 }
 
+/// Verifies an index completely. A file that is an index of this format but damaged is
+/// what verify exists to find: invalid input (exit 1). A file it cannot verify at all (a
+/// missing or unreadable path, a directory or device, an empty file, a file without the
+/// magic, another format version, a delta index) means it could not run (exit 2).
 pub(crate) fn verify(path: &Path) -> CliResult {
-    match open_index(path, Verification::Full) {
+    let opened = OpenOptions::new()
+        .verification(Verification::Full)
+        .open(path);
+    match opened {
         Ok(index) => {
             println!(
                 "{}: ok: header, checksums and all {} rules verified",
@@ -64,11 +71,10 @@ pub(crate) fn verify(path: &Path) -> CliResult {
             );
             Ok(Outcome::Success)
         }
-        // A corrupt index is what verify exists to find: report it as invalid input.
-        Err(Failure::Message(msg)) if std::fs::metadata(path).is_ok() => {
-            eprintln!("imei-index: {msg}");
+        Err(e) if e.as_format().is_some_and(FormatError::is_corrupt) => {
+            eprintln!("imei-index: error: {}", ErrorChain(&e));
             Ok(Outcome::Invalid)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(Failure::from(e)),
     }
 }

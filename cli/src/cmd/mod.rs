@@ -92,6 +92,26 @@ pub(crate) fn warn(msg: impl fmt::Display) {
     eprintln!("imei-index: warning: {msg}");
 }
 
+/// Reports a command line that could not be parsed, with the same `imei-index: error: `
+/// start as every other error, and exits 2; `--help` and `--version` print and exit 0.
+pub(crate) fn usage(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() {
+        // --help or --version: not an error.
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    match text.strip_prefix("error: ") {
+        Some(rest) => eprint!("imei-index: error: {rest}"),
+        None if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("imei-index: error: a command is needed\n\n{text}");
+        }
+        None => eprint!("imei-index: error: {text}"),
+    }
+    ExitCode::from(2)
+}
+
 /// Opens an index for a command.
 pub(crate) fn open_index(path: &Path, verification: Verification) -> Result<Index, Failure> {
     Ok(OpenOptions::new().verification(verification).open(path)?)

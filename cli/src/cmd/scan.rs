@@ -134,11 +134,20 @@ pub(crate) fn run(args: &Args) -> CliResult {
     for line in summary_lines(&summary, &args.status, args.rejects.as_deref(), secs) {
         eprintln!("{line}");
     }
-    Ok(if summary.rejected() > 0 {
-        Outcome::Invalid
-    } else {
-        Outcome::Success
-    })
+    if summary.rejected() == 0 {
+        return Ok(Outcome::Success);
+    }
+    let n = summary.rejected();
+    let aside = match &args.rejects {
+        Some(p) => format!("they are in {}, each after its reason", p.display()),
+        None => "name a file with --rejects FILE to see them".to_string(),
+    };
+    eprintln!(
+        "imei-index: error: {} row{} could not be read: {aside}",
+        count(n),
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(Outcome::Invalid)
 }
 
 /// Opens a log (`-` is standard input), decompressing it when it starts like gzip.
