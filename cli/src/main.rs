@@ -49,8 +49,10 @@ enum Command {
     Apply(cmd::apply::Args),
     /// Merge indexes into one: the union of their rules.
     Merge(cmd::merge::Args),
-    /// Verify an index, compare it with the one readers follow, and atomically replace that
-    /// one with it, unless it looks wrong (no rules, too many removed, an older serial).
+    /// Verify an index and atomically replace the one readers follow, unless it looks wrong.
+    ///
+    /// It is refused, and the target left as it was, when it has no rules, removes too many
+    /// of the target's rules, or has an older serial (unless --force).
     Publish(cmd::publish::Args),
     /// Compare the index with a HashSet, a sorted Vec and a raw fst map on a synthetic list.
     Bench(cmd::bench::Args),

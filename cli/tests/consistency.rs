@@ -65,6 +65,19 @@ impl Files {
         f.write("damaged.imeiidx", &damaged);
         // Cut short: an index, damaged.
         f.write("truncated.imeiidx", &good[..good.len() / 2]);
+        // An index of no rules, which publish's guards refuse over one that has rules.
+        f.write("header-only.csv", b"imei,status\n");
+        let none = run(
+            &[
+                "build",
+                &f.path("header-only.csv"),
+                "-o",
+                &f.path("none.imeiidx"),
+            ],
+            None,
+        );
+        assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+        fs::copy(f.dir.join("a.imeiidx"), f.dir.join("served.imeiidx")).unwrap();
         f
     }
 
@@ -338,6 +351,12 @@ const CASES: &[Case] = &[
         "an index",
     ),
     case(
+        &["publish", "{none.imeiidx}", "{served.imeiidx}"],
+        b"",
+        1,
+        "refused: no rules over an index with rules",
+    ),
+    case(
         &["publish", "{damaged.imeiidx}", "{j.imeiidx}"],
         b"",
         2,
@@ -484,7 +503,7 @@ fn every_subcommand_exits_as_the_readme_table_says() {
 
     // Every subcommand has a case for 0 and for 2, and for 1 when it reads input that can
     // be invalid.
-    let reads_input = ["build", "check", "verify", "apply", "scan"];
+    let reads_input = ["build", "check", "verify", "apply", "scan", "publish"];
     for sub in subcommands() {
         let codes: BTreeSet<i32> = CASES
             .iter()
