@@ -120,7 +120,7 @@ pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::model::change::Change;
-pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
+pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
 pub use crate::model::rule::{
     Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
 };
