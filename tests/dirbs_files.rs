@@ -231,7 +231,8 @@ fn source_names() {
 /// Each malformed name, the character its error points at, and the problem.
 #[test]
 fn every_name_error_is_located() {
-    let cases: Vec<(&str, usize, fn(&NameProblem) -> bool)> = vec![
+    type Is = fn(&NameProblem) -> bool;
+    let cases: Vec<(&str, usize, Is)> = vec![
         // The extension.
         ("20160301_101502_blacklist.txt", 26, |p| {
             matches!(
@@ -1078,7 +1079,8 @@ fn blank_msisdns_and_amnesty_flags_are_none() {
 fn bad_imsis_msisdns_and_dates_are_located() {
     let header = "imei,imsi,msisdn,block_date,reasons\n";
     // field text -> (column, check)
-    let cases: Vec<(&str, usize, fn(&RowError) -> bool)> = vec![
+    type Is = fn(&RowError) -> bool;
+    let cases: Vec<(&str, usize, Is)> = vec![
         ("12345678901230,1110167890123A,1,20160401,a", 29, |k| {
             matches!(k, RowError::Imsi(IdError::NonDigit { ch: 'A', .. }))
         }),
