@@ -103,7 +103,7 @@ version and what only adds a section.
 mod build; // the builder, the shared writer, spilled runs, atomic files
 mod error;
 mod format; // the file's encodings: header, keys, filter, transducer nodes, segments
-pub mod list; // list files: CSV records, list and delta readers, formatters
+pub mod list; // list files: CSV records, list and delta readers, formatters, DIRBS files
 mod model; // identifiers, rules, verdicts, changes
 mod read; // opening, checking, verifying, statistics, iteration
 #[cfg(feature = "s13")]
