@@ -201,6 +201,9 @@ fn paths_are_parsed_by_their_last_part() {
     let err = name_error("dir/20160301_101502_greylist.csv");
     assert_eq!(err.position, 21);
     assert_eq!(err.name, "dir/20160301_101502_greylist.csv");
+    // Characters, not bytes.
+    let err = name_error("données/20160301_101502_greylist.csv");
+    assert_eq!(err.position, 25);
 }
 
 #[test]
@@ -1110,6 +1113,9 @@ fn bad_imsis_msisdns_and_dates_are_located() {
             matches!(k, RowError::DirbsDate(_))
         }),
         ("12345678901230,11101678901234,1,2016041,a", 33, |k| {
+            matches!(k, RowError::DirbsDate(_))
+        }),
+        ("12345678901230,11101678901234,1,201604011,a", 33, |k| {
             matches!(k, RowError::DirbsDate(_))
         }),
         ("12345678901230,11101678901234,1,19691231,a", 33, |k| {
