@@ -103,7 +103,7 @@ version and what only adds a section.
 mod build; // the builder, the shared writer, spilled runs, atomic files
 mod error;
 mod format; // the file's encodings: header, keys, filter, transducer nodes, segments
-pub mod list; // list files: CSV records, list and delta readers, formatters
+pub mod list; // list files: CSV records, list and delta readers, formatters, DIRBS files
 mod model; // identifiers, rules, verdicts, changes
 mod read; // opening, checking, verifying, statistics, iteration
 #[cfg(feature = "s13")]
@@ -120,7 +120,7 @@ pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
 pub use crate::model::change::Change;
-pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
+pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
 pub use crate::model::rule::{
     Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
 };
