@@ -125,6 +125,7 @@ pub use crate::read::index::Index;
 pub use crate::read::open::{OpenOptions, Verification};
 pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
+pub use crate::read::verify::walk_limit;
 pub use crate::serve::layered::LayeredIndex;
 pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
 pub use crate::serve::publish::{Published, publish};

@@ -156,6 +156,16 @@ impl Section {
         }
     }
 
+    /// The transducer section of one kind of rule.
+    pub(crate) fn of_kind(kind: RuleKind) -> Section {
+        match kind {
+            RuleKind::Pair => Section::Pair,
+            RuleKind::Imei => Section::Imei,
+            RuleKind::Range => Section::Range,
+            RuleKind::Tac => Section::Tac,
+        }
+    }
+
     /// The width of this section's keys, for the transducer sections.
     pub(crate) fn key_len(self) -> Option<usize> {
         match self {
@@ -298,6 +308,22 @@ pub enum FormatError {
         section: Section,
         /// What is wrong.
         what: String,
+    },
+    /// More keys than full verification walks for a file of this size (see
+    /// [`walk_limit`](crate::walk_limit)).
+    #[error(
+        "the index holds {keys} keys in {file_bytes} bytes, more than the {limit} that full \
+         verification walks for a file of this size: files built from lists are far less \
+         dense, so it was crafted, or lists long runs of consecutive IMEIs one by one \
+         (list those as ranges)"
+    )]
+    TooManyKeys {
+        /// Keys the transducers hold (rules, tombstones and segments).
+        keys: u64,
+        /// The file's length.
+        file_bytes: u64,
+        /// The most keys verified for that length.
+        limit: u64,
     },
     /// A delta index where a full index is needed.
     #[error(

@@ -1,12 +1,11 @@
 //! The index: checking equipment against the rules of a file, mapped or in memory.
 
 use bytes::Bytes;
-use fst::Map;
 
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
-use crate::format::node::Transducer;
-use crate::format::{DeltaInfo, ENTRY_RECORD, Header, Record, decode_entry};
+use crate::format::node::{Stream, Transducer};
+use crate::format::{DeltaInfo, ENTRY_RECORD, Header, Record, Section, decode_entry};
 use crate::model::ident::{Imei, Imsi};
 use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::stats::IndexStats;
@@ -248,13 +247,20 @@ impl Index {
 /// Crate-internal access for the stream operations (diff, merge, apply) and layered views.
 impl Index {
     /// The transducer of one kind's rules: key → entry id.
-    pub(crate) fn map(&self, kind: RuleKind) -> &Map<Bytes> {
+    pub(crate) fn map(&self, kind: RuleKind) -> &Transducer {
         match kind {
-            RuleKind::Pair => self.pair.map(),
-            RuleKind::Imei => self.imei.map(),
-            RuleKind::Range => self.range.map(),
-            RuleKind::Tac => self.tac.map(),
+            RuleKind::Pair => &self.pair,
+            RuleKind::Imei => &self.imei,
+            RuleKind::Range => &self.range,
+            RuleKind::Tac => &self.tac,
         }
+    }
+
+    /// One kind's keys in order, with their entry ids: strictly increasing and panic-free
+    /// whatever the bytes (see [`Transducer::stream`]).
+    pub(crate) fn stream(&self, kind: RuleKind) -> Stream<'_> {
+        let section = Section::of_kind(kind);
+        self.map(kind).stream(section.key_len().unwrap_or(0))
     }
 
     /// The record with an id: an entry, or in a delta index a tombstone; `None` when the

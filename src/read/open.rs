@@ -1,11 +1,9 @@
 //! Opening an index: from a file or bytes, at a chosen level of verification.
 
 use std::fs::File;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use bytes::Bytes;
-use fst::Map;
 
 use crate::error::{Error, Origin};
 use crate::format::filter::Filter;
@@ -216,11 +214,8 @@ impl Index {
         }
         let map = |s: Section| -> Result<Transducer, Error> {
             let data = bytes.slice(header.section(s).range());
-            // fst checks only a few bytes here; a corrupt body is caught by the checksums.
-            catch_unwind(AssertUnwindSafe(|| Map::new(data)))
-                .map_err(|_| "the transducer's layout is invalid".to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map(Transducer::new)
+            // Only the footer here; a corrupt body is caught by the checksums, or by Full.
+            Transducer::parse(data)
                 .map_err(|what| fail(FormatError::Malformed { section: s, what }))
         };
         let filter = match header.filter {

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fst::Streamer;
-
 use crate::error::Error;
 use crate::format::Record;
 use crate::format::key::{self, range_of_key};
@@ -208,7 +206,7 @@ impl RangeOverlay {
         let mut mentioned: BTreeMap<(u64, u64), Record> = BTreeMap::new();
         for d in deltas {
             let index = d.index();
-            let mut s = index.map(RuleKind::Range).stream();
+            let mut s = index.stream(RuleKind::Range);
             while let Some((k, v)) = s.next() {
                 if let (Some(r), Some(rec)) = (range_of_key(k), index.record(v)) {
                     mentioned.insert(r, rec);
@@ -227,7 +225,7 @@ impl RangeOverlay {
         }
         // The base's ranges that meet a span and that no delta mentions.
         let mut layered: BTreeMap<(u64, u64), Entry> = BTreeMap::new();
-        let mut s = base.map(RuleKind::Range).stream();
+        let mut s = base.stream(RuleKind::Range);
         while let Some((k, v)) = s.next() {
             let (Some((a, b)), Some(Record::Rule(e))) = (range_of_key(k), base.record(v)) else {
                 continue;

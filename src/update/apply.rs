@@ -167,7 +167,8 @@ pub(crate) fn layered_serial(base: &Index, deltas: &[Delta]) -> Result<u64, Erro
             });
         }
         serial = match d.serial() {
-            0 => serial + 1,
+            // A crafted base may carry the largest serial: no overflow, ever.
+            0 => serial.saturating_add(1),
             s => s,
         };
     }

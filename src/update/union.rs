@@ -5,10 +5,8 @@
 //! `fst`'s own union for the few inputs these operations have, since it keeps no heap and
 //! copies each key once.
 
-use fst::Streamer;
-use fst::map::Stream;
-
 use crate::error::{Error, Origin};
+use crate::format::node::Stream;
 use crate::format::{FormatError, Record, Section};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
@@ -28,7 +26,9 @@ pub(crate) struct Union<'a> {
 impl<'a> Union<'a> {
     /// The union of `kind`'s transducers of `inputs`.
     pub(crate) fn new(inputs: &[&'a Index], kind: RuleKind) -> Union<'a> {
-        let mut streams: Vec<Stream<'a>> = inputs.iter().map(|i| i.map(kind).stream()).collect();
+        // The crate's own streams: strictly increasing and panic-free on any bytes, which
+        // the merge below relies on.
+        let mut streams: Vec<Stream<'a>> = inputs.iter().map(|i| i.stream(kind)).collect();
         let heads = streams
             .iter_mut()
             .map(|s| s.next().map(|(k, v)| (k.to_vec(), v)))
@@ -99,12 +99,7 @@ pub(crate) fn for_each(
 
 /// The section of a kind's transducer.
 pub(crate) fn section_of(kind: RuleKind) -> Section {
-    match kind {
-        RuleKind::Pair => Section::Pair,
-        RuleKind::Imei => Section::Imei,
-        RuleKind::Range => Section::Range,
-        RuleKind::Tac => Section::Tac,
-    }
+    Section::of_kind(kind)
 }
 
 /// The error for a value that a verified index cannot hold.
