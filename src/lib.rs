@@ -127,7 +127,7 @@ pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
 pub use crate::read::verify::walk_limit;
 pub use crate::serve::layered::LayeredIndex;
-pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
+pub use crate::serve::live::{LiveIndex, Refusal, Reload, Version, Watcher};
 pub use crate::serve::publish::{Published, publish};
 pub use crate::update::apply::{Apply, ApplySummary};
 pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};

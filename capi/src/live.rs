@@ -246,6 +246,83 @@ pub unsafe extern "C" fn imei_index_live_stats(
     })
 }
 
+/// Whether a live index serves the file its path names, and how many reloads it refused.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct imei_index_live_health {
+    /// The serial of the index now serving.
+    pub serial: u64,
+    /// Reloads that refused a file since the handle was opened (a file that
+    /// `imei_index_live_reload_if_changed` refuses counts once).
+    pub refused: u64,
+    /// 1 when the latest reload was refused and none has succeeded since: the index
+    /// serving is older than the file the path names. 0 otherwise.
+    pub stale: u8,
+}
+
+/// Writes whether the live index serves the file its path names, and how many reloads
+/// it refused, to `*out`; when `stale` is 1, `imei_index_live_last_refusal` says why.
+///
+/// Refused reloads are never silent: a host should export `refused` and `stale` to its
+/// monitoring, since checks go on answering from the old index.
+///
+/// Thread safety: safe to call from any number of threads at once with one handle, and
+/// never blocked by a reload.
+///
+/// # Safety
+///
+/// `live` must be NULL or an open live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imei_index_live_health_get(
+    live: *const imei_index_live,
+    out: *mut imei_index_live_health,
+) -> imei_index_result {
+    guard(|| {
+        let out = input::non_null(out, "out")?;
+        // SAFETY: the caller guarantees a live handle or NULL.
+        let live = unsafe { borrow(live) }?;
+        let health = imei_index_live_health {
+            serial: live.serial(),
+            refused: live.refused(),
+            stale: u8::from(live.last_refusal().is_some()),
+        };
+        // SAFETY: `out` is not NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(health) };
+        Ok(())
+    })
+}
+
+/// Copies why the latest reload was refused into `buf` (as `imei_index_last_error` does:
+/// NUL-terminated, cut at a character boundary) and returns the message's full length; 0
+/// when the latest reload, if any, succeeded.
+///
+/// Thread safety: safe to call from any number of threads at once with one handle.
+///
+/// # Safety
+///
+/// `live` must be NULL or an open live handle; `buf` NULL or `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imei_index_live_last_refusal(
+    live: *const imei_index_live,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    let mut n = 0;
+    let _ = guard(|| {
+        // SAFETY: the caller guarantees a live handle or NULL.
+        let live = unsafe { borrow(live) }?;
+        let message = live
+            .last_refusal()
+            .map(|r| r.message.clone())
+            .unwrap_or_default();
+        // SAFETY: the caller guarantees `buf` is NULL or `len` writable bytes.
+        n = unsafe { super::result::copy_message(&message, buf, len) };
+        Ok(())
+    });
+    n
+}
+
 /// As `imei_index_check`, against the index now serving.
 ///
 /// Thread safety: safe to call from any number of threads at once with one handle, and
