@@ -247,9 +247,10 @@ impl Transducer {
     /// keys greater than the one before, so that the stream is strictly increasing even
     /// when a crafted node lists its inputs out of order. On a transducer that passes
     /// [`Transducer::verify`] it yields exactly the keys that [`Transducer::get`] finds.
-    /// A crafted transducer of a few nodes can still encode up to 256^`key_len` keys:
-    /// callers that must finish walk verified transducers only.
-    pub(crate) fn stream(&self, key_len: usize) -> Stream<'_> {
+    /// A crafted transducer of a few nodes can still encode up to 256^`key_len` keys, so
+    /// the walk stops after `budget` steps (nodes entered), and says so
+    /// ([`Stream::exhausted`]).
+    pub(crate) fn stream(&self, key_len: usize, budget: u64) -> Stream<'_> {
         let key_len = key_len.min(MAX_KEY);
         let mut stack = Vec::with_capacity(key_len + 1);
         if self.root != EMPTY_ADDRESS
@@ -268,6 +269,8 @@ impl Transducer {
             stack,
             key: [0; MAX_KEY],
             last: None,
+            budget,
+            exhausted: false,
         }
     }
 
@@ -441,9 +444,17 @@ pub(crate) struct Stream<'a> {
     key: [u8; MAX_KEY],
     /// The last key yielded.
     last: Option<[u8; MAX_KEY]>,
+    /// Nodes the walk may still enter.
+    budget: u64,
+    exhausted: bool,
 }
 
 impl Stream<'_> {
+    /// True when the walk stopped at its budget rather than at the last key.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
     /// The next key and its value.
     #[allow(clippy::should_implement_trait)]
     pub(crate) fn next(&mut self) -> Option<(&[u8], u64)> {
@@ -484,6 +495,12 @@ impl Stream<'_> {
                 continue;
             }
             let out = top.out.wrapping_add(o);
+            if self.budget == 0 {
+                self.exhausted = true;
+                self.stack.clear();
+                return None;
+            }
+            self.budget -= 1;
             if let Some(node) = Node::decode(self.data, next, self.indexed) {
                 self.stack.push(Frame { node, out, next: 0 });
             }
@@ -895,7 +912,7 @@ mod tests {
         if items.keys().all(|k| k.len() == key_len) {
             // Whatever fst writes passes verification, and streams as it was built.
             assert_eq!(t.verify(key_len), Ok(items.len() as u64));
-            let mut s = t.stream(key_len);
+            let mut s = t.stream(key_len, u64::MAX);
             let mut streamed = Vec::new();
             while let Some((k, v)) = s.next() {
                 streamed.push((k.to_vec(), v));

@@ -5,10 +5,11 @@ use bytes::Bytes;
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
 use crate::format::node::{Stream, Transducer};
-use crate::format::{DeltaInfo, ENTRY_RECORD, Header, Record, Section, decode_entry};
+use crate::format::{DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, Section, decode_entry};
 use crate::model::ident::{Imei, Imsi};
 use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::stats::IndexStats;
+use crate::read::verify::walk_limit;
 
 /// IMEIs checked together by [`Index::check_many`]: their filter blocks fit in L1.
 const BATCH: usize = 256;
@@ -257,10 +258,24 @@ impl Index {
     }
 
     /// One kind's keys in order, with their entry ids: strictly increasing and panic-free
-    /// whatever the bytes (see [`Transducer::stream`]).
+    /// whatever the bytes (see [`Transducer::stream`]), and finite: it stops (and says
+    /// so, [`Stream::exhausted`]) after as many steps as walking the most keys that
+    /// [`Verification::Full`](crate::Verification::Full) accepts in a file of this size
+    /// takes, so never early in a file that passes Full.
     pub(crate) fn stream(&self, kind: RuleKind) -> Stream<'_> {
-        let section = Section::of_kind(kind);
-        self.map(kind).stream(section.key_len().unwrap_or(0))
+        let key_len = Section::of_kind(kind).key_len().unwrap_or(0);
+        let budget = walk_limit(self.bytes.len() as u64).saturating_mul(key_len as u64 + 1);
+        self.map(kind).stream(key_len, budget)
+    }
+
+    /// The error for a stream that stopped at its budget.
+    pub(crate) fn too_many_keys(&self) -> FormatError {
+        let file_bytes = self.bytes.len() as u64;
+        FormatError::TooManyKeys {
+            keys: walk_limit(file_bytes).saturating_add(1),
+            file_bytes,
+            limit: walk_limit(file_bytes),
+        }
     }
 
     /// The record with an id: an entry, or in a delta index a tombstone; `None` when the

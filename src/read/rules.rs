@@ -8,6 +8,11 @@ impl Index {
     /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order.
     ///
     /// Rebuilding an index from these rules gives an index with the same rules.
+    ///
+    /// Never panics, whatever the bytes. In a file that fails
+    /// [`Verification::Full`](crate::Verification::Full), keys that do not decode are
+    /// skipped, and the iteration ends after at most as many steps as walking
+    /// [`walk_limit`](crate::walk_limit)`(file size)` keys takes.
     pub fn rules(&self) -> Rules<'_> {
         Rules::new(self)
     }

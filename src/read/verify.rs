@@ -177,7 +177,7 @@ impl Index {
         // section: a check reads the segments only, so they must be what the ranges make.
         let mut segments = self
             .segments
-            .stream(Section::Segments.key_len().unwrap_or(0));
+            .stream(Section::Segments.key_len().unwrap_or(0), u64::MAX);
         let mut sweep = Segments::default();
         let sweeping = delta.is_none();
         let mut emit = |last: u64, want: Option<Entry>| -> Result<(), String> {

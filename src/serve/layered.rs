@@ -12,6 +12,7 @@ use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::index::Index;
 use crate::update::apply::{Apply, ApplySummary, layered_serial};
 use crate::update::delta::Delta;
+use crate::update::union::too_many_keys;
 
 /// A base index with deltas over it, checked newest first: it answers as the index that
 /// [`Apply`] (or [`LayeredIndex::compact_to_file`]) folds them into would.
@@ -77,10 +78,12 @@ impl LayeredIndex {
     ///
     /// # Errors
     ///
-    /// [`Error::DeltaBase`] when a delta was made for another serial than the one below it.
+    /// [`Error::DeltaBase`] when a delta was made for another serial than the one below it;
+    /// [`Error::Format`] when a layer holds more ranges than can be streamed (only in
+    /// files that fail full verification).
     pub fn new(base: Index, deltas: Vec<Delta>) -> Result<LayeredIndex, Error> {
         let serial = layered_serial(&base, &deltas)?;
-        let overlay = RangeOverlay::new(&base, &deltas);
+        let overlay = RangeOverlay::new(&base, &deltas)?;
         Ok(LayeredIndex {
             base,
             deltas,
@@ -201,7 +204,12 @@ impl LayeredIndex {
 impl RangeOverlay {
     /// The overlay of the deltas' ranges, or `None` when no delta has a range or a range
     /// tombstone.
-    fn new(base: &Index, deltas: &[Delta]) -> Option<RangeOverlay> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] when a layer holds more ranges than can be streamed (more keys
+    /// than full verification accepts for its size).
+    fn new(base: &Index, deltas: &[Delta]) -> Result<Option<RangeOverlay>, Error> {
         // The newest record of every range a delta mentions.
         let mut mentioned: BTreeMap<(u64, u64), Record> = BTreeMap::new();
         for d in deltas {
@@ -212,9 +220,12 @@ impl RangeOverlay {
                     mentioned.insert(r, rec);
                 }
             }
+            if s.exhausted() {
+                return Err(too_many_keys(index));
+            }
         }
         if mentioned.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for &(a, b) in mentioned.keys() {
@@ -236,6 +247,9 @@ impl RangeOverlay {
                 layered.insert((a, b), e);
             }
         }
+        if s.exhausted() {
+            return Err(too_many_keys(base));
+        }
         layered.extend(
             mentioned
                 .into_iter()
@@ -251,6 +265,6 @@ impl RangeOverlay {
             let Ok(()) = sweep.push(a, b, e, &mut emit);
         }
         let Ok(()) = sweep.finish(&mut emit);
-        Some(RangeOverlay { spans, segments })
+        Ok(Some(RangeOverlay { spans, segments }))
     }
 }
