@@ -17,7 +17,12 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
         .join(kind)
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -46,7 +51,10 @@ fn minimised_crashes_no_longer_crash() {
 #[test]
 fn the_seed_corpus_runs_clean() {
     let n = run_all("seeds");
-    assert!(n >= harness::TARGETS.len(), "every target has seeds: found {n} files");
+    assert!(
+        n >= harness::TARGETS.len(),
+        "every target has seeds: found {n} files"
+    );
 }
 
 #[test]
@@ -87,7 +95,11 @@ fn write_seeds() {
         }
         let (bytes, _) = b.build_to_vec().unwrap();
         for (level, flag) in [("trusted", 0u8), ("checksums", 1), ("full", 2)] {
-            write("index_bytes", &format!("{name}-{level}"), &[&[flag][..], &bytes].concat());
+            write(
+                "index_bytes",
+                &format!("{name}-{level}"),
+                &[&[flag][..], &bytes].concat(),
+            );
         }
     }
     let imei = imei_index::Imei::parse("35209900176149").unwrap();
@@ -97,7 +109,10 @@ fn write_seeds() {
         imei_index::Imei::parse("490154203237518").unwrap(),
         Entry::new(Status::Blocked),
     )));
-    d.add(imei_index::Change::Remove(imei_index::Target::Imei(imei), None));
+    d.add(imei_index::Change::Remove(
+        imei_index::Target::Imei(imei),
+        None,
+    ));
     d.add(imei_index::Change::Add(
         imei_index::Rule::range(
             imei_index::Imei::parse("35209900150000").unwrap(),

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use imei_index::list::{DeltaReader, ListReader};
 use imei_index::{
-    Apply, Delta, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex,
-    OpenOptions, Rule, RuleKind, Status, Tac, Target, Verification,
+    Apply, Delta, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex, OpenOptions,
+    Rule, RuleKind, Status, Tac, Target, Verification,
 };
 
 /// Rules iterated from a file that did not pass full verification (which may encode far
@@ -95,7 +95,9 @@ fn probes(data: &[u8]) -> Vec<Imei> {
     for c in data.chunks(6).take(64) {
         let mut n = [0u8; 8];
         n[8 - c.len()..].copy_from_slice(c);
-        out.push(Imei::from_u64(u64::from_be_bytes(n) % (Imei::MAX.as_u64() + 1)).unwrap_or(Imei::MIN));
+        out.push(
+            Imei::from_u64(u64::from_be_bytes(n) % (Imei::MAX.as_u64() + 1)).unwrap_or(Imei::MIN),
+        );
     }
     out
 }
@@ -121,10 +123,18 @@ pub fn base_rules() -> Vec<Rule> {
         Rule::imei(imei("354178036859789"), blocked),
         Rule::imei(imei("35209900176149"), Entry::new(Status::Allowed)),
         Rule::tac(Tac::parse("35209900").expect("a TAC"), tracked),
-        Rule::pair(imei("352099001761481"), imsis()[1], Entry::new(Status::Allowed)),
+        Rule::pair(
+            imei("352099001761481"),
+            imsis()[1],
+            Entry::new(Status::Allowed),
+        ),
     ];
     rules.extend(Rule::range(a, b, tracked));
-    rules.extend(Rule::range(imei("35209900150000"), imei("35209900150099"), blocked));
+    rules.extend(Rule::range(
+        imei("35209900150000"),
+        imei("35209900150099"),
+        blocked,
+    ));
     rules
 }
 
@@ -208,16 +218,28 @@ fn assert_answers_as_its_rules_say(index: &Index) {
         match r.target() {
             Target::Imei(i) => {
                 let v = index.check(i);
-                assert_eq!((v.rule(), v.entry()), (Some(RuleKind::Imei), Some(r.entry)), "{r:?}");
+                assert_eq!(
+                    (v.rule(), v.entry()),
+                    (Some(RuleKind::Imei), Some(r.entry)),
+                    "{r:?}"
+                );
             }
             Target::Pair(i, s) => {
                 let v = index.check_with_imsi(i, &s);
-                assert_eq!((v.rule(), v.entry()), (Some(RuleKind::Pair), Some(r.entry)), "{r:?}");
+                assert_eq!(
+                    (v.rule(), v.entry()),
+                    (Some(RuleKind::Pair), Some(r.entry)),
+                    "{r:?}"
+                );
             }
             Target::Range(a, b) => {
                 for i in [a, b] {
                     let v = index.check(i);
-                    let want = if exact.contains(&i) { RuleKind::Imei } else { RuleKind::Range };
+                    let want = if exact.contains(&i) {
+                        RuleKind::Imei
+                    } else {
+                        RuleKind::Range
+                    };
                     assert_eq!(v.rule(), Some(want), "{r:?} at {i}");
                 }
             }
@@ -237,7 +259,11 @@ fn assert_answers_as_its_rules_say(index: &Index) {
         .verification(Verification::Full)
         .open_bytes(bytes.into())
         .expect("what the builder writes passes full verification");
-    assert_eq!(rebuilt.rules().collect::<Vec<_>>(), rules, "a rebuild changed the rules");
+    assert_eq!(
+        rebuilt.rules().collect::<Vec<_>>(),
+        rules,
+        "a rebuild changed the rules"
+    );
 }
 
 /// `delta_apply`: byte 0 picks re-signing, the rest is a delta index file, opened at the
@@ -380,7 +406,10 @@ pub fn s13_messages(data: &[u8]) {
         });
         if let Some(answer) = &reply.answer {
             // Every answer is a whole message this side can read back.
-            assert!(Message::decode(answer.clone()).is_ok(), "an answer does not decode");
+            assert!(
+                Message::decode(answer.clone()).is_ok(),
+                "an answer does not decode"
+            );
         }
         if reply.close {
             break;
