@@ -377,25 +377,28 @@ impl RuleCounts {
 
     /// Rules of one kind, whatever their status.
     pub fn of_kind(&self, kind: RuleKind) -> u64 {
-        self.0[usize::from(kind.code() - 1)].iter().sum()
+        saturating_sum(self.0[usize::from(kind.code() - 1)].iter().copied())
     }
 
     /// Rules of one status, whatever their kind.
     pub fn of_status(&self, status: Status) -> u64 {
-        self.0
-            .iter()
-            .map(|k| k[usize::from(status.s13_code())])
-            .sum()
+        saturating_sum(self.0.iter().map(|k| k[usize::from(status.s13_code())]))
     }
 
-    /// All rules.
+    /// All rules. (A crafted header may count more than 2^64 − 1; the sums saturate.)
     pub fn total(&self) -> u64 {
-        self.0.iter().flatten().sum()
+        saturating_sum(self.0.iter().flatten().copied())
     }
 
     pub(crate) fn add(&mut self, kind: RuleKind, status: Status) {
-        self.0[usize::from(kind.code() - 1)][usize::from(status.s13_code())] += 1;
+        let c = &mut self.0[usize::from(kind.code() - 1)][usize::from(status.s13_code())];
+        *c = c.saturating_add(1);
     }
+}
+
+/// The sum of counts, saturating: the counts come from a header that may be crafted.
+pub(crate) fn saturating_sum(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
 }
 
 /// The decoded header.

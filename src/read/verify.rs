@@ -21,7 +21,7 @@ use crate::format::filter::Domain;
 use crate::format::key;
 use crate::format::node::{Stream, Transducer};
 use crate::format::segments::Segments;
-use crate::format::{ENTRY_RECORD, FormatError, Record, RuleCounts, Section};
+use crate::format::{ENTRY_RECORD, FormatError, Record, RuleCounts, Section, saturating_sum};
 use crate::model::ident::Imei;
 use crate::model::rule::{Entry, RuleKind};
 use crate::read::index::Index;
@@ -265,8 +265,8 @@ impl Index {
                     section: Section::Delta,
                     what: format!(
                         "it counts {} tombstones, but the sections hold {}",
-                        d.tombstones.iter().sum::<u64>(),
-                        tombstones.iter().sum::<u64>()
+                        saturating_sum(d.tombstones),
+                        saturating_sum(tombstones)
                     ),
                 });
             }
