@@ -417,8 +417,11 @@ pub fn s13_messages(data: &[u8]) {
     }
 }
 
+/// What a target runs on one input.
+pub type Run = fn(&[u8]);
+
 /// Every target, by name: the fuzz targets' names and the folders of their kept inputs.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Run); 6] = [
     ("index_bytes", index_bytes),
     ("delta_apply", delta_apply),
     ("list_rows", list_rows),
