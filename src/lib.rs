@@ -115,7 +115,7 @@ mod update; // sorted unions: diff, deltas, apply, merge
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, ErrorChain, Origin};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
-pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
+pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
 pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
 pub use crate::model::rule::{
@@ -125,7 +125,6 @@ pub use crate::read::index::Index;
 pub use crate::read::open::{OpenOptions, Verification};
 pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
-pub use crate::read::verify::walk_limit;
 pub use crate::serve::layered::LayeredIndex;
 pub use crate::serve::live::{LiveIndex, Refusal, Reload, Version, Watcher};
 pub use crate::serve::publish::{Published, publish};

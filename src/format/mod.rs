@@ -340,6 +340,29 @@ pub enum FormatError {
     NotDelta,
 }
 
+/// Keys that full verification walks in a file of any size: 4,194,304.
+const WALK_FLOOR: u64 = 1 << 22;
+/// Keys that full verification walks per byte of the file, beyond [`WALK_FLOOR`].
+const WALK_PER_BYTE: u64 = 8;
+
+/// The most keys (rules, tombstones and segments, all sections together) that
+/// [`Verification::Full`](crate::Verification::Full) walks in a file of `file_bytes`
+/// bytes: 2^22 (4,194,304) + 8 × `file_bytes`. A file holding more is
+/// refused with [`FormatError::TooManyKeys`], after its keys were counted in time
+/// linear in its size.
+///
+/// Why a bound, and why this one: a transducer stores runs of keys that share prefixes
+/// and suffixes once, so its key count is not bounded by its bytes (all 2^48 six-byte
+/// keys fit in under 5 KiB), and neither is the time to walk its keys. Lists of
+/// scattered IMEIs take 2–6 bytes per rule in the IMEI map alone (and another byte each in
+/// the filter), so real files hold well under one key per byte and pass with a margin
+/// of eight or more; only runs of consecutive IMEIs listed one by one pack denser, and
+/// those are what range rules are for. With the floor, any file of up to 4 million rules
+/// passes whatever its density.
+pub fn walk_limit(file_bytes: u64) -> u64 {
+    WALK_FLOOR.saturating_add(WALK_PER_BYTE.saturating_mul(file_bytes))
+}
+
 /// Reads a little-endian u32 at `at`; the caller has checked the bounds.
 pub(crate) fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))

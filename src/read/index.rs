@@ -5,11 +5,12 @@ use bytes::Bytes;
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
 use crate::format::node::{Stream, Transducer};
-use crate::format::{DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, Section, decode_entry};
+use crate::format::{
+    DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, Section, decode_entry, walk_limit,
+};
 use crate::model::ident::{Imei, Imsi};
 use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::stats::IndexStats;
-use crate::read::verify::walk_limit;
 
 /// IMEIs checked together by [`Index::check_many`]: their filter blocks fit in L1.
 const BATCH: usize = 256;

@@ -9,7 +9,7 @@
 //!    order, transition indexes that name exactly the transitions, one depth per node,
 //!    keys of the section's width), and counts the keys without walking them.
 //! 2. **Bound**: the counts must match the header's, and the file must hold at most
-//!    [`walk_limit`] keys for its size, so that the walk below takes time proportional
+//!    [`walk_limit`](crate::walk_limit) keys for its size, so that the walk below takes time proportional
 //!    to the file's bytes, not to numbers the file claims (a few hand-made nodes can hold
 //!    2^48 keys, and a header can claim them).
 //! 3. **Every key**: each key decodes to an identifier, each value names an entry, the
@@ -21,33 +21,12 @@ use crate::format::filter::Domain;
 use crate::format::key;
 use crate::format::node::{Stream, Transducer};
 use crate::format::segments::Segments;
-use crate::format::{ENTRY_RECORD, FormatError, Record, RuleCounts, Section, saturating_sum};
+use crate::format::{
+    ENTRY_RECORD, FormatError, Record, RuleCounts, Section, saturating_sum, walk_limit,
+};
 use crate::model::ident::Imei;
 use crate::model::rule::{Entry, RuleKind};
 use crate::read::index::Index;
-
-/// Keys that full verification walks in a file of any size: 4,194,304.
-const WALK_FLOOR: u64 = 1 << 22;
-/// Keys that full verification walks per byte of the file, beyond [`WALK_FLOOR`].
-const WALK_PER_BYTE: u64 = 8;
-
-/// The most keys (rules, tombstones and segments, all sections together) that
-/// [`Verification::Full`](crate::Verification::Full) walks in a file of `file_bytes`
-/// bytes: 2^22 (4,194,304) + 8 × `file_bytes`. A file holding more is
-/// refused with [`FormatError::TooManyKeys`], after its keys were counted in time
-/// linear in its size.
-///
-/// Why a bound, and why this one: a transducer stores runs of keys that share prefixes
-/// and suffixes once, so its key count is not bounded by its bytes (all 2^48 six-byte
-/// keys fit in under 5 KiB), and neither is the time to walk its keys. Lists of
-/// scattered IMEIs take 2–6 bytes per rule in the IMEI map alone (and another byte each in
-/// the filter), so real files hold well under one key per byte and pass with a margin
-/// of eight or more; only runs of consecutive IMEIs listed one by one pack denser, and
-/// those are what range rules are for. With the floor, any file of up to 4 million rules
-/// passes whatever its density.
-pub fn walk_limit(file_bytes: u64) -> u64 {
-    WALK_FLOOR.saturating_add(WALK_PER_BYTE.saturating_mul(file_bytes))
-}
 
 impl Index {
     /// Proves the file answers as its rules say. See [`Verification::Full`](crate::Verification::Full)
