@@ -138,8 +138,13 @@ pub fn base_rules() -> Vec<Rule> {
     rules
 }
 
-/// The base index of the delta targets.
+/// The base index of the delta and S13 targets, built once per process.
 pub fn base_index() -> Index {
+    static BASE: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
+    BASE.get_or_init(build_base).clone()
+}
+
+fn build_base() -> Index {
     let mut b = IndexBuilder::new();
     b.serial(7);
     for r in base_rules() {
