@@ -472,3 +472,80 @@ pub unsafe extern "C" fn imei_index_live_check_many(
     // SAFETY: the caller guarantees the arrays' lengths of memory, or NULL.
     unsafe { check_array(imei14, n, out, n_invalid, checker) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    fn index_bytes(serial: u64) -> Vec<u8> {
+        let mut b = ::imei_index::IndexBuilder::new();
+        b.serial(serial);
+        b.build_to_vec().unwrap().0
+    }
+
+    #[test]
+    fn health_reports_refused_reloads_until_a_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("current.imeiidx");
+        let place = |bytes: &[u8]| {
+            let staged = dir.path().join("staged");
+            std::fs::write(&staged, bytes).unwrap();
+            std::fs::rename(&staged, &path).unwrap();
+        };
+        place(&index_bytes(1));
+        let c_path = CString::new(path.to_str().unwrap()).unwrap();
+        let mut live: *mut imei_index_live = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path and a writable handle pointer.
+        let r = unsafe { imei_index_live_open(c_path.as_ptr(), &mut live) };
+        assert_eq!(r, imei_index_result::Ok);
+        let health = || {
+            let mut h = imei_index_live_health::default();
+            // SAFETY: an open handle and a writable struct.
+            let r = unsafe { imei_index_live_health_get(live, &mut h) };
+            assert_eq!(r, imei_index_result::Ok);
+            h
+        };
+        let refusal = || {
+            let mut buf = [0u8; 256];
+            // SAFETY: an open handle and 256 writable bytes.
+            let n = unsafe { imei_index_live_last_refusal(live, buf.as_mut_ptr().cast(), 256) };
+            String::from_utf8_lossy(&buf[..n.min(255)]).into_owned()
+        };
+        assert_eq!(
+            (health().refused, health().stale, health().serial),
+            (0, 0, 1)
+        );
+        assert_eq!(refusal(), "");
+        place(b"not an index");
+        for n in 1..=2u64 {
+            // SAFETY: an open handle; `out` may be NULL.
+            let r = unsafe { imei_index_live_reload(live, std::ptr::null_mut()) };
+            assert_eq!(r, imei_index_result::CorruptIndex);
+            assert_eq!(
+                (health().refused, health().stale, health().serial),
+                (n, 1, 1)
+            );
+            assert!(
+                refusal().contains("not an imei-index file"),
+                "{}",
+                refusal()
+            );
+        }
+        place(&index_bytes(2));
+        // SAFETY: as above.
+        let r = unsafe { imei_index_live_reload(live, std::ptr::null_mut()) };
+        assert_eq!(r, imei_index_result::Ok);
+        assert_eq!(
+            (health().refused, health().stale, health().serial),
+            (2, 0, 2)
+        );
+        assert_eq!(refusal(), "");
+        // SAFETY: the handle opened above, closed once.
+        unsafe { imei_index_live_close(live) };
+        let mut h = imei_index_live_health::default();
+        // SAFETY: NULL handle: refused with a code, nothing read.
+        let r = unsafe { imei_index_live_health_get(std::ptr::null(), &mut h) };
+        assert_eq!(r, imei_index_result::NullPointer);
+    }
+}
