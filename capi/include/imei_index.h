@@ -679,8 +679,10 @@ enum imei_index_result imei_index_live_reload(const struct imei_index_live *live
  *
  * Returns as `imei_index_live_reload`, but reports a refused file once: it is not tried
  * again (and the call returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0) until it changes.
+ * Refused files are counted in `imei_index_live_health_get`.
  *
- * Thread safety: as `imei_index_live_reload`.
+ * Thread safety: as `imei_index_live_reload`, but never waits: while another reload is in
+ * progress it returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0 at once.
  *
  * # Safety
  *

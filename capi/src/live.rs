@@ -209,8 +209,10 @@ pub unsafe extern "C" fn imei_index_live_reload(
 ///
 /// Returns as `imei_index_live_reload`, but reports a refused file once: it is not tried
 /// again (and the call returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0) until it changes.
+/// Refused files are counted in `imei_index_live_health_get`.
 ///
-/// Thread safety: as `imei_index_live_reload`.
+/// Thread safety: as `imei_index_live_reload`, but never waits: while another reload is in
+/// progress it returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0 at once.
 ///
 /// # Safety
 ///
