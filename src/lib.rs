@@ -118,7 +118,7 @@ pub use crate::build::atomic::AtomicFile;
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
-pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
+pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
 pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
 pub use crate::model::rule::{
@@ -129,7 +129,7 @@ pub use crate::read::open::{OpenOptions, Verification};
 pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
 pub use crate::serve::layered::LayeredIndex;
-pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
+pub use crate::serve::live::{LiveIndex, RefusedReload, Reload, Version, Watcher};
 pub use crate::serve::publish::{DEFAULT_MAX_REMOVED_SHARE, PublishOptions, Published, publish};
 pub use crate::update::apply::{Apply, ApplySummary};
 pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};
