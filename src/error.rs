@@ -64,6 +64,39 @@ pub enum Error {
         /// The serial of the base and deltas below it.
         found: u64,
     },
+    /// More sources than one index holds.
+    #[error(
+        "the index would hold {count} sources, more than the 255 one index holds: merge \
+         fewer lists into one index, or give several lists one source"
+    )]
+    TooManySources {
+        /// The sources it would hold.
+        count: usize,
+    },
+    /// Rules that the layout of format 1 without sources cannot hold, when asked for it
+    /// ([`IndexBuilder::layout_v1`](crate::IndexBuilder::layout_v1)).
+    #[error(
+        "the index cannot be written in the first layout of format 1, which readers without \
+         sources read: {what}; write the default layout (readers since imei-index 0.2 read it)"
+    )]
+    NotV1 {
+        /// What the first layout cannot hold.
+        what: String,
+    },
+    /// A delta for a source whose recorded run is not the one the delta starts from.
+    #[error(
+        "the delta for source {source_name} starts from run {delta_from}, but the index holds \
+         run {recorded} of it: a day was skipped or applied twice; apply the register's \
+         deltas in order, or force it (Apply::force) to apply it anyway"
+    )]
+    RunIdMismatch {
+        /// The source.
+        source_name: String,
+        /// The run id the index records for the source.
+        recorded: i64,
+        /// The run id the delta starts from.
+        delta_from: i64,
+    },
     /// An index that [`publish`](crate::publish()) refused to put in place, because a guard
     /// found it suspect (its [`Refusal`], the source, says which); the target was left as
     /// it was.

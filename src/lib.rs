@@ -124,6 +124,8 @@ pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientIm
 pub use crate::model::rule::{
     Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
 };
+pub use crate::model::source::{Reasons, Source};
+pub use crate::model::subscriber::{Subscriber, SubscriberList};
 pub use crate::read::index::Index;
 pub use crate::read::open::{OpenOptions, Verification};
 pub use crate::read::rules::Rules;

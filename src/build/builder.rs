@@ -6,13 +6,17 @@ use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::build::spill::{Sorted, Store};
-use crate::build::write::{self, RuleSource, Visit};
+use crate::build::write::{self, Layout, RuleSource, SourceMeta, SubscriberRow, Visit};
 use crate::error::Error;
 use crate::format::filter::DEFAULT_FILTER_BITS;
 use crate::format::key::{self, imei_key, pair_key, range_key};
+use crate::format::sources::MAX_SOURCES;
+use crate::format::subscribers::{RowRecord, msisdn_key};
 use crate::format::{Record, RuleCounts};
 use crate::list::ListError;
 use crate::model::rule::{Entry, Rule, RuleKind, Target};
+use crate::model::source::Source;
+use crate::model::subscriber::Subscriber;
 
 /// What a build did with the rules and rows it was given.
 ///
@@ -31,7 +35,7 @@ pub struct BuildSummary {
     pub rejected: u64,
     /// Written rules by kind and status.
     pub counts: RuleCounts,
-    /// Distinct (status, reason, date) entries.
+    /// Distinct entries (status, reasons, date, start, earlier status).
     pub distinct_entries: u64,
     /// Bytes of the index.
     pub index_bytes: u64,
@@ -79,10 +83,12 @@ pub enum BuildPhase {
 
 /// Collects rules and writes an index file.
 ///
-/// Rules may come in any order. Several rules for one target (the same IMEI, pair, range
-/// or TAC) are merged: the most severe status wins (blocked > tracked > allowed); between
-/// equal statuses the latest date, then the greater reason code. The summary counts every
-/// merge and every conflict.
+/// Rules may come in any order. Several rules of one source for one target (the same IMEI,
+/// pair, range or TAC) are merged (docs/semantics.md): the most severe status wins (blocked
+/// > tracked > allowed), then the earliest start (no start is earliest), then the latest
+/// date, then the greater reasons. The summary counts every merge and every conflict.
+/// Rules of different sources are never merged: the index keeps each, and checks weigh
+/// them.
 ///
 /// By default every rule is kept in memory (16 bytes per IMEI rule). With
 /// [`IndexBuilder::memory_limit`], full buffers are sorted and spilled to temporary files
@@ -111,10 +117,19 @@ pub enum BuildPhase {
 /// ```
 pub struct IndexBuilder {
     entries: Interner,
-    imei: Store<u64>,
-    pair: Store<(u64, u64)>,
-    tac: Vec<(u32, u32)>,
-    range: Vec<((u64, u64), u32)>,
+    imei: Store<(u64, u8)>,
+    pair: Store<(u64, u64, u8)>,
+    tac: Vec<((u32, u8), u32)>,
+    range: Vec<((u64, u64, u8), u32)>,
+    /// The sources met, by builder id (order of first use).
+    sources: Vec<SourceMeta>,
+    source_ids: HashMap<Source, u8>,
+    /// The last source looked up, and its id.
+    last_source: Option<(Source, u8)>,
+    /// Sources met beyond the most an index holds.
+    too_many_sources: usize,
+    subscribers: Vec<Subscriber>,
+    layout: Layout,
     serial: u64,
     rules_in: u64,
     rejected: u64,
@@ -135,6 +150,12 @@ impl Default for IndexBuilder {
             pair: Store::default(),
             tac: Vec::new(),
             range: Vec::new(),
+            sources: Vec::new(),
+            source_ids: HashMap::new(),
+            last_source: None,
+            too_many_sources: 0,
+            subscribers: Vec::new(),
+            layout: Layout::Sources,
             serial: 0,
             rules_in: 0,
             rejected: 0,
@@ -252,6 +273,94 @@ impl IndexBuilder {
         self
     }
 
+    /// Records what the index says about a source beside its rules: the register's run id
+    /// its rules are from (DIRBS numbers its runs; -1 is one), and when they were built
+    /// (unix seconds; 0, the default, for unknown). `stats` shows both with the source's
+    /// content hash, which the build computes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Entry, Imei, Index, IndexBuilder, Rule, Source, Status};
+    ///
+    /// let register: Source = "dirbs/blacklist".parse()?;
+    /// let mut b = IndexBuilder::new();
+    /// b.source_info(&register, Some(57), 1_717_182_000);
+    /// b.add(Rule::imei(Imei::parse("35209900176148")?, Entry::new(Status::Blocked)).with_source(register));
+    /// let index = Index::from_bytes(b.build_to_vec()?.0.into())?;
+    /// let s = &index.stats().sources[0];
+    /// assert_eq!((s.name.as_str(), s.run_id, s.built, s.rules()), ("dirbs/blacklist", Some(57), 1_717_182_000, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn source_info(
+        &mut self,
+        source: &Source,
+        run_id: Option<i64>,
+        built: i64,
+    ) -> &mut IndexBuilder {
+        if let Some(id) = self.source_id(source) {
+            let meta = &mut self.sources[usize::from(id)];
+            meta.run_id = run_id;
+            meta.built = built;
+        }
+        self
+    }
+
+    /// Writes the first layout of format 1, without sources, which readers before
+    /// imei-index 0.2 read: for indexes that such readers must open. The build then fails
+    /// ([`Error::NotV1`]) if a rule has another source than `local`, a start, or reasons
+    /// other than one known reason, or if there are subscriber rows.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Entry, IndexBuilder, Rule, Status, Tac};
+    ///
+    /// let mut b = IndexBuilder::new();
+    /// b.layout_v1(true);
+    /// b.add(Rule::tac(Tac::parse("35209900")?, Entry::new(Status::Blocked)));
+    /// let (bytes, summary) = b.build_to_vec()?;
+    /// assert_eq!(summary.rules_written, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn layout_v1(&mut self, yes: bool) -> &mut IndexBuilder {
+        self.layout = if yes { Layout::V1 } else { Layout::Sources };
+        self
+    }
+
+    /// Adds a subscriber row of a register's notification or exception list (see
+    /// [`Subscriber`]); rows are kept per source, each once.
+    pub fn add_subscriber(&mut self, row: Subscriber) {
+        // Interned for its id; a source with rows and no rules is kept too.
+        let _ = self.source_id(&row.source);
+        self.subscribers.push(row);
+    }
+
+    /// The builder's id of a source, interning it; `None` beyond the most an index holds.
+    #[inline]
+    fn source_id(&mut self, source: &Source) -> Option<u8> {
+        if let Some((s, id)) = &self.last_source
+            && (s.ptr_eq(source) || s == source)
+        {
+            return Some(*id);
+        }
+        let id = match self.source_ids.get(source) {
+            Some(&id) => id,
+            None => {
+                if self.sources.len() >= MAX_SOURCES {
+                    self.too_many_sources += 1;
+                    return None;
+                }
+                let id = self.sources.len() as u8;
+                self.sources.push(SourceMeta::named(source.clone()));
+                self.source_ids.insert(source.clone(), id);
+                id
+            }
+        };
+        self.last_source = Some((source.clone(), id));
+        Some(id)
+    }
+
     /// Adds a rule.
     ///
     /// With a [memory limit](IndexBuilder::memory_limit) this may write a run to disk. If
@@ -263,23 +372,27 @@ impl IndexBuilder {
         if self.error.is_some() {
             return;
         }
+        let Some(src) = self.source_id(rule.source()) else {
+            return;
+        };
+        let target = rule.target();
         let id = self.entries.id(rule.entry);
-        match rule.target() {
+        match target {
             Target::Imei(i) => {
                 if self.imei.is_full() {
                     self.make_room(false);
                 }
-                self.imei.push(i.as_u64(), id);
+                self.imei.push((i.as_u64(), src), id);
             }
             Target::Pair(i, s) => {
                 if self.pair.is_full() {
                     self.make_room(true);
                 }
                 self.pair
-                    .push((i.as_u64(), u64::from_be_bytes(key::imsi(s))), id);
+                    .push((i.as_u64(), u64::from_be_bytes(key::imsi(s)), src), id);
             }
-            Target::Tac(t) => self.tac.push((t.as_u32(), id)),
-            Target::Range(a, b) => self.range.push(((a.as_u64(), b.as_u64()), id)),
+            Target::Tac(t) => self.tac.push(((t.as_u32(), src), id)),
+            Target::Range(a, b) => self.range.push(((a.as_u64(), b.as_u64(), src), id)),
         }
     }
 
@@ -296,7 +409,7 @@ impl IndexBuilder {
                 (
                     p.allocated(),
                     self.imei.allocated(),
-                    Store::<(u64, u64)>::RECORD,
+                    Store::<(u64, u64, u8)>::RECORD,
                     p.buffered(),
                 )
             } else {
@@ -304,7 +417,7 @@ impl IndexBuilder {
                 (
                     i.allocated(),
                     self.pair.allocated(),
-                    Store::<u64>::RECORD,
+                    Store::<(u64, u8)>::RECORD,
                     i.buffered(),
                 )
             };
@@ -437,12 +550,49 @@ impl IndexBuilder {
         if let Some(e) = self.error.take() {
             return Err(spill_err(e));
         }
+        if self.too_many_sources > 0 {
+            return Err(Error::TooManySources {
+                count: MAX_SOURCES + 1,
+            });
+        }
+        // Files number sources in the order of their names.
+        let mut by_name: Vec<(SourceMeta, u8)> = std::mem::take(&mut self.sources)
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| (m, i as u8))
+            .collect();
+        by_name.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let mut file_id = [0u8; 256];
+        for (i, (_, builder_id)) in by_name.iter().enumerate() {
+            file_id[usize::from(*builder_id)] = i as u8;
+        }
+        let metas: Vec<SourceMeta> = by_name.into_iter().map(|(m, _)| m).collect();
+        let subscribers = std::mem::take(&mut self.subscribers)
+            .into_iter()
+            .map(|row| {
+                let src = self
+                    .source_ids
+                    .get(&row.source)
+                    .map_or(0, |&b| file_id[usize::from(b)]);
+                let record = RowRecord {
+                    source: src,
+                    imei: row.imei.as_u64(),
+                    imsi: key::imsi(row.imsi),
+                    msisdn: msisdn_key(row.msisdn),
+                    list: row.list.code(),
+                    flags: 0,
+                    block_date: row.block_date.map_or(0, |d| d.days_since_epoch() + 1),
+                    reasons: 0,
+                };
+                (record, row.reasons)
+            })
+            .collect();
         let mut tac = std::mem::take(&mut self.tac);
         let mut range = std::mem::take(&mut self.range);
         tac.sort_unstable_by_key(|r| r.0);
         range.sort_unstable_by_key(|r| r.0);
         let records = self.imei.len() + self.pair.len() + tac.len() as u64 + range.len() as u64;
-        let source = Source {
+        let source = BuilderRules {
             entries: std::mem::take(&mut self.entries.entries),
             imei: std::mem::take(&mut self.imei)
                 .finish(&dir)
@@ -452,6 +602,9 @@ impl IndexBuilder {
                 .map_err(spill_err)?,
             tac,
             range,
+            file_id,
+            metas,
+            subscribers,
             dir: dir.clone(),
             passes: Cell::new([0; 4]),
             merged: Cell::new(0),
@@ -465,8 +618,15 @@ impl IndexBuilder {
             }),
         };
         source.progress.borrow_mut().report();
-        let written =
-            write::write_index_filtered(w, &source, self.serial, None, self.filter_bits, io_err)?;
+        let written = write::write_index_with(
+            w,
+            &source,
+            self.serial,
+            None,
+            self.filter_bits,
+            self.layout,
+            io_err,
+        )?;
         let mut progress = source.progress.borrow_mut();
         progress.phase = BuildPhase::Writing;
         progress.done = written.counts.total();
@@ -487,12 +647,16 @@ impl IndexBuilder {
 
 /// The builder's rules, sorted, for the writer: each kind's records merged into one rule
 /// per key as they stream. The first pass over a kind counts what was merged.
-struct Source {
+struct BuilderRules {
     entries: Vec<Entry>,
-    imei: Sorted<u64>,
-    pair: Sorted<(u64, u64)>,
-    tac: Vec<(u32, u32)>,
-    range: Vec<((u64, u64), u32)>,
+    imei: Sorted<(u64, u8)>,
+    pair: Sorted<(u64, u64, u8)>,
+    tac: Vec<((u32, u8), u32)>,
+    range: Vec<((u64, u64, u8), u32)>,
+    /// The file's id of each builder source id.
+    file_id: [u8; 256],
+    metas: Vec<SourceMeta>,
+    subscribers: Vec<SubscriberRow>,
     dir: PathBuf,
     /// Passes made over each kind, in [`RuleKind::ALL`] order.
     passes: Cell<[u32; 4]>,
@@ -503,7 +667,7 @@ struct Source {
     progress: RefCell<Ticker>,
 }
 
-impl RuleSource for Source {
+impl RuleSource for BuilderRules {
     fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         let k = usize::from(kind.code() - 1);
         let mut passes = self.passes.get();
@@ -521,7 +685,15 @@ impl RuleSource for Source {
             p.report();
         }
         let read_err = |e: io::Error| Error::io("read back spilled rules from", &self.dir, e);
-        let mut visit = |key: &[u8], id: u32| f(key, Record::Rule(self.entries[id as usize]));
+        let mut visit = |target: &[u8], src: u8, id: u32| {
+            let mut key = [0u8; 16];
+            key[..target.len()].copy_from_slice(target);
+            key[target.len()] = src;
+            f(
+                &key[..=target.len()],
+                &Record::Rule(self.entries[id as usize].clone()),
+            )
+        };
         let resolver = Resolver {
             entries: &self.entries,
             source: self,
@@ -530,51 +702,69 @@ impl RuleSource for Source {
         match kind {
             RuleKind::Imei => resolver.run(
                 self.imei.iter().map_err(read_err)?,
-                |k, id| visit(&imei_key(k), id),
+                |(imei, src)| (imei, src),
+                |k, src, id| visit(&imei_key(k), src, id),
                 read_err,
             ),
             RuleKind::Pair => resolver.run(
                 self.pair.iter().map_err(read_err)?,
-                |(imei, imsi), id| visit(&pair_key(imei, imsi.to_be_bytes()), id),
+                |(imei, imsi, src)| ((imei, imsi), src),
+                |(imei, imsi), src, id| visit(&pair_key(imei, imsi.to_be_bytes()), src, id),
                 read_err,
             ),
             RuleKind::Tac => resolver.run(
                 self.tac.iter().map(|&r| Ok(r)),
-                |k, id| visit(&k.to_be_bytes(), id),
+                |(tac, src)| (tac, src),
+                |k, src, id| visit(&k.to_be_bytes(), src, id),
                 read_err,
             ),
             RuleKind::Range => resolver.run(
                 self.range.iter().map(|&r| Ok(r)),
-                |(a, b), id| visit(&range_key(a, b), id),
+                |(a, b, src)| ((a, b), src),
+                |(a, b), src, id| visit(&range_key(a, b), src, id),
                 read_err,
             ),
         }
     }
+
+    fn sources(&self) -> Vec<SourceMeta> {
+        self.metas.clone()
+    }
+
+    fn subscribers(&self) -> Vec<SubscriberRow> {
+        self.subscribers.clone()
+    }
 }
 
-/// Merges each group of records with one key (they come in key order) into its winner,
-/// the entry of greatest precedence.
+/// Merges each group of records with one target and source (they come in (target,
+/// builder source) order) into its winner, the entry that merges greatest, and gives the
+/// winners of each target in the file's source order.
 struct Resolver<'a> {
     entries: &'a [Entry],
-    source: &'a Source,
+    source: &'a BuilderRules,
     /// Count merges and conflicts (on the first pass only) and progress.
     count: bool,
 }
 
 impl Resolver<'_> {
-    /// Calls `f` with each key's winner. Counts the records merged away and, of those, the
-    /// conflicts: records whose status is not the winner's.
-    fn run<K: Copy + PartialEq>(
+    /// Calls `f` with each (target, file source id)'s winner. Counts the records merged
+    /// away and, of those, the conflicts: records whose status is not the winner's.
+    fn run<K: Copy, T: Copy + PartialEq>(
         &self,
         records: impl Iterator<Item = io::Result<(K, u32)>>,
-        mut f: impl FnMut(K, u32) -> Result<(), Error>,
+        split: impl Fn(K) -> (T, u8),
+        mut f: impl FnMut(T, u8, u32) -> Result<(), Error>,
         read_err: impl Fn(io::Error) -> Error,
     ) -> Result<(), Error> {
         let entries = self.entries;
-        let mut current: Option<(K, u32)> = None;
+        let file_id = &self.source.file_id;
+        // The group being read: target, builder source, best id, records, by status.
+        let mut current: Option<(T, u8, u32)> = None;
         let mut size = 0u64;
         let mut by_status = [0u64; 3];
-        let mut emit = |key: K, winner: u32, size: u64, by_status: &[u64; 3]| {
+        // The winners of the current target: (file source id, entry id).
+        let mut winners: Vec<(u8, u32)> = Vec::with_capacity(4);
+        let close = |winner: u32, size: u64, by_status: &[u64; 3]| {
             if self.count {
                 let status = entries[winner as usize].status.s13_code();
                 let s = self.source;
@@ -587,21 +777,33 @@ impl Resolver<'_> {
                 .progress
                 .borrow_mut()
                 .tick(if self.count { size } else { 1 });
-            f(key, winner)
+        };
+        let mut flush = |t: T, winners: &mut Vec<(u8, u32)>| -> Result<(), Error> {
+            winners.sort_unstable();
+            for &(src, id) in winners.iter() {
+                f(t, src, id)?;
+            }
+            winners.clear();
+            Ok(())
         };
         for r in records {
             let (key, id) = r.map_err(&read_err)?;
+            let (t, src) = split(key);
             match current {
-                Some((k, best)) if k == key => {
-                    if entries[id as usize].precedence() > entries[best as usize].precedence() {
-                        current = Some((key, id));
+                Some((ct, cs, best)) if ct == t && cs == src => {
+                    if entries[id as usize].merge_order() > entries[best as usize].merge_order() {
+                        current = Some((t, src, id));
                     }
                 }
                 _ => {
-                    if let Some((k, best)) = current {
-                        emit(k, best, size, &by_status)?;
+                    if let Some((ct, cs, best)) = current {
+                        close(best, size, &by_status);
+                        winners.push((file_id[usize::from(cs)], best));
+                        if ct != t {
+                            flush(ct, &mut winners)?;
+                        }
                     }
-                    current = Some((key, id));
+                    current = Some((t, src, id));
                     size = 0;
                     by_status = [0; 3];
                 }
@@ -609,8 +811,10 @@ impl Resolver<'_> {
             size += 1;
             by_status[usize::from(entries[id as usize].status.s13_code())] += 1;
         }
-        if let Some((k, best)) = current {
-            emit(k, best, size, &by_status)?;
+        if let Some((ct, cs, best)) = current {
+            close(best, size, &by_status);
+            winners.push((file_id[usize::from(cs)], best));
+            flush(ct, &mut winners)?;
         }
         Ok(())
     }
@@ -645,7 +849,7 @@ impl Ticker {
     }
 }
 
-/// Interns entries: rules carry a 4-byte id, not a 12-byte entry.
+/// Interns entries: rules carry a 4-byte id, not an entry.
 #[derive(Debug, Default)]
 struct Interner {
     ids: HashMap<Entry, u32>,
@@ -657,15 +861,15 @@ impl Interner {
     #[inline]
     fn id(&mut self, e: Entry) -> u32 {
         // Lists often repeat one entry row after row.
-        if let Some((last, id)) = self.last
-            && last == e
+        if let Some((last, id)) = &self.last
+            && *last == e
         {
-            return id;
+            return *id;
         }
         let next = self.entries.len() as u32;
-        let id = *self.ids.entry(e).or_insert(next);
+        let id = *self.ids.entry(e.clone()).or_insert(next);
         if id == next {
-            self.entries.push(e);
+            self.entries.push(e.clone());
         }
         self.last = Some((e, id));
         id

@@ -54,6 +54,31 @@ impl RunKey for (u64, u64) {
     }
 }
 
+/// An IMEI and a source id: 7 bytes, the IMEI's key then the id.
+impl RunKey for (u64, u8) {
+    const LEN: usize = 7;
+    fn put(self, out: &mut [u8]) {
+        out[..6].copy_from_slice(&imei_key(self.0));
+        out[6] = self.1;
+    }
+    fn take(bytes: &[u8]) -> (u64, u8) {
+        (imei_of_key(&bytes[..6]), bytes[6])
+    }
+}
+
+/// An IMEI, an IMSI's 8-byte key and a source id: 15 bytes.
+impl RunKey for (u64, u64, u8) {
+    const LEN: usize = 15;
+    fn put(self, out: &mut [u8]) {
+        out[..14].copy_from_slice(&pair_key(self.0, self.1.to_be_bytes()));
+        out[14] = self.2;
+    }
+    fn take(bytes: &[u8]) -> (u64, u64, u8) {
+        let imsi = u64::from_be_bytes(bytes[6..14].try_into().expect("8 bytes"));
+        (imei_of_key(&bytes[..6]), imsi, bytes[14])
+    }
+}
+
 /// A temporary file that disappears when dropped (on Unix, as soon as it is created, so
 /// that not even a crash leaves it behind).
 #[derive(Debug)]

@@ -17,29 +17,81 @@ use crate::build::atomic::AtomicFile;
 use crate::error::Error;
 use crate::format::filter::{BLOCK, DEFAULT_FILTER_BITS, Domain, FilterBuilder};
 use crate::format::key::{imei_key, range_of_key};
+use crate::format::records::{self, Rec, V2_TOMBSTONE};
 use crate::format::segments::Segments;
+use crate::format::sources::{self as sources_section, ContentHash, MAX_SOURCES, SourceRecord};
+use crate::format::stacks::{self, Member, StackSweep, Words};
+use crate::format::strings::StringsBuilder;
+use crate::format::subscribers::{self, RowRecord};
 use crate::format::{
-    DeltaInfo, ENTRY_RECORD, FORMAT_VERSION, Header, Record, RuleCounts, Section, SectionRef,
-    header_len,
+    DeltaInfo, FORMAT_VERSION, Header, Record, RuleCounts, Section, SectionRef, header_len,
 };
 use crate::model::rule::{Entry, RuleKind};
+use crate::model::source::{Reasons, Source};
 
 /// Turns an I/O error of the output into the crate's error, naming the output.
 pub(crate) type IoContext<'a> = &'a dyn Fn(io::Error) -> Error;
 
 /// What a [`RuleSource`] calls with each key and its record.
-pub(crate) type Visit<'a> = dyn FnMut(&[u8], Record) -> Result<(), Error> + 'a;
+pub(crate) type Visit<'a> = dyn FnMut(&[u8], &Record) -> Result<(), Error> + 'a;
+
+/// A source as a [`RuleSource`] describes it: what the writer cannot compute itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SourceMeta {
+    pub name: Source,
+    pub run_id: Option<i64>,
+    /// In a delta: the run it starts from.
+    pub base_run_id: Option<i64>,
+    /// Unix seconds; 0 unknown.
+    pub built: i64,
+}
+
+impl SourceMeta {
+    /// A source with nothing recorded.
+    pub(crate) fn named(name: Source) -> SourceMeta {
+        SourceMeta {
+            name,
+            run_id: None,
+            base_run_id: None,
+            built: 0,
+        }
+    }
+}
+
+/// A subscriber row as a [`RuleSource`] gives it: the record (its reason set id unset) and
+/// its reasons.
+pub(crate) type SubscriberRow = (RowRecord, Reasons);
 
 /// Rules streamed kind by kind, for the writer.
 pub(crate) trait RuleSource {
-    /// Calls `f` with every key of `kind` (in the encoding of its section) in strictly
-    /// increasing order, with its record. May be called any number of times, and must
+    /// Calls `f` with every key of `kind` in strictly increasing order, with its record.
+    /// Keys are in the layout of files with sources: each ends with its source id, an
+    /// index into [`RuleSource::sources`]. May be called any number of times, and must
     /// give the same keys and records each time.
     fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error>;
+
+    /// The sources the keys' ids name, in id order, which is the order of their names.
+    fn sources(&self) -> Vec<SourceMeta>;
+
+    /// The subscriber rows, with source ids into [`RuleSource::sources`], in any order.
+    fn subscribers(&self) -> Vec<SubscriberRow> {
+        Vec::new()
+    }
+}
+
+/// The layout a writer writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// With sources, dated rules and open reasons (sections 8 to 12).
+    #[default]
+    Sources,
+    /// Format 1's first layout, which every reader reads: one source (`local`), no starts,
+    /// at most one known reason per rule.
+    V1,
 }
 
 /// What the writer wrote.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Written {
     /// Rules by kind and status (not counting tombstones).
     pub counts: RuleCounts,
@@ -49,10 +101,12 @@ pub(crate) struct Written {
     pub distinct_entries: u64,
     /// Bytes of the index.
     pub bytes: u64,
+    /// Per source (in id order): its name, rules by kind and status, and content hash.
+    pub sources: Vec<(Source, RuleCounts, u64)>,
 }
 
 /// Writes an index file (a delta index when `delta` holds its base serial) to `w`, with
-/// a filter of the default size.
+/// a filter of the default size, in the layout with sources.
 pub(crate) fn write_index<W: Write + Seek>(
     w: &mut W,
     source: &dyn RuleSource,
@@ -60,26 +114,128 @@ pub(crate) fn write_index<W: Write + Seek>(
     delta: Option<u64>,
     io_err: IoContext<'_>,
 ) -> Result<Written, Error> {
-    write_index_filtered(w, source, serial, delta, DEFAULT_FILTER_BITS, io_err)
+    write_index_with(
+        w,
+        source,
+        serial,
+        delta,
+        DEFAULT_FILTER_BITS,
+        Layout::Sources,
+        io_err,
+    )
+}
+
+/// The entry table: records by id, and the id of each entry.
+struct EntryTable {
+    /// Encoded records, by id: 8 bytes each (format 1) or 16.
+    records: Vec<Vec<u8>>,
+    ids: HashMap<Record, u64>,
+    /// The records as checks read them, by id (tombstones as `None`), for the range sweep.
+    recs: Vec<Option<Rec>>,
+}
+
+impl EntryTable {
+    /// Numbers the distinct records: most frequent first, so that the commonest gets id 0
+    /// (which a transducer stores for free); ties in the order of their bytes, so that
+    /// equal rules give equal files.
+    fn new(
+        freq: HashMap<Record, u64>,
+        encode: impl Fn(&Record) -> (Vec<u8>, Option<Rec>),
+    ) -> EntryTable {
+        let mut by_freq: Vec<(Vec<u8>, Option<Rec>, Record, u64)> = freq
+            .into_iter()
+            .map(|(r, n)| {
+                let (bytes, rec) = encode(&r);
+                (bytes, rec, r, n)
+            })
+            .collect();
+        by_freq.sort_unstable_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+        let mut t = EntryTable {
+            records: Vec::with_capacity(by_freq.len()),
+            ids: HashMap::with_capacity(by_freq.len()),
+            recs: Vec::with_capacity(by_freq.len()),
+        };
+        for (i, (bytes, rec, r, _)) in by_freq.into_iter().enumerate() {
+            t.records.push(bytes);
+            t.recs.push(rec);
+            t.ids.insert(r, i as u64);
+        }
+        t
+    }
+
+    /// The id of a record that pass 1 counted.
+    fn id(&self, r: &Record) -> u64 {
+        self.ids[r]
+    }
 }
 
 /// [`write_index`] with `filter_bits` bits of filter per key of the IMEI and pair maps (0:
-/// no filter section).
-pub(crate) fn write_index_filtered<W: Write + Seek>(
+/// no filter section), in `layout`.
+pub(crate) fn write_index_with<W: Write + Seek>(
     w: &mut W,
     source: &dyn RuleSource,
     serial: u64,
     delta: Option<u64>,
     filter_bits: u32,
+    layout: Layout,
     io_err: IoContext<'_>,
 ) -> Result<Written, Error> {
-    // Pass 1: counts and entry frequencies.
+    let metas = source.sources();
+    if metas.len() > MAX_SOURCES {
+        return Err(Error::TooManySources { count: metas.len() });
+    }
+    let v1 = layout == Layout::V1;
+    if v1
+        && metas
+            .iter()
+            .any(|m| !m.name.is_local() || m.run_id.is_some() || m.built != 0)
+    {
+        return Err(Error::NotV1 {
+            what: "it holds rules of another source than local, or a run id or build time".into(),
+        });
+    }
+    let subscribers = source.subscribers();
+    if v1 && !subscribers.is_empty() {
+        return Err(Error::NotV1 {
+            what: "it holds subscriber rows".into(),
+        });
+    }
+    // Pass 1: counts, content hashes and entry frequencies.
     let mut written = Written::default();
-    let mut freq: HashMap<[u8; ENTRY_RECORD], u64> = HashMap::new();
+    let mut per_source: Vec<(RuleCounts, ContentHash)> =
+        vec![(RuleCounts::default(), ContentHash::default()); metas.len()];
+    let mut freq: HashMap<Record, u64> = HashMap::new();
+    let mut dated = false;
+    let mut bad_source: Option<u8> = None;
+    let mut not_v1 = false;
     for (k, kind) in RuleKind::ALL.into_iter().enumerate() {
-        source.for_each(kind, &mut |_, record| {
+        source.for_each(kind, &mut |key, record| {
+            let (&src, target) = key.split_last().unwrap_or((&0, &[]));
             match record {
-                Record::Rule(e) => written.counts.add(kind, e.status),
+                Record::Rule(e) => {
+                    written.counts.add(kind, e.status);
+                    match per_source.get_mut(usize::from(src)) {
+                        Some((counts, hash)) => {
+                            counts.add(kind, e.status);
+                            let earlier = e.earlier_status().map_or(0, |s| s.s13_code() + 1);
+                            let pack = |d: Option<crate::model::rule::Date>| {
+                                d.map_or(0, |d| d.days_since_epoch() + 1)
+                            };
+                            hash.add(
+                                kind,
+                                target,
+                                e.status.s13_code(),
+                                earlier,
+                                pack(e.date),
+                                pack(e.start),
+                                e.reasons.digest(),
+                            );
+                        }
+                        None => bad_source = Some(src),
+                    }
+                    dated |= e.start.is_some();
+                    not_v1 |= !e.fits_v1();
+                }
                 Record::Removed if delta.is_some() => written.tombstones[k] += 1,
                 Record::Removed => {
                     return Err(io_err(io::Error::other(
@@ -87,12 +243,57 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
                     )));
                 }
             }
-            *freq.entry(record.encode()).or_default() += 1;
+            match freq.get_mut(record) {
+                Some(n) => *n += 1,
+                None => {
+                    freq.insert(record.clone(), 1);
+                }
+            }
             Ok(())
         })?;
     }
-    let table = EntryTable::new(freq);
+    if let Some(src) = bad_source {
+        return Err(io_err(io::Error::other(format!(
+            "a rule names source id {src}, but there are {} sources (an internal error)",
+            metas.len()
+        ))));
+    }
+    if v1 && not_v1 {
+        return Err(Error::NotV1 {
+            what: "it holds a rule with a start, or with reasons other than one known reason"
+                .into(),
+        });
+    }
+    let strings = (!v1).then(|| {
+        StringsBuilder::new(
+            freq.keys()
+                .filter_map(Record::entry)
+                .map(|e| &e.reasons)
+                .chain(subscribers.iter().map(|(_, r)| r)),
+            metas.iter().map(|m| m.name.as_str()),
+        )
+    });
+    let table = match &strings {
+        None => EntryTable::new(freq, |r| {
+            let rec = r
+                .entry()
+                .and_then(|e| records::decode_v1(&crate::format::encode_entry(e)));
+            (r.encode().to_vec(), rec)
+        }),
+        Some(sb) => EntryTable::new(freq, |r| match r {
+            Record::Removed => (V2_TOMBSTONE.to_vec(), None),
+            Record::Rule(e) => {
+                let rec = rec_of(e, sb.set_id(&e.reasons));
+                (records::encode_v2(&rec).to_vec(), Some(rec))
+            }
+        }),
+    };
     written.distinct_entries = table.records.len() as u64;
+    written.sources = metas
+        .iter()
+        .zip(&per_source)
+        .map(|(m, (c, h))| (m.name.clone(), *c, h.0))
+        .collect();
     // Every key of the IMEI and pair maps goes into the filter, tombstones too, so that a
     // check finds whatever those maps hold.
     let keys = written.counts.of_kind(RuleKind::Imei)
@@ -105,16 +306,19 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
     });
 
     // Pass 2: the sections, after room for the header.
-    let n_sections =
-        Section::ALL.len() + usize::from(delta.is_some()) + usize::from(filter.is_some());
+    let n_sections = Section::ALL.len()
+        + if v1 { 0 } else { Section::V2.len() }
+        + usize::from(delta.is_some())
+        + usize::from(filter.is_some());
     let hlen = header_len(n_sections) as u64;
     let io = |e| io_err(e);
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&vec![0u8; hlen as usize]).map_err(io)?;
     let mut sw = SectionWriter::new(w, hlen);
     let mut refs = Vec::with_capacity(Section::ALL.len());
+    let mut stacks: Vec<Words> = Vec::new();
     // The filter is built on another thread while this one builds the transducers.
-    let (delta_ref, filter_ref) = std::thread::scope(|scope| -> Result<_, Error> {
+    let (v2_refs, delta_ref, filter_ref) = std::thread::scope(|scope| -> Result<_, Error> {
         let (mut feed, worker) = match filter {
             Some(mut f) => {
                 let (tx, rx) = mpsc::sync_channel::<(Vec<u64>, Domain)>(4);
@@ -130,30 +334,102 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
             }
             None => (FilterFeed::new(None), None),
         };
+        let cut = usize::from(v1);
         for section in Section::ALL {
             sw.begin(8).map_err(io)?;
             let f = Some(&mut feed);
             match section {
-                Section::Entries => {
+                Section::Entries if v1 => {
                     for r in &table.records {
                         sw.write_all(r).map_err(io)?;
                     }
                 }
-                Section::Imei => write_kind(&mut sw, source, RuleKind::Imei, &table, f, io_err)?,
-                Section::Tac => write_kind(&mut sw, source, RuleKind::Tac, &table, None, io_err)?,
-                Section::Pair => write_kind(&mut sw, source, RuleKind::Pair, &table, f, io_err)?,
-                Section::Range => {
-                    write_kind(&mut sw, source, RuleKind::Range, &table, None, io_err)?
+                // With sources, the records are in `entries v2`.
+                Section::Entries => {}
+                Section::Imei => {
+                    write_kind(&mut sw, source, RuleKind::Imei, &table, f, cut, io_err)?
                 }
-                Section::Segments => {
+                Section::Tac => {
+                    write_kind(&mut sw, source, RuleKind::Tac, &table, None, cut, io_err)?
+                }
+                Section::Pair => {
+                    write_kind(&mut sw, source, RuleKind::Pair, &table, f, cut, io_err)?
+                }
+                Section::Range => {
+                    write_kind(&mut sw, source, RuleKind::Range, &table, None, cut, io_err)?
+                }
+                Section::Segments if v1 => {
                     write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
                 }
-                Section::Delta | Section::Filter => {
-                    unreachable!("not one of the six sections every file has")
-                }
+                Section::Segments => write_stacked_segments(
+                    &mut sw,
+                    source,
+                    delta.is_none(),
+                    &table,
+                    &mut stacks,
+                    io_err,
+                )?,
+                _ => unreachable!("not one of the six sections every file has"),
             }
             refs.push(sw.end());
         }
+        let v2_refs = match &strings {
+            None => None,
+            Some(sb) => {
+                let mut v2 = Vec::with_capacity(5);
+                for section in Section::V2 {
+                    sw.begin(8).map_err(io)?;
+                    let bytes = match section {
+                        Section::Sources => {
+                            let recs: Vec<SourceRecord> = metas
+                                .iter()
+                                .zip(&per_source)
+                                .map(|(m, (counts, hash))| SourceRecord {
+                                    name: sb.string_id(m.name.as_str()),
+                                    run_id: m.run_id,
+                                    base_run_id: m.base_run_id.filter(|_| delta.is_some()),
+                                    built: m.built,
+                                    hash: hash.0,
+                                    counts: *counts,
+                                })
+                                .collect();
+                            sources_section::encode(&recs)
+                        }
+                        Section::EntriesV2 => {
+                            let mut b =
+                                records::encode_v2_header(dated, table.records.len() as u64)
+                                    .to_vec();
+                            for r in &table.records {
+                                b.extend_from_slice(r);
+                            }
+                            b
+                        }
+                        Section::Strings => sb.encode(),
+                        Section::Stacks => stacks::encode(&stacks),
+                        Section::Subscribers => {
+                            let mut rows: Vec<RowRecord> = subscribers
+                                .iter()
+                                .map(|(row, reasons)| RowRecord {
+                                    reasons: sb.set_id(reasons),
+                                    flags: if delta.is_some() { row.flags } else { 0 },
+                                    ..*row
+                                })
+                                .collect();
+                            rows.sort_unstable();
+                            rows.dedup_by(|a, b| {
+                                (a.source, a.imei, a.imsi, a.msisdn)
+                                    == (b.source, b.imei, b.imsi, b.msisdn)
+                            });
+                            subscribers::encode(&rows)
+                        }
+                        _ => unreachable!("one of sections 8 to 12"),
+                    };
+                    sw.write_all(&bytes).map_err(io)?;
+                    v2.push(sw.end());
+                }
+                Some(<[SectionRef; 5]>::try_from(v2).expect("five sections"))
+            }
+        };
         let delta_ref = match delta {
             Some(base_serial) => {
                 sw.begin(8).map_err(io)?;
@@ -168,7 +444,7 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
         };
         feed.finish();
         let Some(worker) = worker else {
-            return Ok((delta_ref, None));
+            return Ok((v2_refs, delta_ref, None));
         };
         let f = worker
             .join()
@@ -176,7 +452,7 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
         // Blocks on cache-line boundaries: a check then touches one line.
         sw.begin(BLOCK as u64).map_err(io)?;
         f.write(&mut sw).map_err(io)?;
-        Ok((delta_ref, Some(sw.end())))
+        Ok((v2_refs, delta_ref, Some(sw.end())))
     })?;
     let file_len = sw.pos;
     let header = Header {
@@ -188,12 +464,25 @@ pub(crate) fn write_index_filtered<W: Write + Seek>(
         sections: refs.try_into().expect("one ref per section"),
         delta: delta_ref,
         filter: filter_ref,
+        v2: v2_refs,
     };
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&header.encode()).map_err(io)?;
     w.seek(SeekFrom::Start(file_len)).map_err(io)?;
     written.bytes = file_len;
     Ok(written)
+}
+
+/// An entry's record, with its reason set's id.
+pub(crate) fn rec_of(e: &Entry, reasons: u32) -> Rec {
+    let pack = |d: Option<crate::model::rule::Date>| d.map_or(0, |d| d.days_since_epoch() + 1);
+    Rec {
+        status: e.status,
+        earlier: e.earlier_status(),
+        date: pack(e.date),
+        start: pack(e.start),
+        reasons,
+    }
 }
 
 /// Runs `write` on an in-memory buffer and returns the bytes.
@@ -274,12 +563,15 @@ impl FilterFeed {
 }
 
 /// Writes one kind's transducer: key → entry id; feeds its keys' IMEIs to the filter.
+/// `cut` bytes (the source id) are dropped from the end of each key, for format 1.
+#[allow(clippy::too_many_arguments)]
 fn write_kind<W: Write>(
     w: &mut W,
     source: &dyn RuleSource,
     kind: RuleKind,
     table: &EntryTable,
     mut filter: Option<&mut FilterFeed>,
+    cut: usize,
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
     let domain = if kind == RuleKind::Pair {
@@ -290,13 +582,21 @@ fn write_kind<W: Write>(
     // fst writes node by node: buffer its small writes.
     let mut b =
         fst::MapBuilder::new(BufWriter::with_capacity(1 << 16, w)).map_err(|e| io_err(to_io(e)))?;
+    let mut last_imei: Option<[u8; 6]> = None;
     source.for_each(kind, &mut |k, record| {
         if let (Some(f), Some(imei)) = (filter.as_deref_mut(), k.get(..6)) {
-            let mut n = [0u8; 8];
-            n[2..].copy_from_slice(imei);
-            f.push(u64::from_be_bytes(n), domain);
+            // Keys of several sources share an IMEI: the filter needs it once.
+            if last_imei.as_ref().map(|l| &l[..]) != Some(imei) {
+                let mut n = [0u8; 8];
+                n[2..].copy_from_slice(imei);
+                f.push(u64::from_be_bytes(n), domain);
+            }
         }
-        b.insert(k, table.id(&record)).map_err(|e| io_err(to_io(e)))
+        let key = &k[..k.len().saturating_sub(cut)];
+        b.insert(key, table.id(record))
+            .map_err(|e| io_err(to_io(e)))?;
+        last_imei = k.get(..6).map(|i| <[u8; 6]>::try_from(i).expect("6 bytes"));
+        Ok(())
     })?;
     b.into_inner()
         .map_err(|e| io_err(to_io(e)))?
@@ -304,7 +604,8 @@ fn write_kind<W: Write>(
         .map_err(io_err)
 }
 
-/// Writes the segments transducer of the source's ranges (empty unless `full`).
+/// Writes the segments transducer of format 1 from the source's ranges (empty unless
+/// `full`): each segment's narrowest range's entry.
 fn write_segments<W: Write>(
     w: &mut W,
     source: &dyn RuleSource,
@@ -320,13 +621,13 @@ fn write_segments<W: Write>(
             b.insert(imei_key(last), v).map_err(|e| io_err(to_io(e)))
         };
         source.for_each(RuleKind::Range, &mut |k, record| {
-            let (first, last) = range_of_key(k).ok_or_else(|| {
+            let (first, last) = k.get(..12).and_then(range_of_key).ok_or_else(|| {
                 io_err(io::Error::other(
-                    "a range key is not 12 bytes (an internal error)",
+                    "a range key is not 13 bytes (an internal error)",
                 ))
             })?;
             match record {
-                Record::Rule(e) => sweep.push(first, last, e, &mut emit),
+                Record::Rule(e) => sweep.push(first, last, e.clone(), &mut emit),
                 Record::Removed => Ok(()),
             }
         })?;
@@ -335,37 +636,80 @@ fn write_segments<W: Write>(
     b.finish().map_err(|e| io_err(to_io(e)))
 }
 
+/// Writes the segments transducer of a file with sources (empty unless `full`), and
+/// collects the stacks its values name.
+fn write_stacked_segments<W: Write>(
+    w: &mut W,
+    source: &dyn RuleSource,
+    full: bool,
+    table: &EntryTable,
+    stacks: &mut Vec<Words>,
+    io_err: IoContext<'_>,
+) -> Result<(), Error> {
+    let mut b = fst::MapBuilder::new(w).map_err(|e| io_err(to_io(e)))?;
+    if full {
+        let mut sweep = StackSweep::default();
+        let mut ids: HashMap<Words, u32> = HashMap::new();
+        let mut emit = |last: u64, s: Option<&Words>| {
+            let v = match s {
+                None => 0,
+                Some(words) => segment_value(words, stacks, &mut ids),
+            };
+            b.insert(imei_key(last), v).map_err(|e| io_err(to_io(e)))
+        };
+        source.for_each(RuleKind::Range, &mut |k, record| {
+            let bad = || {
+                io_err(io::Error::other(
+                    "a range key is not 13 bytes (an internal error)",
+                ))
+            };
+            let (first, last) = k.get(..12).and_then(range_of_key).ok_or_else(bad)?;
+            let src = *k.get(12).ok_or_else(bad)?;
+            let Record::Rule(_) = record else {
+                return Ok(());
+            };
+            let id = table.id(record);
+            let always = table.recs[id as usize].is_none_or(|r| r.always_applies());
+            let member = Member {
+                entry: id as u32,
+                source: src,
+            };
+            sweep.push(first, last, member, always, &mut emit)
+        })?;
+        sweep.finish(&mut emit)?;
+    }
+    b.finish().map_err(|e| io_err(to_io(e)))
+}
+
+/// The value of a segment with stack `words`: one rule alone, or the stack's id (a new one
+/// when the stack is new, in order of first use).
+pub(crate) fn segment_value(
+    words: &Words,
+    stacks: &mut Vec<Words>,
+    ids: &mut HashMap<Words, u32>,
+) -> u64 {
+    if let [1, entry, source] = words[..] {
+        return stacks::single_value(Member {
+            entry,
+            source: source as u8,
+        });
+    }
+    let id = match ids.get(words) {
+        Some(&id) => id,
+        None => {
+            let id = stacks.len() as u32;
+            stacks.push(words.clone());
+            ids.insert(words.clone(), id);
+            id
+        }
+    };
+    stacks::stack_value(id)
+}
+
 fn to_io(e: fst::Error) -> io::Error {
     match e {
         fst::Error::Io(e) => e,
         other => io::Error::other(other),
-    }
-}
-
-/// The distinct entry records, most frequent first, so that the commonest gets id 0
-/// (which a transducer stores for free); ties in record order, so that equal rules give
-/// equal files.
-struct EntryTable {
-    records: Vec<[u8; ENTRY_RECORD]>,
-    ids: HashMap<[u8; ENTRY_RECORD], u64>,
-}
-
-impl EntryTable {
-    fn new(freq: HashMap<[u8; ENTRY_RECORD], u64>) -> EntryTable {
-        let mut by_freq: Vec<([u8; ENTRY_RECORD], u64)> = freq.into_iter().collect();
-        by_freq.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let records: Vec<[u8; ENTRY_RECORD]> = by_freq.into_iter().map(|(r, _)| r).collect();
-        let ids = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (*r, i as u64))
-            .collect();
-        EntryTable { records, ids }
-    }
-
-    /// The id of a record that pass 1 counted.
-    fn id(&self, r: &Record) -> u64 {
-        self.ids[&r.encode()]
     }
 }
 

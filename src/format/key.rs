@@ -9,8 +9,8 @@
 use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::rule::{RuleKind, Target};
 
-/// The longest key: a pair's.
-const MAX_KEY: usize = 14;
+/// The longest key: a pair's, with its source byte.
+const MAX_KEY: usize = 15;
 
 /// A target's key, with the kind of rule whose transducer it belongs to. Keys of one kind
 /// have one length, so that their order is the order of their bytes.
@@ -48,6 +48,13 @@ impl Key {
     /// The key's bytes.
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The key of the same target in a file with sources: one more byte, the source id.
+    pub(crate) fn with_source(mut self, source: u8) -> Key {
+        self.bytes[usize::from(self.len)] = source;
+        self.len += 1;
+        self
     }
 }
 

@@ -31,10 +31,74 @@
 //! | 5  | range    | fst map: first IMEI (6) ‖ last IMEI (6) → entry id                   |
 //! | 6  | segments | fst map: last IMEI of a segment (6) → 0 (gap) or entry id + 1        |
 //! | 7  | delta    | only in delta indexes; see below                                     |
+//! | 8  | sources  | the sources table (see below); its presence changes the key layout     |
+//! | 9  | entries v2 | 16-byte entry records with starts, earlier statuses and reason sets  |
+//! | 10 | strings  | reason texts and source names, each once, and the reason sets           |
+//! | 11 | range stacks | the levels of ranges covering each segment (see below)            |
+//! | 12 | subscribers | register rows behind rules that several rows make (see below)      |
 //! | 0x8000_0007 | filter | optional, 64-byte aligned: a blocked Bloom filter over the IMEI map's keys and the pairs' IMEIs (layout in `src/format/filter.rs`); readers that do not know it ignore it |
 //!
 //! Entries are the distinct (status, reason, date) triples, most frequent first, so that the
-//! commonest one has id 0, which the transducer stores for free. Segments partition the IMEIs
+//! commonest one has id 0, which the transducer stores for free.
+//!
+//! # Sources, dated rules and open reasons (sections 8 to 12)
+//!
+//! Files written since sources exist have the five sections 8 to 12, all of them (a file
+//! with some but not all is corrupt); files without them (written before) read as
+//! always. Their ids are required, so that a reader that predates them refuses such a file
+//! ("unknown required section 8") rather than read its keys in the old layout. In a file
+//! with them:
+//!
+//! * **Keys end with a 1-byte source id**: IMEI 6+1, TAC 4+1, pair 14+1, range 12+1
+//!   bytes, so that the rules of different sources for one target are different keys. A
+//!   check walks the target's bytes and reads the source transitions of the node it
+//!   reaches. The segments keep their 6-byte keys.
+//! * **Section 1 is empty**; values are ids into the 16-byte records of `entries v2`.
+//! * **Segment values** are 0 for a gap, `2·(entry id · 256 + source id) + 1` for a
+//!   segment covered by one range only at its narrowest and nothing wider that matters
+//!   (a stack of one level of one rule), and `2·(stack id + 1)` otherwise.
+//!
+//! `sources` (all integers little-endian):
+//!
+//! ```text
+//! 0    4     sources n (u32), at most 255; source id = position, names in byte order
+//! 4    4     reserved, zero
+//! 8    136·n one record per source:
+//!      0   4   name: string id (u32)
+//!      4   4   flags (u32): 1 run id set, 2 base run id set (deltas only)
+//!      8   8   run id (i64): the register's run this source's rules are from (a delta: the run it brings the source to)
+//!      16  8   base run id (i64): in a delta, the run it starts from
+//!      24  8   build time (i64, unix seconds; 0 unknown)
+//!      32  8   content hash (u64) of the source's rules (see `sources.rs`)
+//!      40  96  rule counts (u64) [kind: pair, imei, range, tac][status: S13 code 0, 1, 2]
+//! ```
+//!
+//! `entries v2`: a 16-byte header, magic `ENT2` (4 bytes), flags (u32: 1 when a record
+//! has a start), count (u64); then 16-byte records: status (u8, S13 code; 3 with every
+//! other byte zero is a tombstone, in deltas only), earlier status (u8: 0 none, 1 + S13
+//! code, only with a start), two zero bytes, date, start (u32 each: days since 1970-01-01
+//! + 1, 0 for none), reason set id (u32).
+//!
+//! `strings`: counts of strings s and stored sets t (u32 each); s + 1 string end offsets
+//! (u32, into the texts); t + 1 set end offsets (u32, into the members); the members (u32
+//! string ids); the texts (UTF-8), strictly increasing by bytes. Reason set ids 0 to 6 are
+//! implied and not stored: 0 no reason, 1 to 6 the known reason of that code alone; stored
+//! set `i` has id `7 + i`, lists at least one string id, its texts strictly increasing, and
+//! is none of the implied sets.
+//!
+//! `range stacks`: the count of stacks k (u32), a zero u32, k + 1 stack end offsets (u32,
+//! in words), then the stacks as u32 words: per level, its member count m ≥ 1 then m
+//! (entry id, source id) pairs. A stack lists the levels of the ranges covering a
+//! segment, narrowest first; a level holds the rules of every equally narrow covering range
+//! in (source id, range start) order; the stack ends with the first level that holds a rule
+//! applying on every day (no start, or an earlier status). A check takes the first level
+//! with a rule that applies on its day and weighs that level's applying rules.
+//!
+//! `subscribers`: the count (u32), a zero u32, then 40-byte rows strictly increasing by
+//! (source id, IMEI, IMSI key, MSISDN key): source id (u8), list (u8: 1 notification, 2
+//! exception), flags (u8: 1 removed, in deltas only), a zero byte, block date (u32, days +
+//! 1), IMEI (u64), IMSI key (8 bytes, as the pair keys'), MSISDN key (8 bytes, digit count
+//! then value, zero for none), reason set id (u32), a zero u32. Segments partition the IMEIs
 //! from 0 to the end of the last range into runs that share their narrowest covering range,
 //! so that a range check is one "first key ≥ IMEI" search.
 //!
@@ -69,7 +133,12 @@ use crate::model::rule::{Date, Entry, Reason, RuleKind, Status};
 pub(crate) mod filter;
 pub(crate) mod key;
 pub(crate) mod node;
+pub(crate) mod records;
 pub(crate) mod segments;
+pub(crate) mod sources;
+pub(crate) mod stacks;
+pub(crate) mod strings;
+pub(crate) mod subscribers;
 
 /// The file's first 8 bytes.
 pub(crate) const MAGIC: [u8; 8] = *b"\x89IMEIDX\n";
@@ -103,6 +172,16 @@ pub enum Section {
     Delta,
     /// Optional: the filter that answers most unlisted IMEIs before the IMEI map is walked.
     Filter,
+    /// The sources table: names, run ids, build times, content hashes and counts.
+    Sources,
+    /// Entry records with starts, earlier statuses and reason sets.
+    EntriesV2,
+    /// Reason texts and source names, and the reason sets.
+    Strings,
+    /// The levels of ranges covering each segment.
+    Stacks,
+    /// Register rows behind rules that several rows make.
+    Subscribers,
 }
 
 impl Section {
@@ -127,13 +206,28 @@ impl Section {
             Section::Segments => 6,
             Section::Delta => 7,
             Section::Filter => OPTIONAL_SECTION | 7,
+            Section::Sources => 8,
+            Section::EntriesV2 => 9,
+            Section::Strings => 10,
+            Section::Stacks => 11,
+            Section::Subscribers => 12,
         }
     }
+
+    /// The sections that files with sources have, all of them, in file order.
+    pub(crate) const V2: [Section; 5] = [
+        Section::Sources,
+        Section::EntriesV2,
+        Section::Strings,
+        Section::Stacks,
+        Section::Subscribers,
+    ];
 
     fn from_id(id: u32) -> Option<Section> {
         Section::ALL
             .into_iter()
             .chain([Section::Delta, Section::Filter])
+            .chain(Section::V2)
             .find(|s| s.id() == id)
     }
 
@@ -153,6 +247,11 @@ impl Section {
             Section::Segments => "segments",
             Section::Delta => "delta",
             Section::Filter => "filter",
+            Section::Sources => "sources",
+            Section::EntriesV2 => "entries v2",
+            Section::Strings => "strings",
+            Section::Stacks => "range stacks",
+            Section::Subscribers => "subscribers",
         }
     }
 
@@ -166,10 +265,18 @@ impl Section {
         }
     }
 
-    /// The width of this section's keys, for the transducer sections.
+    /// The width of this section's keys in files without sources, for the transducer
+    /// sections (with sources, the rules' keys have one more byte).
     pub(crate) fn key_len(self) -> Option<usize> {
         match self {
-            Section::Entries | Section::Delta | Section::Filter => None,
+            Section::Entries
+            | Section::Delta
+            | Section::Filter
+            | Section::Sources
+            | Section::EntriesV2
+            | Section::Strings
+            | Section::Stacks
+            | Section::Subscribers => None,
             Section::Imei | Section::Segments => Some(6),
             Section::Tac => Some(4),
             Section::Pair => Some(14),
@@ -486,6 +593,8 @@ pub(crate) struct Header {
     pub delta: Option<SectionRef>,
     /// The filter section, when the file has one.
     pub filter: Option<SectionRef>,
+    /// The sections of files with sources, in [`Section::V2`] order.
+    pub v2: Option<[SectionRef; 5]>,
 }
 
 /// The header length for `n` sections: fixed part, table, checksum, padded to 8.
@@ -551,8 +660,9 @@ impl Header {
                 *c = read_u64(bytes, 32 + 8 * (3 * k + s));
             }
         }
-        // The six sections of a full index, then the delta section.
-        let mut found: [Option<SectionRef>; 8] = [None; 8];
+        // The six sections of a full index, the delta section, the filter, then sections
+        // 8 to 12.
+        let mut found: [Option<SectionRef>; 13] = [None; 13];
         // Every section's span, optional ones included, to find the padding between them.
         let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
@@ -588,7 +698,10 @@ impl Header {
             let slot = &mut found[match section {
                 Section::Delta => 6,
                 Section::Filter => 7,
-                _ => Section::ALL.iter().position(|s| *s == section).unwrap_or(0),
+                _ => match Section::V2.iter().position(|s| *s == section) {
+                    Some(i) => 8 + i,
+                    None => Section::ALL.iter().position(|s| *s == section).unwrap_or(0),
+                },
             }];
             if slot.is_some() {
                 return Err(FormatError::SectionTable {
@@ -610,6 +723,23 @@ impl Header {
         }
         let delta = found[6];
         let filter = found[7];
+        let v2 = match found[8..] {
+            [Some(a), Some(b), Some(c), Some(d), Some(e)] => Some([a, b, c, d, e]),
+            [None, None, None, None, None] => None,
+            _ => {
+                let (have, missing): (Vec<Section>, Vec<Section>) =
+                    Section::V2.iter().partition(|s| {
+                        found[8 + Section::V2.iter().position(|x| x == *s).unwrap_or(0)].is_some()
+                    });
+                return Err(FormatError::SectionTable {
+                    what: format!(
+                        "it has the {} section but not the {} section, and files with sources \
+                         have sections 8 to 12 together",
+                        have[0], missing[0]
+                    ),
+                });
+            }
+        };
         if delta.is_some_and(|r| r.len != DELTA_INFO as u64) {
             return Err(FormatError::Malformed {
                 section: Section::Delta,
@@ -622,6 +752,7 @@ impl Header {
             .zip(&sections)
             .chain(delta.as_ref().map(|r| (&Section::Delta, r)))
             .chain(filter.as_ref().map(|r| (&Section::Filter, r)))
+            .chain(v2.iter().flat_map(|v| Section::V2.iter().zip(v)))
             .map(|(s, r)| (r.offset, r.offset + r.len, *s))
             .collect();
         spans.sort();
@@ -668,7 +799,14 @@ impl Header {
             sections,
             delta,
             filter,
+            v2,
         })
+    }
+
+    /// The reference of one of the sections of files with sources, when the file has them.
+    pub(crate) fn v2_section(&self, s: Section) -> Option<SectionRef> {
+        let i = Section::V2.iter().position(|x| *x == s)?;
+        self.v2.map(|v| v[i])
     }
 
     /// The section reference of one of the six sections every file has.
@@ -681,6 +819,11 @@ impl Header {
         Section::ALL
             .into_iter()
             .zip(self.sections)
+            .chain(
+                self.v2
+                    .into_iter()
+                    .flat_map(|v| Section::V2.into_iter().zip(v)),
+            )
             .chain(self.delta.map(|r| (Section::Delta, r)))
             .chain(self.filter.map(|r| (Section::Filter, r)))
     }
@@ -717,13 +860,14 @@ fn header_len_u64(n: usize) -> u64 {
     header_len(n) as u64
 }
 
-/// Encodes an entry as its 8-byte record.
+/// Encodes an entry as its 8-byte record (format 1's; the writer uses it only for entries
+/// that [`Entry::fits_v1`]).
 pub(crate) fn encode_entry(e: &Entry) -> [u8; ENTRY_RECORD] {
     let date = e.date.map_or(0, |d| d.days_since_epoch() + 1);
     let d = date.to_le_bytes();
     [
         e.status.s13_code(),
-        e.reason.map_or(0, Reason::code),
+        e.reasons.code().map_or(0, Reason::code),
         0,
         0,
         d[0],
@@ -742,7 +886,7 @@ pub(crate) const TOMBSTONE: [u8; ENTRY_RECORD] = [3, 0, 0, 0, 0, 0, 0, 0];
 /// What a key of a delta index says: a rule's entry, or that the rule is removed.
 ///
 /// Full indexes hold only [`Record::Rule`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Record {
     /// The key's rule has this entry.
     Rule(Entry),
@@ -769,7 +913,7 @@ impl Record {
     }
 
     /// The entry, unless this is a tombstone.
-    pub(crate) fn entry(self) -> Option<Entry> {
+    pub(crate) fn entry(&self) -> Option<&Entry> {
         match self {
             Record::Rule(e) => Some(e),
             Record::Removed => None,
@@ -818,9 +962,9 @@ impl DeltaInfo {
 pub(crate) fn decode_entry(r: &[u8]) -> Option<Entry> {
     let r: &[u8; ENTRY_RECORD] = r.try_into().ok()?;
     let status = Status::from_s13_code(r[0])?;
-    let reason = match r[1] {
-        0 => None,
-        c => Some(Reason::from_code(c)?),
+    let reasons = match r[1] {
+        0 => crate::model::source::Reasons::none(),
+        c => Reason::from_code(c)?.into(),
     };
     if r[2] != 0 || r[3] != 0 {
         return None;
@@ -831,8 +975,10 @@ pub(crate) fn decode_entry(r: &[u8]) -> Option<Entry> {
     };
     Some(Entry {
         status,
-        reason,
+        reasons,
         date,
+        start: None,
+        earlier: None,
     })
 }
 

@@ -120,6 +120,41 @@ impl Transducer {
         Some(out.wrapping_add(final_output(data, addr, self.indexed)?))
     }
 
+    /// Calls `f(byte, value)` for each key that is `prefix` and one byte more, in byte order:
+    /// in a file with sources, the rules of every source for one target.
+    #[inline]
+    pub(crate) fn for_each_suffix(&self, prefix: &[u8], mut f: impl FnMut(u8, u64)) {
+        let data = self.data();
+        let mut addr = self.root;
+        let mut out = 0u64;
+        for &b in prefix {
+            let Some((o, next)) = step(data, addr, b, self.indexed) else {
+                return;
+            };
+            out = out.wrapping_add(o);
+            addr = next;
+        }
+        self.suffixes(addr, out, &mut f);
+    }
+
+    /// Calls `f` with the input and value of each final node one transition below `addr`.
+    #[inline(always)]
+    fn suffixes(&self, addr: usize, out: u64, f: &mut impl FnMut(u8, u64)) {
+        let data = self.data();
+        let Some(node) = Node::decode(data, addr, self.indexed) else {
+            return;
+        };
+        for i in 0..node.len() {
+            let (Some(input), Some((o, next))) = (node.input(data, i), node.transition(data, i))
+            else {
+                continue;
+            };
+            if let Some(fin) = final_output(data, next, self.indexed) {
+                f(input, out.wrapping_add(o).wrapping_add(fin));
+            }
+        }
+    }
+
     /// The value of the first key at or after `key`, in a map whose keys all have the
     /// length of `key` (so that final states lie at that depth only).
     pub(crate) fn first_at_or_after(&self, key: &[u8]) -> Option<u64> {
@@ -182,9 +217,11 @@ impl Transducer {
         None
     }
 
-    /// Looks up many keys of one length, calling `found(i, value)` for each key `i` that
+    /// Looks up many keys of one length, calling `found(i, 0, value)` for each key `i` that
     /// the map holds; keys it does not hold are not reported. Equivalent to calling
-    /// [`Transducer::get`] on each.
+    /// [`Transducer::get`] on each. With `suffix`, the keys are prefixes, and `found(i,
+    /// byte, value)` is called for each key that is the prefix and one byte more, as
+    /// [`Transducer::for_each_suffix`] does.
     ///
     /// Keys go in groups of [`LANES`] that walk in lockstep: each round advances every
     /// key still in the map by one level and prefetches the node it goes to next, which is
@@ -193,7 +230,8 @@ impl Transducer {
     pub(crate) fn get_many<const N: usize>(
         &self,
         keys: impl IntoIterator<Item = (usize, [u8; N])>,
-        mut found: impl FnMut(usize, u64),
+        suffix: bool,
+        mut found: impl FnMut(usize, u8, u64),
     ) {
         let data = self.data();
         let mut keys = keys.into_iter().peekable();
@@ -231,8 +269,10 @@ impl Transducer {
             while alive != 0 {
                 let l = alive.trailing_zeros() as usize;
                 alive &= alive - 1;
-                if let Some(fin) = final_output(data, addr[l], self.indexed) {
-                    found(ids[l], out[l].wrapping_add(fin));
+                if suffix {
+                    self.suffixes(addr[l], out[l], &mut |b, v| found(ids[l], b, v));
+                } else if let Some(fin) = final_output(data, addr[l], self.indexed) {
+                    found(ids[l], 0, out[l].wrapping_add(fin));
                 }
             }
         }
@@ -978,8 +1018,27 @@ mod tests {
             let mut many = vec![None; probes.len()];
             t.get_many(
                 probes.iter().enumerate().map(|(i, p)| (i, <[u8; 6]>::try_from(p.as_slice()).unwrap())),
-                |i, v| many[i] = Some(v),
+                false,
+                |i, _, v| many[i] = Some(v),
             );
+            // The same keys as prefixes of 5 bytes and a suffix.
+            let mut suffixed = vec![Vec::new(); probes.len()];
+            t.get_many(
+                probes.iter().enumerate().map(|(i, p)| (i, <[u8; 5]>::try_from(&p[..5]).unwrap())),
+                true,
+                |i, b, v| suffixed[i].push((b, v)),
+            );
+            for (i, p) in probes.iter().enumerate() {
+                let want: Vec<(u8, u64)> = items
+                    .range(p[..5].to_vec()..)
+                    .take_while(|(k, _)| k[..5] == p[..5])
+                    .map(|(k, v)| (k[5], *v))
+                    .collect();
+                let mut one = Vec::new();
+                t.for_each_suffix(&p[..5], |b, v| one.push((b, v)));
+                prop_assert_eq!(&suffixed[i], &want);
+                prop_assert_eq!(&one, &want);
+            }
             let model: Vec<Option<u64>> = probes.iter().map(|p| items.get(p).copied()).collect();
             prop_assert_eq!(many, model);
         }

@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
 use crate::model::rule::{Date, Entry, Reason, Status};
+use crate::model::source::Reasons;
 
 /// A range while it covers the sweep: the greatest is the narrowest, then the greater
 /// precedence, then the earlier start. It determines the range, and its precedence is its
@@ -17,6 +18,12 @@ type Active = (
     (Status, Option<Date>, Option<Reason>),
     Reverse<u64>,
 );
+
+/// The order of format 1's entries for one key: the most severe status, then the latest
+/// date, then the greater reason code.
+pub(crate) fn v1_precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
+    (e.status, e.date, e.reasons.code())
+}
 
 /// Sweeps ranges, in (first, last) order, into segments: the IMEIs from 0 to the end of
 /// the last range, partitioned into runs that share their narrowest covering range (or
@@ -50,7 +57,7 @@ impl Segments {
         debug_assert!(first <= last && self.last_pushed.is_none_or(|p| p < (first, last)));
         self.last_pushed = Some((first, last));
         self.advance(Some(first), emit)?;
-        let key: Active = (Reverse(last - first), entry.precedence(), Reverse(first));
+        let key: Active = (Reverse(last - first), v1_precedence(&entry), Reverse(first));
         self.active.insert(key);
         self.ends.push(Reverse((last + 1, key)));
         Ok(())
@@ -97,8 +104,10 @@ impl Segments {
                 .last()
                 .map(|&(_, (status, date, reason), _)| Entry {
                     status,
-                    reason,
+                    reasons: reason.map_or(Reasons::none(), Reasons::from),
                     date,
+                    start: None,
+                    earlier: None,
                 });
             match &mut self.pending {
                 Some((last, e)) if *e == winner => *last = next - 1,
@@ -129,8 +138,8 @@ mod tests {
             out.push((l, e));
             Ok::<(), ()>(())
         };
-        for &((a, b), en) in ranges {
-            s.push(a, b, en, &mut emit).unwrap();
+        for ((a, b), en) in ranges {
+            s.push(*a, *b, en.clone(), &mut emit).unwrap();
         }
         s.finish(&mut emit).unwrap();
         out
@@ -166,8 +175,8 @@ mod tests {
         ranges
             .iter()
             .filter(|((a, b), _)| (*a..=*b).contains(&x))
-            .max_by_key(|((a, b), en)| (Reverse(b - a), en.precedence(), Reverse(*a)))
-            .map(|(_, en)| *en)
+            .max_by_key(|((a, b), en)| (Reverse(b - a), v1_precedence(en), Reverse(*a)))
+            .map(|(_, en)| en.clone())
     }
 
     proptest! {
@@ -187,7 +196,7 @@ mod tests {
                 let seg = segs.iter().find(|(last, _)| *last >= x);
                 let want = narrowest(&ranges, x);
                 match seg {
-                    Some((_, got)) => prop_assert_eq!(*got, want, "at {}", x),
+                    Some((_, got)) => prop_assert_eq!(got.clone(), want, "at {}", x),
                     None => prop_assert!(want.is_none() && end.is_none_or(|e| x > e)),
                 }
             }

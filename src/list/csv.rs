@@ -168,7 +168,7 @@ impl<R: BufRead> Records<R> {
     pub(super) fn next_row<T>(
         &mut self,
         columns: &[&str],
-        parse: impl Fn(&[Field<'_>], usize) -> Result<T, (RowError, usize)>,
+        mut parse: impl FnMut(&[Field<'_>], usize) -> Result<T, (RowError, usize)>,
         bad_header: impl Fn(Vec<String>) -> RowError,
     ) -> Option<Result<T, ListError>> {
         self.next_record(|fields, line, first| {

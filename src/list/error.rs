@@ -26,17 +26,19 @@ pub enum RowError {
     /// The row has no status field.
     #[error("the row has no status field: every row needs at least imei,status")]
     MissingStatus,
-    /// The row has more fields than the format's five.
+    /// The row has more fields than the format's seven.
     #[error(
-        "the row has {found} fields, but a list row has at most 5: imei,status,reason,imsi,date"
+        "the row has {found} fields, but a list row has at most 7: \
+         imei,status,reason,imsi,date,start,source"
     )]
     TooManyFields {
         /// How many fields the row has.
         found: usize,
     },
-    /// A delta row has more fields than the format's six.
+    /// A delta row has more fields than the format's eight.
     #[error(
-        "the row has {found} fields, but a delta row has at most 6: op,imei,status,reason,imsi,date"
+        "the row has {found} fields, but a delta row has at most 8: \
+         op,imei,status,reason,imsi,date,start,source"
     )]
     TooManyDeltaFields {
         /// How many fields the row has.
@@ -74,7 +76,8 @@ pub enum RowError {
     PairNeedsImei(RuleKind),
     /// A header row that names other columns.
     #[error(
-        "the header row names columns {found:?}, but list columns are imei,status,reason,imsi,date in that order"
+        "the header row names columns {found:?}, but list columns are \
+         imei,status,reason,imsi,date,start,source in that order"
     )]
     Header {
         /// The header's fields.
@@ -82,7 +85,8 @@ pub enum RowError {
     },
     /// A delta list's header row that names other columns.
     #[error(
-        "the header row names columns {found:?}, but delta columns are op,imei,status,reason,imsi,date in that order"
+        "the header row names columns {found:?}, but delta columns are \
+         op,imei,status,reason,imsi,date,start,source in that order"
     )]
     DeltaHeader {
         /// The header's fields.

@@ -9,7 +9,13 @@
 //! 354178036859789,allowed,,404685505601234,  <- an IMEI paired with one IMSI
 //! ```
 //!
-//! Columns are `imei,status,reason,imsi,date`; the trailing three may be empty or absent.
+//! Columns are `imei,status,reason,imsi,date,start,source`; all but the first two may be
+//! empty or absent (trailing ones left out). `reason` holds any number of reasons joined
+//! with `|`, each any text (the six known names, in any case, keep their meaning); `start`
+//! is the date (`YYYY-MM-DD`) from which the rule applies; `status` may be written
+//! `EARLIER>STATUS` (say `tracked>blocked`) for a rule with a start that answers `EARLIER`
+//! before it; `source` names the list the rule belongs to (default `local`, or the one a
+//! reader is given with [`ListReader::source`]).
 //! Fields may be double-quoted (`""` inside quotes is one quote) and are trimmed of
 //! surrounding whitespace. Lines may end in LF or CRLF. A UTF-8 byte-order mark at the
 //! start is ignored ([`strip_bom`]). A line whose first byte that is not a space or a tab is
@@ -46,8 +52,9 @@ pub use self::csv::{Field, split_record};
 pub use self::error::{ListError, RowError};
 pub use self::format::{format_change, format_row};
 pub use self::row::{COLUMNS, DELTA_COLUMNS};
-use self::row::{parse_delta_row, parse_row};
+use self::row::{RowContext, parse_delta_row, parse_row};
 pub use self::text::{is_comment, strip_bom};
+use crate::model::source::Source;
 
 /// Reads the rules of a list, one row at a time.
 ///
@@ -75,6 +82,7 @@ pub use self::text::{is_comment, strip_bom};
 /// ```
 pub struct ListReader<R> {
     records: Records<R>,
+    cx: RowContext,
 }
 
 impl<R: BufRead> ListReader<R> {
@@ -82,7 +90,26 @@ impl<R: BufRead> ListReader<R> {
     pub fn new(name: impl Into<String>, reader: R) -> ListReader<R> {
         ListReader {
             records: Records::new(name.into(), reader),
+            cx: RowContext::default(),
         }
+    }
+
+    /// The source of rows that name none (default `local`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::list::ListReader;
+    ///
+    /// let csv = "35209900,blocked\n35209901,blocked,,,,,local\n";
+    /// let mut rows = ListReader::new("l.csv", csv.as_bytes()).source("dirbs/blacklist".parse()?);
+    /// assert_eq!(rows.next().unwrap()?.source().as_str(), "dirbs/blacklist");
+    /// assert_eq!(rows.next().unwrap()?.source().as_str(), "local");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn source(mut self, source: Source) -> ListReader<R> {
+        self.cx.source = source;
+        self
     }
 
     /// Data rows read so far (rules and rejected rows; not comments, blanks or the header).
@@ -105,8 +132,12 @@ impl<R: BufRead> Iterator for ListReader<R> {
     type Item = Result<Rule, ListError>;
 
     fn next(&mut self) -> Option<Result<Rule, ListError>> {
-        self.records
-            .next_row(&COLUMNS, parse_row, |found| RowError::Header { found })
+        let cx = &mut self.cx;
+        self.records.next_row(
+            &COLUMNS,
+            |f, n| parse_row(f, n, cx),
+            |found| RowError::Header { found },
+        )
     }
 }
 
@@ -146,6 +177,7 @@ impl<R: BufRead> Iterator for ListReader<R> {
 /// ```
 pub struct DeltaReader<R> {
     records: Records<R>,
+    cx: RowContext,
 }
 
 impl<R: BufRead> DeltaReader<R> {
@@ -153,7 +185,14 @@ impl<R: BufRead> DeltaReader<R> {
     pub fn new(name: impl Into<String>, reader: R) -> DeltaReader<R> {
         DeltaReader {
             records: Records::new(name.into(), reader),
+            cx: RowContext::default(),
         }
+    }
+
+    /// The source of rows that name none (default `local`).
+    pub fn source(mut self, source: Source) -> DeltaReader<R> {
+        self.cx.source = source;
+        self
     }
 
     /// Data rows read so far (changes and rejected rows).
@@ -171,9 +210,11 @@ impl<R: BufRead> Iterator for DeltaReader<R> {
     type Item = Result<Change, ListError>;
 
     fn next(&mut self) -> Option<Result<Change, ListError>> {
-        self.records
-            .next_row(&DELTA_COLUMNS, parse_delta_row, |found| {
-                RowError::DeltaHeader { found }
-            })
+        let cx = &mut self.cx;
+        self.records.next_row(
+            &DELTA_COLUMNS,
+            |f, n| parse_delta_row(f, n, cx),
+            |found| RowError::DeltaHeader { found },
+        )
     }
 }

@@ -743,6 +743,12 @@ impl Msisdn {
     pub fn as_u64(self) -> u64 {
         self.value
     }
+
+    /// The MSISDN of `len` digits whose value is `value`, if there is one.
+    pub(crate) fn from_len_value(len: u8, value: u64) -> Option<Msisdn> {
+        let fits = (1..=15).contains(&len) && value < 10u64.pow(u32::from(len));
+        fits.then_some(Msisdn { len, value })
+    }
 }
 
 impl fmt::Display for Msisdn {

@@ -4,3 +4,5 @@
 pub(crate) mod change;
 pub(crate) mod ident;
 pub(crate) mod rule;
+pub(crate) mod source;
+pub(crate) mod subscriber;

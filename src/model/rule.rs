@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::model::ident::{Imei, Imsi, Tac};
+use crate::model::source::{Reasons, Source};
 
 /// What a list says a handset may do: the EIR's answer.
 ///
@@ -76,7 +77,7 @@ impl Status {
     }
 
     /// How severe the status is: allowed 0, tracked 1, blocked 2.
-    fn severity(self) -> u8 {
+    pub(crate) fn severity(self) -> u8 {
         match self {
             Status::Allowed => 0,
             Status::Tracked => 1,
@@ -272,6 +273,59 @@ impl Date {
         Some(Date(era * 146_097 + doe - 719_468))
     }
 
+    /// Today in UTC, by the system clock.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::Date;
+    ///
+    /// assert!(Date::today_utc() >= "2024-01-01".parse()?);
+    /// # Ok::<(), imei_index::FieldError>(())
+    /// ```
+    pub fn today_utc() -> Date {
+        Date::today_at_offset(0)
+    }
+
+    /// Today at a fixed offset from UTC, in seconds east (India: 19,800 for +05:30): the
+    /// civil date of the current instant there. Named time zones, whose offsets change with
+    /// daylight saving, are resolved by callers (the command line uses the IANA database).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::Date;
+    ///
+    /// let (west, east) = (Date::today_at_offset(-12 * 3600), Date::today_at_offset(14 * 3600));
+    /// assert!(east.days_since_epoch() - west.days_since_epoch() <= 2);
+    /// ```
+    pub fn today_at_offset(offset_seconds: i32) -> Date {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Date::at_unix_seconds(now.saturating_add(i64::from(offset_seconds)))
+    }
+
+    /// The civil date of a count of seconds since 1970-01-01T00:00 (local to some offset),
+    /// clamped to the dates a `Date` holds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::Date;
+    ///
+    /// // 2024-05-31 19:00 UTC is already 1 June at +05:30.
+    /// let utc = 1_717_182_000;
+    /// assert_eq!(Date::at_unix_seconds(utc).to_string(), "2024-05-31");
+    /// assert_eq!(Date::at_unix_seconds(utc + 19_800).to_string(), "2024-06-01");
+    /// ```
+    pub fn at_unix_seconds(seconds: i64) -> Date {
+        let days = seconds
+            .div_euclid(86_400)
+            .clamp(0, i64::from(Date::MAX_DAYS));
+        Date(days as u32)
+    }
+
     /// The year, month and day.
     pub fn to_ymd(self) -> (u32, u32, u32) {
         // Howard Hinnant's civil_from_days, for days >= 0.
@@ -331,6 +385,24 @@ pub enum FieldError {
         "{0:?} is not a reason: use stolen, lost, fraud, counterfeit, duplicate, other, or leave it empty"
     )]
     Reason(String),
+    /// A reason text that is empty, too long, or holds `|` or a control character.
+    #[error(
+        "{0:?} is not a reason: a reason is 1 to 255 bytes of text without '|' (which \
+         separates reasons) or control characters"
+    )]
+    ReasonText(String),
+    /// A source name that is not one.
+    #[error(
+        "{0:?} is not a source name: use 1 to 64 of a-z, 0-9, '_', '.', '/' and '-' \
+         (for example local or dirbs/blacklist)"
+    )]
+    Source(String),
+    /// An earlier status on an entry without a start.
+    #[error(
+        "an earlier status says what a rule answers before its start, but the rule has no \
+         start: give it a start date, or drop the earlier status"
+    )]
+    EarlierWithoutStart,
     /// A date that is not `YYYY-MM-DD` or does not exist.
     #[error("{0:?} is not a date: use YYYY-MM-DD, a real day between 1970-01-01 and 9999-12-31")]
     Date(String),
@@ -346,7 +418,12 @@ pub enum FieldError {
     },
 }
 
-/// What a rule says: a status, and optionally why and since when.
+/// What a rule says: a status, its reasons, its date, and when it applies.
+///
+/// A rule with a `start` applies from that day on; before it, it answers its `earlier`
+/// status if it has one, and does not apply at all otherwise (docs/semantics.md). The `date`
+/// is the date the list gives the rule (when the handset was blocked or reported); it is
+/// shown in verdicts and does not change when the rule applies.
 ///
 /// # Example
 ///
@@ -357,35 +434,52 @@ pub enum FieldError {
 ///     .with_reason(Reason::Stolen)
 ///     .with_date("2024-05-21".parse()?);
 /// assert_eq!(e.status, Status::Blocked);
-/// assert_eq!(e.reason, Some(Reason::Stolen));
+/// assert_eq!(e.reasons.known(), Some(Reason::Stolen));
+///
+/// // A notified handset: tracked until its block date, blocked from it.
+/// let n = Entry::new(Status::Blocked)
+///     .with_start("2024-06-01".parse()?)
+///     .with_earlier(Status::Tracked)?;
+/// assert_eq!(n.status_on("2024-05-31".parse()?), Some(Status::Tracked));
+/// assert_eq!(n.status_on("2024-06-01".parse()?), Some(Status::Blocked));
 /// # Ok::<(), imei_index::FieldError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
-    /// The status.
+    /// The status, from the start on (or always, without a start).
     pub status: Status,
-    /// Why the equipment is listed, if the list says.
-    pub reason: Option<Reason>,
+    /// Why the equipment is listed: any number of texts.
+    pub reasons: Reasons,
     /// When the equipment was listed, if the list says.
     pub date: Option<Date>,
+    /// The day from which the rule applies; `None`: always.
+    pub start: Option<Date>,
+    /// What the rule answers before its start; `None`: nothing (it does not apply). Only
+    /// meaningful with a start: without one it is ignored.
+    pub earlier: Option<Status>,
 }
 
 impl Entry {
-    /// An entry with a status and no reason or date.
+    /// An entry with a status and no reason, date or start.
     pub fn new(status: Status) -> Entry {
         Entry {
             status,
-            reason: None,
+            reasons: Reasons::none(),
             date: None,
+            start: None,
+            earlier: None,
         }
     }
 
-    /// The same entry with a reason.
+    /// The same entry with one more reason.
     pub fn with_reason(self, reason: Reason) -> Entry {
-        Entry {
-            reason: Some(reason),
-            ..self
-        }
+        let reasons = self.reasons.union(&Reasons::from(reason));
+        Entry { reasons, ..self }
+    }
+
+    /// The same entry with these reasons (replacing any it had).
+    pub fn with_reasons(self, reasons: Reasons) -> Entry {
+        Entry { reasons, ..self }
     }
 
     /// The same entry with a date.
@@ -396,12 +490,68 @@ impl Entry {
         }
     }
 
-    /// The order in which conflicting entries for one key are resolved: the greatest wins.
+    /// The same entry, applying from `start` on.
+    pub fn with_start(self, start: Date) -> Entry {
+        Entry {
+            start: Some(start),
+            ..self
+        }
+    }
+
+    /// The same entry, answering `earlier` before its start.
     ///
-    /// The most severe status wins; between equal statuses the latest date (the most recent
-    /// listing), then the greater reason code. Resolution is thus independent of input order.
-    pub(crate) fn precedence(&self) -> (Status, Option<Date>, Option<Reason>) {
-        (self.status, self.date, self.reason)
+    /// # Errors
+    ///
+    /// [`FieldError::EarlierWithoutStart`] when the entry has no start.
+    pub fn with_earlier(self, earlier: Status) -> Result<Entry, FieldError> {
+        if self.start.is_none() {
+            return Err(FieldError::EarlierWithoutStart);
+        }
+        Ok(Entry {
+            earlier: Some(earlier),
+            ..self
+        })
+    }
+
+    /// The earlier status, when the entry has a start (an earlier status without one is
+    /// ignored).
+    pub fn earlier_status(&self) -> Option<Status> {
+        self.start.and(self.earlier)
+    }
+
+    /// The status the rule answers on `day`, or `None` when it does not apply that day.
+    pub fn status_on(&self, day: Date) -> Option<Status> {
+        match self.start {
+            Some(start) if day < start => self.earlier,
+            _ => Some(self.status),
+        }
+    }
+
+    /// True when the rule applies on every day: it has no start, or an earlier status.
+    pub fn always_applies(&self) -> bool {
+        self.start.is_none() || self.earlier.is_some()
+    }
+
+    /// The order in which entries of one source for one target merge when a build meets
+    /// several (docs/semantics.md): the greatest wins. The most severe status, then the
+    /// earliest start (none is earliest), then the latest date, then the greater reasons.
+    pub(crate) fn merge_order(&self) -> impl Ord + '_ {
+        (
+            self.status,
+            std::cmp::Reverse(
+                self.start
+                    .map_or(0, |d| u64::from(d.days_since_epoch()) + 1),
+            ),
+            self.date,
+            &self.reasons,
+            self.earlier_status(),
+        )
+    }
+
+    /// True when the entry fits format 1's 8-byte record: no start, and at most one known
+    /// reason.
+    pub(crate) fn fits_v1(&self) -> bool {
+        self.start.is_none() && (self.reasons.is_empty() || self.reasons.known().is_some())
     }
 }
 
@@ -475,29 +625,33 @@ impl Target {
     }
 }
 
-/// One rule of a list: a target and what the list says about it.
+/// One rule of a list: a target, what the list says about it, and the list's source.
 ///
 /// # Example
 ///
 /// ```
-/// use imei_index::{Entry, Imei, Rule, RuleKind, Status};
+/// use imei_index::{Entry, Imei, Rule, RuleKind, Source, Status};
 ///
 /// let first = Imei::parse("35209900000000")?;
 /// let last = Imei::parse("35209900099999")?;
 /// let rule = Rule::range(first, last, Entry::new(Status::Tracked))?;
 /// assert_eq!(rule.kind(), RuleKind::Range);
+/// assert_eq!(rule.source(), &Source::local());
+/// let rule = rule.with_source("dirbs/blacklist".parse()?);
+/// assert_eq!(rule.source().as_str(), "dirbs/blacklist");
 /// assert!(Rule::range(last, first, Entry::new(Status::Tracked)).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
     target: Target,
     /// What the list says about the target.
     pub entry: Entry,
+    source: Source,
 }
 
 impl Rule {
-    /// A rule for any target.
+    /// A rule for any target, of the source `local`.
     ///
     /// # Errors
     ///
@@ -506,23 +660,25 @@ impl Rule {
         if let Target::Range(first, last) = target {
             return Rule::range(first, last, entry);
         }
-        Ok(Rule { target, entry })
+        Ok(Rule::unchecked(target, entry))
+    }
+
+    fn unchecked(target: Target, entry: Entry) -> Rule {
+        Rule {
+            target,
+            entry,
+            source: Source::local(),
+        }
     }
 
     /// A rule for one IMEI.
     pub fn imei(imei: Imei, entry: Entry) -> Rule {
-        Rule {
-            target: Target::Imei(imei),
-            entry,
-        }
+        Rule::unchecked(Target::Imei(imei), entry)
     }
 
     /// A rule for one IMEI together with one IMSI.
     pub fn pair(imei: Imei, imsi: Imsi, entry: Entry) -> Rule {
-        Rule {
-            target: Target::Pair(imei, imsi),
-            entry,
-        }
+        Rule::unchecked(Target::Pair(imei, imsi), entry)
     }
 
     /// A rule for every IMEI from `first` to `last`, both inclusive.
@@ -534,18 +690,17 @@ impl Rule {
         if first > last {
             return Err(FieldError::RangeOrder { first, last });
         }
-        Ok(Rule {
-            target: Target::Range(first, last),
-            entry,
-        })
+        Ok(Rule::unchecked(Target::Range(first, last), entry))
     }
 
     /// A rule for every IMEI of a TAC.
     pub fn tac(tac: Tac, entry: Entry) -> Rule {
-        Rule {
-            target: Target::Tac(tac),
-            entry,
-        }
+        Rule::unchecked(Target::Tac(tac), entry)
+    }
+
+    /// The same rule, of another source.
+    pub fn with_source(self, source: Source) -> Rule {
+        Rule { source, ..self }
     }
 
     /// What the rule matches.
@@ -557,79 +712,219 @@ impl Rule {
     pub fn kind(&self) -> RuleKind {
         self.target.kind()
     }
+
+    /// The list the rule came from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
 }
 
-/// The answer to a check: the most specific matching rule's entry and kind, or unknown.
+/// A verdict's reason set id that names no set of an index: the verdict was made by hand
+/// from an entry whose reasons are not a known reason alone.
+const REASONS_ELSEWHERE: u32 = u32::MAX;
+
+/// The answer to a check: the deciding rule's status, kind, source, reasons and dates, or
+/// unknown (docs/semantics.md).
+///
+/// A verdict is small and `Copy`: it holds the texts of its reasons and source as ids into
+/// the index that answered. Resolve them with that index ([`Index::reasons`],
+/// [`Index::source`], or [`LiveIndex::describe`] for a live one), never with another:
+/// ids of one index mean nothing in another. [`Verdict::reason`] needs no index.
 ///
 /// Unknown equipment is not an error: S13 answers it with DIAMETER_ERROR_EQUIPMENT_UNKNOWN
 /// and N5g-eir with 404, and operators choose what to do with it. [`Verdict::status_or`]
 /// applies such a default.
 ///
+/// [`Index::reasons`]: crate::Index::reasons
+/// [`Index::source`]: crate::Index::source
+/// [`LiveIndex::describe`]: crate::LiveIndex::describe
+///
 /// # Example
 ///
 /// ```
-/// use imei_index::{Entry, RuleKind, Status, Verdict};
+/// use imei_index::{Entry, Reason, RuleKind, Status, Verdict};
 ///
 /// let v = Verdict::unknown();
 /// assert!(!v.is_listed());
 /// assert_eq!(v.status(), None);
 /// assert_eq!(v.status_or(Status::Tracked), Status::Tracked);
 ///
-/// let v = Verdict::listed(RuleKind::Tac, Entry::new(Status::Blocked));
+/// let v = Verdict::listed(RuleKind::Tac, &Entry::new(Status::Blocked).with_reason(Reason::Lost));
 /// assert_eq!(v.status(), Some(Status::Blocked));
 /// assert_eq!(v.rule(), Some(RuleKind::Tac));
+/// assert_eq!(v.reason(), Some(Reason::Lost));
+/// assert!(!v.is_earlier());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Verdict {
-    matched: Option<(RuleKind, Entry)>,
+    kind: Option<RuleKind>,
+    status: Status,
+    earlier: bool,
+    source: u8,
+    /// The reason set's id in the index: 0 none, 1 to 6 a known reason alone, 7 and up
+    /// another set.
+    reasons: u32,
+    /// Days since the epoch + 1, 0 for none.
+    date: u32,
+    start: u32,
+}
+
+impl Default for Verdict {
+    fn default() -> Verdict {
+        Verdict::unknown()
+    }
+}
+
+/// A date as a verdict stores it.
+fn pack(d: Option<Date>) -> u32 {
+    d.map_or(0, |d| d.days_since_epoch() + 1)
+}
+
+fn unpack(d: u32) -> Option<Date> {
+    d.checked_sub(1).map(Date)
 }
 
 impl Verdict {
     /// The verdict for equipment that no rule matches.
     pub const fn unknown() -> Verdict {
-        Verdict { matched: None }
+        Verdict {
+            kind: None,
+            status: Status::Allowed,
+            earlier: false,
+            source: 0,
+            reasons: 0,
+            date: 0,
+            start: 0,
+        }
     }
 
-    /// The verdict of a matching rule.
-    pub const fn listed(kind: RuleKind, entry: Entry) -> Verdict {
+    /// The verdict of a rule of source id 0 with this entry, as an index with that rule
+    /// answers it from its start on (made by hand, for tests and examples).
+    ///
+    /// Its reasons are known without an index when they are none or one known reason;
+    /// other reasons can be read only from an index's own verdicts.
+    pub fn listed(kind: RuleKind, entry: &Entry) -> Verdict {
+        let reasons = match (entry.reasons.is_empty(), entry.reasons.known()) {
+            (true, _) => 0,
+            (false, Some(r)) => u32::from(r.code()),
+            (false, None) => REASONS_ELSEWHERE,
+        };
+        Verdict::of(kind, entry, entry.status, false, 0, reasons)
+    }
+
+    /// The verdict of a rule answering `status` (its earlier status when `earlier`).
+    #[inline]
+    pub(crate) fn of(
+        kind: RuleKind,
+        entry: &Entry,
+        status: Status,
+        earlier: bool,
+        source: u8,
+        reasons: u32,
+    ) -> Verdict {
         Verdict {
-            matched: Some((kind, entry)),
+            kind: Some(kind),
+            status,
+            earlier,
+            source,
+            reasons,
+            date: pack(entry.date),
+            start: pack(entry.start),
+        }
+    }
+
+    /// The verdict of a rule from its stored fields (dates as days + 1, 0 for none).
+    #[inline(always)]
+    pub(crate) fn of_parts(
+        kind: RuleKind,
+        status: Status,
+        earlier: bool,
+        source: u8,
+        reasons: u32,
+        date: u32,
+        start: u32,
+    ) -> Verdict {
+        Verdict {
+            kind: Some(kind),
+            status,
+            earlier,
+            source,
+            reasons,
+            date,
+            start,
+        }
+    }
+
+    /// The same verdict with its ids replaced (layered views map each layer's ids into
+    /// their own).
+    pub(crate) fn with_ids(self, source: u8, reasons: u32) -> Verdict {
+        Verdict {
+            source,
+            reasons,
+            ..self
         }
     }
 
     /// True when a rule matched.
     pub fn is_listed(&self) -> bool {
-        self.matched.is_some()
+        self.kind.is_some()
     }
 
-    /// The matching rule's status, or `None` for unknown equipment.
+    /// The deciding rule's status on the day of the check, or `None` for unknown equipment.
     pub fn status(&self) -> Option<Status> {
-        self.matched.map(|(_, e)| e.status)
+        self.kind.map(|_| self.status)
     }
 
-    /// The matching rule's status, or `default` for unknown equipment.
+    /// The deciding rule's status, or `default` for unknown equipment.
     pub fn status_or(&self, default: Status) -> Status {
         self.status().unwrap_or(default)
     }
 
-    /// The matching rule's reason, if it matched and has one.
+    /// The deciding rule's reason as one of the six known ones: the reason when the rule's
+    /// reasons are exactly that one, [`Reason::Other`] for any other reasons, `None` for no
+    /// reasons (or unknown equipment). The texts: [`Index::reasons`](crate::Index::reasons).
     pub fn reason(&self) -> Option<Reason> {
-        self.matched.and_then(|(_, e)| e.reason)
+        self.kind?;
+        match self.reasons {
+            0 => None,
+            c @ 1..=6 => Reason::from_code(c as u8),
+            _ => Some(Reason::Other),
+        }
     }
 
-    /// The matching rule's date, if it matched and has one.
+    /// The deciding rule's date, if it has one.
     pub fn date(&self) -> Option<Date> {
-        self.matched.and_then(|(_, e)| e.date)
+        unpack(self.date)
+    }
+
+    /// The deciding rule's start, if it has one: with [`Verdict::is_earlier`], the day its
+    /// status changes.
+    pub fn start(&self) -> Option<Date> {
+        unpack(self.start)
+    }
+
+    /// True when the status is the deciding rule's earlier status: the rule's start is
+    /// still to come, and from [`Verdict::start`] on it answers another status.
+    pub fn is_earlier(&self) -> bool {
+        self.earlier
     }
 
     /// Which kind of rule matched, or `None` for unknown equipment.
     pub fn rule(&self) -> Option<RuleKind> {
-        self.matched.map(|(k, _)| k)
+        self.kind
     }
 
-    /// The matching rule's entry, or `None` for unknown equipment.
-    pub fn entry(&self) -> Option<Entry> {
-        self.matched.map(|(_, e)| e)
+    /// The deciding rule's source, as an id into the index that answered (resolve it with
+    /// [`Index::source`](crate::Index::source)).
+    pub fn source_id(&self) -> u8 {
+        self.source
+    }
+
+    /// The deciding rule's reason set, as an id into the index that answered (resolve it
+    /// with [`Index::reasons`](crate::Index::reasons)): 0 for none, 1 to 6 for a known
+    /// reason alone (its code), 7 and up for any other set.
+    pub fn reasons_id(&self) -> u32 {
+        self.reasons
     }
 }
 

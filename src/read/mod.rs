@@ -6,4 +6,5 @@ pub(crate) mod index;
 pub(crate) mod open;
 pub(crate) mod rules;
 pub(crate) mod stats;
+pub(crate) mod subscribers;
 mod verify;

@@ -8,8 +8,13 @@ use bytes::Bytes;
 use crate::error::{Error, Origin};
 use crate::format::filter::Filter;
 use crate::format::node::Transducer;
-use crate::format::{FormatError, Header, Section};
-use crate::read::index::Index;
+use crate::format::records::{self, V2_HEADER};
+use crate::format::stacks::Stacks;
+use crate::format::strings::Strings;
+use crate::format::{FormatError, Header, RuleCounts, Section, sources, subscribers};
+use crate::model::source::Source;
+use crate::read::index::{Index, V2Parts};
+use crate::read::stats::SourceStats;
 
 /// How much of an index to check when opening it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +68,7 @@ pub struct OpenOptions {
     advise_random: bool,
     /// Open delta indexes (and only them), for [`Delta`](crate::Delta).
     delta: bool,
+    utc_offset: i32,
 }
 
 impl OpenOptions {
@@ -100,6 +106,28 @@ impl OpenOptions {
     /// Tools that read the whole file in order (verification, dumps) want read-ahead.
     pub fn advise_random(&mut self, yes: bool) -> &mut OpenOptions {
         self.advise_random = yes;
+        self
+    }
+
+    /// The offset from UTC, in seconds east, of the day that checks without a date check
+    /// on ([`Index::check`]): "today" turns at midnight there (default 0, UTC; India is
+    /// 19,800). A named zone's offset changes with daylight saving: resolve it when opening
+    /// (the command line's `--tz` does), or check with [`Index::check_at`] on the day it
+    /// gives.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Entry, Imei, IndexBuilder, OpenOptions, Rule, Status};
+    ///
+    /// let mut b = IndexBuilder::new();
+    /// b.add(Rule::imei(Imei::parse("35209900176148")?, Entry::new(Status::Blocked)));
+    /// let index = OpenOptions::new().utc_offset(5 * 3600 + 1800).open_bytes(b.build_to_vec()?.0.into())?;
+    /// assert!(index.check(Imei::parse("35209900176148")?).is_listed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn utc_offset(&mut self, seconds: i32) -> &mut OpenOptions {
+        self.utc_offset = seconds;
         self
     }
 
@@ -152,12 +180,7 @@ impl OpenOptions {
             map.lock()
                 .map_err(|e| Error::io("lock in memory", path, e))?;
         }
-        Index::from_parts(
-            Bytes::from_owner(map),
-            origin,
-            self.verification,
-            self.delta,
-        )
+        Index::from_parts(Bytes::from_owner(map), origin, self)
     }
 
     /// Reads an index from bytes in memory.
@@ -166,7 +189,7 @@ impl OpenOptions {
     ///
     /// [`Error::Format`] when the bytes are not a valid index at the chosen level.
     pub fn open_bytes(&self, bytes: Bytes) -> Result<Index, Error> {
-        Index::from_parts(bytes, Origin::Memory, self.verification, self.delta)
+        Index::from_parts(bytes, Origin::Memory, self)
     }
 
     /// Opens delta indexes instead of full ones.
@@ -198,9 +221,9 @@ impl Index {
     pub(super) fn from_parts(
         bytes: Bytes,
         origin: Origin,
-        level: Verification,
-        delta: bool,
+        options: &OpenOptions,
     ) -> Result<Index, Error> {
+        let (level, delta) = (options.verification, options.delta);
         let fail = |e| Error::format(&origin, e);
         let header = Header::parse(&bytes).map_err(fail)?;
         match (header.delta.is_some(), delta) {
@@ -237,9 +260,85 @@ impl Index {
                 })
             })?),
         };
+        let malformed =
+            |section: Section| move |what: String| fail(FormatError::Malformed { section, what });
+        let (v2, sources, entries) = match header.v2 {
+            None => {
+                let local = SourceStats {
+                    id: 0,
+                    name: Source::local(),
+                    run_id: None,
+                    base_run_id: None,
+                    built: 0,
+                    hash: None,
+                    counts: header.counts,
+                };
+                (
+                    None,
+                    vec![local],
+                    bytes.slice(header.section(Section::Entries).range()),
+                )
+            }
+            Some(_) => {
+                let slice =
+                    |s: Section| bytes.slice(header.v2_section(s).map_or(0..0, |r| r.range()));
+                if !header.section(Section::Entries).len == 0 {
+                    return Err(fail(FormatError::Malformed {
+                        section: Section::Entries,
+                        what: "it is not empty in a file with sources, whose entries are in the entries v2 section".into(),
+                    }));
+                }
+                let entries2 = slice(Section::EntriesV2);
+                let (dated, _) =
+                    records::parse_v2_header(&entries2).map_err(malformed(Section::EntriesV2))?;
+                let strings =
+                    Strings::parse(slice(Section::Strings)).map_err(malformed(Section::Strings))?;
+                let stacks =
+                    Stacks::parse(slice(Section::Stacks)).map_err(malformed(Section::Stacks))?;
+                let subscribers = slice(Section::Subscribers);
+                subscribers::parse(&subscribers).map_err(malformed(Section::Subscribers))?;
+                let records = sources::decode(&slice(Section::Sources))
+                    .map_err(malformed(Section::Sources))?;
+                let mut list = Vec::with_capacity(records.len());
+                for (i, r) in records.into_iter().enumerate() {
+                    let name = strings
+                        .get(r.name)
+                        .and_then(|n| Source::new(n).ok())
+                        .ok_or_else(|| {
+                            fail(FormatError::Malformed {
+                                section: Section::Sources,
+                                what: format!(
+                                    "source {i} names string {}, which is no source name",
+                                    r.name
+                                ),
+                            })
+                        })?;
+                    list.push(SourceStats {
+                        id: i as u8,
+                        name,
+                        run_id: r.run_id,
+                        base_run_id: r.base_run_id,
+                        built: r.built,
+                        hash: Some(r.hash),
+                        counts: r.counts,
+                    });
+                }
+                let parts = V2Parts {
+                    dated,
+                    strings,
+                    stacks,
+                    subscribers,
+                };
+                (Some(parts), list, entries2.slice(V2_HEADER..))
+            }
+        };
+        let _ = RuleCounts::default;
         let index = Index {
             filter,
-            entries: bytes.slice(header.section(Section::Entries).range()),
+            v2,
+            sources: sources.into(),
+            utc_offset: options.utc_offset,
+            entries,
             imei: map(Section::Imei)?,
             tac: map(Section::Tac)?,
             pair: map(Section::Pair)?,

@@ -1,11 +1,13 @@
 //! Iterating over an index's rules.
 
+use crate::format::Record;
 use crate::format::node::Stream;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
 
 impl Index {
-    /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order.
+    /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order (one
+    /// target's rules in the order of their sources' names), with its source.
     ///
     /// Rebuilding an index from these rules gives an index with the same rules.
     ///
@@ -23,6 +25,8 @@ pub struct Rules<'a> {
     index: &'a Index,
     kind: usize,
     stream: Option<Stream<'a>>,
+    /// Records decoded so far, by id.
+    cache: std::collections::HashMap<u64, Option<Record>>,
 }
 
 impl<'a> Rules<'a> {
@@ -31,6 +35,7 @@ impl<'a> Rules<'a> {
             index,
             kind: 0,
             stream: None,
+            cache: std::collections::HashMap::new(),
         }
     }
 }
@@ -50,13 +55,40 @@ impl Iterator for Rules<'_> {
             };
             // Keys or values that do not decode exist only in files that fail full
             // verification; skip them rather than invent rules.
-            let Some(entry) = index.entry(v) else {
+            let (target, source) = if index.has_sources() {
+                let Some((&src, target)) = k.split_last() else {
+                    continue;
+                };
+                (
+                    target,
+                    index
+                        .sources()
+                        .get(usize::from(src))
+                        .map(|s| s.name.clone()),
+                )
+            } else {
+                (k, Some(crate::model::source::Source::local()))
+            };
+            let Some(source) = source else {
+                continue;
+            };
+            let record = match self.cache.get(&v) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = index.record(v);
+                    if self.cache.len() < 1 << 16 {
+                        self.cache.insert(v, r.clone());
+                    }
+                    r
+                }
+            };
+            let Some(Record::Rule(entry)) = record else {
                 continue;
             };
             let rule =
-                crate::format::key::target_of(kind, k).and_then(|t| Rule::new(t, entry).ok());
+                crate::format::key::target_of(kind, target).and_then(|t| Rule::new(t, entry).ok());
             if let Some(rule) = rule {
-                return Some(rule);
+                return Some(rule.with_source(source));
             }
         }
     }

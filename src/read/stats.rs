@@ -1,6 +1,36 @@
 //! What an index holds: counts, sizes and versions.
 
 use crate::format::{RuleCounts, Section};
+use crate::model::source::Source;
+
+/// One source of an index: its name, what the index records of it, and its rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SourceStats {
+    /// The source's id in the index (verdicts name it, see
+    /// [`Verdict::source_id`](crate::Verdict::source_id)).
+    pub id: u8,
+    /// Its name.
+    pub name: Source,
+    /// The register run its rules are from, when recorded.
+    pub run_id: Option<i64>,
+    /// In a delta index: the run the delta starts from.
+    pub base_run_id: Option<i64>,
+    /// When its rules were built, in unix seconds (0: unknown).
+    pub built: i64,
+    /// The content hash of its rules (64 bits; see docs/register-files.md), `None` in files
+    /// written before sources.
+    pub hash: Option<u64>,
+    /// Its rules by kind and status.
+    pub counts: RuleCounts,
+}
+
+impl SourceStats {
+    /// The source's rules.
+    pub fn rules(&self) -> u64 {
+        self.counts.total()
+    }
+}
 
 /// Counts, sizes and versions of an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,11 +43,15 @@ pub struct IndexStats {
     pub counts: RuleCounts,
     /// Bytes of the whole index.
     pub file_bytes: u64,
-    /// Distinct (status, reason, date) entries.
+    /// Distinct entries (status, reasons, date, start, earlier status).
     pub distinct_entries: u64,
     /// Bytes of each section the file has: the six every file has, in file order, then
     /// the delta section of a delta index, then the filter.
     pub section_bytes: Vec<(Section, u64)>,
+    /// The sources, by id (one, `local`, in files written before sources).
+    pub sources: Vec<SourceStats>,
+    /// True when some rule has a start, so that answers change with the day.
+    pub dated: bool,
 }
 
 impl IndexStats {

@@ -334,11 +334,11 @@ fn report(plan: &Plan<'_>, chunk: &mut Chunk, scratch: &Scratch) {
     let d = plan.delimiter;
     let (data, arena) = (&chunk.data[..], &scratch.arena[..]);
     for c in &scratch.candidates {
-        let Some(entry) = c.verdict.entry() else {
+        let Some(status) = c.verdict.status() else {
             chunk.tally.unmatched += 1;
             continue;
         };
-        let code = usize::from(entry.status.s13_code());
+        let code = usize::from(status.s13_code());
         chunk.tally.listed[code] += 1;
         if !plan.statuses[code] {
             chunk.tally.unmatched += 1;
@@ -348,17 +348,20 @@ fn report(plan: &Plan<'_>, chunk: &mut Chunk, scratch: &Scratch) {
         let out = &mut chunk.out;
         out.extend_from_slice(&data[c.line.clone()]);
         out.push(d);
-        out.extend_from_slice(entry.status.as_str().as_bytes());
+        out.extend_from_slice(status.as_str().as_bytes());
         out.push(d);
-        if let Some(r) = entry.reason {
-            out.extend_from_slice(r.as_str().as_bytes());
+        for (i, r) in plan.index.reasons(&c.verdict).enumerate() {
+            if i > 0 {
+                out.push(b'|');
+            }
+            out.extend_from_slice(r.as_bytes());
         }
         out.push(d);
         if let Some(k) = c.verdict.rule() {
             out.extend_from_slice(k.as_str().as_bytes());
         }
         out.push(d);
-        if let Some(date) = entry.date {
+        if let Some(date) = c.verdict.date() {
             push_date(out, date);
         }
         out.push(b'\n');

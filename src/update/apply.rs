@@ -4,14 +4,14 @@ use std::cell::Cell;
 use std::io::{Seek, Write};
 use std::path::Path;
 
-use crate::build::write::{self, RuleSource, Visit};
+use crate::build::write::{self, RuleSource, SourceMeta, SubscriberRow, Visit};
 use crate::error::Error;
 use crate::format::key::target_of;
 use crate::format::{Record, RuleCounts};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
 use crate::update::delta::Delta;
-use crate::update::union::{self, bad_key};
+use crate::update::union::{self, GlobalSources, bad_key};
 
 /// What applying deltas did, relative to the base.
 ///
@@ -37,7 +37,7 @@ pub struct ApplySummary {
     pub rules_written: u64,
     /// Written rules by kind and status.
     pub counts: RuleCounts,
-    /// Distinct (status, reason, date) entries.
+    /// Distinct entries (status, reasons, date, start, earlier status).
     pub distinct_entries: u64,
     /// Bytes of the index.
     pub index_bytes: u64,
@@ -83,6 +83,7 @@ pub struct Apply<'a> {
     base: &'a Index,
     deltas: &'a [Delta],
     serial: Option<u64>,
+    force: bool,
 }
 
 impl<'a> Apply<'a> {
@@ -92,7 +93,15 @@ impl<'a> Apply<'a> {
             base,
             deltas,
             serial: None,
+            force: false,
         }
+    }
+
+    /// Applies deltas even when a delta starts from another register run than the one
+    /// the index records for its source (default: refused with [`Error::RunIdMismatch`]).
+    pub fn force(&mut self, yes: bool) -> &mut Apply<'a> {
+        self.force = yes;
+        self
     }
 
     /// The serial of the new index (default: see [`Apply`]).
@@ -137,8 +146,14 @@ impl<'a> Apply<'a> {
         };
         let mut inputs = vec![self.base];
         inputs.extend(self.deltas.iter().map(Delta::index));
+        let sources = GlobalSources::of(&inputs)?;
+        let metas = applied_metas(&inputs, &sources, self.force)?;
+        let subscribers = applied_subscribers(&inputs, &sources);
         let source = Source {
             inputs,
+            sources,
+            metas,
+            subscribers,
             counted: Cell::new([false; 4]),
             summary: Cell::new(ApplySummary::default()),
         };
@@ -176,10 +191,73 @@ pub(crate) fn layered_serial(base: &Index, deltas: &[Delta]) -> Result<u64, Erro
     Ok(serial)
 }
 
+/// The sources' metadata after the deltas: each delta brings the sources it lists to its
+/// run and build time, after checking that it starts from the run recorded.
+fn applied_metas(
+    inputs: &[&Index],
+    sources: &GlobalSources,
+    force: bool,
+) -> Result<Vec<SourceMeta>, Error> {
+    let mut metas: Vec<SourceMeta> = sources
+        .names
+        .iter()
+        .map(|n| SourceMeta::named(n.clone()))
+        .collect();
+    for s in inputs[0].sources() {
+        let m = &mut metas[usize::from(sources.maps[0][usize::from(s.id)])];
+        m.run_id = s.run_id;
+        m.built = s.built;
+    }
+    for (input, map) in inputs.iter().zip(&sources.maps).skip(1) {
+        for s in input.sources() {
+            let m = &mut metas[usize::from(map[usize::from(s.id)])];
+            if let (Some(recorded), Some(from)) = (m.run_id, s.base_run_id)
+                && recorded != from
+                && !force
+            {
+                return Err(Error::RunIdMismatch {
+                    source_name: s.name.to_string(),
+                    recorded,
+                    delta_from: from,
+                });
+            }
+            if s.run_id.is_some() {
+                m.run_id = s.run_id;
+            }
+            if s.built != 0 {
+                m.built = s.built;
+            }
+        }
+    }
+    Ok(metas)
+}
+
+/// The subscriber rows after the deltas: a delta's row replaces the row with its key, or
+/// removes it when it is flagged removed.
+fn applied_subscribers(inputs: &[&Index], sources: &GlobalSources) -> Vec<SubscriberRow> {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<(u8, u64, [u8; 8], [u8; 8]), SubscriberRow> = BTreeMap::new();
+    for (input, map) in inputs.iter().zip(&sources.maps) {
+        for (mut row, reasons) in input.subscriber_rows() {
+            row.source = map[usize::from(row.source)];
+            let key = (row.source, row.imei, row.imsi, row.msisdn);
+            if row.flags & crate::format::subscribers::FLAG_REMOVED != 0 {
+                rows.remove(&key);
+            } else {
+                rows.insert(key, (row, reasons));
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
 /// The folded rules, as the writer reads them; counts outcomes on its first pass of a kind.
 struct Source<'a> {
     /// The base, then the deltas oldest first.
     inputs: Vec<&'a Index>,
+    sources: GlobalSources,
+    metas: Vec<SourceMeta>,
+    subscribers: Vec<SubscriberRow>,
     counted: Cell<[bool; 4]>,
     summary: Cell<ApplySummary>,
 }
@@ -188,8 +266,8 @@ impl RuleSource for Source<'_> {
     fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         let k = usize::from(kind.code() - 1);
         let count = !self.counted.get()[k];
-        union::for_each(&self.inputs, kind, &mut |key, records| {
-            let newest = records
+        union::for_each(&self.inputs, kind, &self.sources, &mut |key, records| {
+            let newest = &records
                 .last()
                 .expect("a key of the union is in one input at least")
                 .1;
@@ -220,7 +298,9 @@ impl RuleSource for Source<'_> {
             match newest {
                 // A key that names no target comes only from an input that fails full
                 // verification: refuse it rather than write it into the new index.
-                Record::Rule(_) if target_of(kind, key).is_none() => Err(bad_key(kind, key)),
+                Record::Rule(_) if target_of(kind, &key[..key.len() - 1]).is_none() => {
+                    Err(bad_key(kind, key))
+                }
                 Record::Rule(_) => f(key, newest),
                 Record::Removed => Ok(()),
             }
@@ -229,5 +309,13 @@ impl RuleSource for Source<'_> {
         counted[k] = true;
         self.counted.set(counted);
         Ok(())
+    }
+
+    fn sources(&self) -> Vec<SourceMeta> {
+        self.metas.clone()
+    }
+
+    fn subscribers(&self) -> Vec<SubscriberRow> {
+        self.subscribers.clone()
     }
 }

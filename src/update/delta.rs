@@ -11,15 +11,21 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::build::write::{self, RuleSource, Visit};
+use std::collections::BTreeMap;
+
+use crate::build::write::{self, RuleSource, SourceMeta, SubscriberRow, Visit};
 use crate::error::Error;
-use crate::format::key::Key;
+use crate::format::key::{self, Key};
+use crate::format::subscribers::{FLAG_REMOVED, RowRecord, msisdn_key};
 use crate::format::{Record, RuleCounts};
 use crate::list::ListError;
 use crate::model::change::Change;
 use crate::model::rule::RuleKind;
+use crate::model::source::Source;
+use crate::model::subscriber::Subscriber;
 use crate::read::index::Index;
 use crate::read::open::{OpenOptions, Verification};
+use crate::read::stats::SourceStats;
 
 /// A delta index: new and changed rules, and tombstones for removed ones, to be layered
 /// over the full index it was made for.
@@ -104,6 +110,12 @@ impl Delta {
         self.info().tombstones(kind)
     }
 
+    /// The sources the delta changes, with the register runs it starts from and brings
+    /// them to when recorded.
+    pub fn sources(&self) -> &[SourceStats] {
+        self.index.sources()
+    }
+
     /// The delta's bytes.
     pub fn as_bytes(&self) -> &Bytes {
         self.index.as_bytes()
@@ -161,8 +173,13 @@ pub struct DeltaSummary {
 /// ```
 #[derive(Debug, Default)]
 pub struct DeltaBuilder {
-    /// By kind, in [`RuleKind::ALL`] order: (key, arrival, record).
-    changes: [Vec<(Key, u64, Record)>; 4],
+    /// By kind, in [`RuleKind::ALL`] order: (key without its source, source, arrival,
+    /// record).
+    changes: [Vec<(Key, Source, u64, Record)>; 4],
+    /// Per source: the run it starts from, the run it brings the source to, its build time.
+    runs: BTreeMap<Source, (Option<i64>, i64, i64)>,
+    /// Subscriber rows added (false) or removed (true), in order.
+    subscribers: Vec<(Subscriber, bool)>,
     serial: u64,
     base_serial: u64,
     changes_in: u64,
@@ -188,15 +205,64 @@ impl DeltaBuilder {
         self
     }
 
-    /// Adds a change; it replaces any earlier change to the same target.
+    /// Adds a change; it replaces any earlier change to the same target of the same
+    /// source.
     pub fn add(&mut self, change: Change) {
+        let (kind, key) = Key::of(&change.target());
+        let source = change.source().clone();
         let record = match change {
             Change::Add(r) | Change::Change(r) => Record::Rule(r.entry),
             Change::Remove(..) => Record::Removed,
         };
-        let (kind, key) = Key::of(&change.target());
-        self.changes[usize::from(kind.code() - 1)].push((key, self.changes_in, record));
+        self.changes[usize::from(kind.code() - 1)].push((key, source, self.changes_in, record));
         self.changes_in += 1;
+    }
+
+    /// Records that the delta brings `source` from the register's run `from` (`None`: from
+    /// any) to run `to`, built at `built` (unix seconds, 0 unknown). Applying the delta to an
+    /// index that records another run than `from` for the source is then refused
+    /// ([`Error::RunIdMismatch`]) unless forced; the applied index records run `to`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Apply, Change, DeltaBuilder, Entry, Error, Imei, Index, IndexBuilder, Rule, Source, Status};
+    ///
+    /// let register: Source = "dirbs/blacklist".parse()?;
+    /// let imei = Imei::parse("35209900176148")?;
+    /// let mut b = IndexBuilder::new();
+    /// b.source_info(&register, Some(56), 0);
+    /// b.add(Rule::imei(imei, Entry::new(Status::Blocked)).with_source(register.clone()));
+    /// let base = Index::from_bytes(b.build_to_vec()?.0.into())?;
+    ///
+    /// let mut d = DeltaBuilder::new();
+    /// d.source_run(&register, Some(57), 58, 0);
+    /// d.add(Change::Remove(imei.into(), register.clone(), None));
+    /// let (delta, _) = d.build()?;
+    /// // Run 57 was skipped: refused.
+    /// let err = Apply::new(&base, &[delta.clone()]).build_to_vec().unwrap_err();
+    /// assert!(matches!(err, Error::RunIdMismatch { recorded: 56, delta_from: 57, .. }));
+    /// let (bytes, _) = Apply::new(&base, &[delta]).force(true).build_to_vec()?;
+    /// let applied = Index::from_bytes(bytes.into())?;
+    /// assert_eq!(applied.sources()[0].run_id, Some(58));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn source_run(
+        &mut self,
+        source: &Source,
+        from: Option<i64>,
+        to: i64,
+        built: i64,
+    ) -> &mut DeltaBuilder {
+        self.runs.insert(source.clone(), (from, to, built));
+        self
+    }
+
+    /// Adds a subscriber row to the source's rows (`removed` false), or removes the row with
+    /// its (source, IMEI, IMSI, MSISDN) (`removed` true), when the delta is applied.
+    pub fn subscriber(&mut self, row: Subscriber, removed: bool) -> &mut DeltaBuilder {
+        self.subscribers.push((row, removed));
+        self
     }
 
     /// Adds every change of a delta list, in order: a [`DeltaReader`](crate::list::DeltaReader) (by value, or `&mut`
@@ -256,7 +322,7 @@ impl DeltaBuilder {
     }
 
     fn write<W: Write + Seek>(
-        mut self,
+        self,
         w: &mut W,
         io_err: write::IoContext<'_>,
     ) -> Result<DeltaSummary, Error> {
@@ -265,14 +331,70 @@ impl DeltaBuilder {
             rejected: self.rejected,
             ..DeltaSummary::default()
         };
-        for changes in &mut self.changes {
-            // The latest change to a target sorts first, and is the one kept.
-            changes.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            let before = changes.len();
-            changes.dedup_by_key(|c| c.0);
-            summary.superseded += (before - changes.len()) as u64;
+        // Source ids in the order of the names.
+        let mut names: Vec<Source> = self
+            .changes
+            .iter()
+            .flatten()
+            .map(|c| c.1.clone())
+            .chain(self.runs.keys().cloned())
+            .chain(self.subscribers.iter().map(|(r, _)| r.source.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.len() > crate::format::sources::MAX_SOURCES {
+            return Err(Error::TooManySources { count: names.len() });
         }
-        let written = write::write_index(w, &self, self.serial, Some(self.base_serial), io_err)?;
+        let id = |s: &Source| names.binary_search(s).unwrap_or(0) as u8;
+        let mut rules = DeltaRules::default();
+        for (changes, out) in self.changes.into_iter().zip(&mut rules.changes) {
+            let mut keyed: Vec<(Key, u64, Record)> = changes
+                .into_iter()
+                .map(|(k, s, at, r)| (k.with_source(id(&s)), at, r))
+                .collect();
+            // The latest change to a key sorts first, and is the one kept.
+            keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            let before = keyed.len();
+            keyed.dedup_by_key(|c| c.0);
+            summary.superseded += (before - keyed.len()) as u64;
+            *out = keyed;
+        }
+        rules.metas = names
+            .iter()
+            .map(|n| match self.runs.get(n) {
+                None => SourceMeta::named(n.clone()),
+                Some(&(from, to, built)) => SourceMeta {
+                    name: n.clone(),
+                    run_id: Some(to),
+                    base_run_id: from,
+                    built,
+                },
+            })
+            .collect();
+        rules.subscribers = self
+            .subscribers
+            .iter()
+            .map(|(row, removed)| {
+                let record = RowRecord {
+                    source: id(&row.source),
+                    imei: row.imei.as_u64(),
+                    imsi: key::imsi(row.imsi),
+                    msisdn: msisdn_key(row.msisdn),
+                    list: row.list.code(),
+                    flags: if *removed { FLAG_REMOVED } else { 0 },
+                    block_date: row.block_date.map_or(0, |d| d.days_since_epoch() + 1),
+                    reasons: 0,
+                };
+                (record, row.reasons.clone())
+            })
+            .collect();
+        // The last mention of a row wins.
+        rules.subscribers.reverse();
+        rules.subscribers.dedup_by(|a, b| {
+            (a.0.source, a.0.imei, a.0.imsi, a.0.msisdn)
+                == (b.0.source, b.0.imei, b.0.imsi, b.0.msisdn)
+        });
+        let written = write::write_index(w, &rules, self.serial, Some(self.base_serial), io_err)?;
         summary.rules = written.counts.total();
         summary.tombstones = written.tombstones.iter().sum();
         summary.index_bytes = written.bytes;
@@ -281,11 +403,26 @@ impl DeltaBuilder {
 }
 
 /// The resolved changes, one per key in key order, as the writer reads them.
-impl RuleSource for DeltaBuilder {
+#[derive(Default)]
+struct DeltaRules {
+    changes: [Vec<(Key, u64, Record)>; 4],
+    metas: Vec<SourceMeta>,
+    subscribers: Vec<SubscriberRow>,
+}
+
+impl RuleSource for DeltaRules {
     fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         self.changes[usize::from(kind.code() - 1)]
             .iter()
-            .try_for_each(|(k, _, r)| f(k.as_bytes(), *r))
+            .try_for_each(|(k, _, r)| f(k.as_bytes(), r))
+    }
+
+    fn sources(&self) -> Vec<SourceMeta> {
+        self.metas.clone()
+    }
+
+    fn subscribers(&self) -> Vec<SubscriberRow> {
+        self.subscribers.clone()
     }
 }
 
@@ -312,6 +449,7 @@ mod tests {
         use crate::format::{Header, Section, TOMBSTONE};
         let imei = Imei::parse("35209900176148").unwrap();
         let mut b = crate::IndexBuilder::new();
+        b.layout_v1(true);
         b.add(Rule::imei(imei, Entry::new(Status::Blocked)));
         let (mut bytes, _) = b.build_to_vec().unwrap();
         let mut header = Header::parse(&bytes).unwrap();
@@ -349,9 +487,17 @@ mod tests {
         let imei = Imei::parse("35209900176148").unwrap();
         let mut b = DeltaBuilder::new();
         b.add(Change::Add(Rule::imei(imei, Entry::new(Status::Blocked))));
-        b.add(Change::Remove(Target::Tac(imei.tac()), None));
+        b.add(Change::Remove(
+            Target::Tac(imei.tac()),
+            Source::local(),
+            None,
+        ));
         let last = Imei::from_u64(imei.as_u64() + 9).unwrap();
-        b.add(Change::Remove(Target::Range(imei, last), None));
+        b.add(Change::Remove(
+            Target::Range(imei, last),
+            Source::local(),
+            None,
+        ));
         b.add(Change::Change(
             Rule::range(imei, last, Entry::new(Status::Tracked)).unwrap(),
         ));

@@ -6,12 +6,12 @@ use crate::format::key::target_of;
 use crate::model::change::Change;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
-use crate::update::union::{Union, bad_key, bad_value, too_many_keys};
+use crate::update::union::{GlobalSources, RecordCache, Union, bad_key, bad_value, too_many_keys};
 
-/// The changes that turn `old` into `new`: an add for every target only `new` has a rule
-/// for, a change for every target whose entry differs, a remove (with the old entry) for
-/// every target only `old` has, kind by kind (pair, IMEI, range, TAC), each kind in key
-/// order.
+/// The changes that turn `old` into `new`: an add for every (target, source) only `new`
+/// has a rule for, a change for every one whose entry differs, a remove (with the old
+/// entry) for every one only `old` has, kind by kind (pair, IMEI, range, TAC), each kind in
+/// key order (a target's sources in the order of their names).
 ///
 /// A sorted merge of the two indexes' transducers: time linear in their sizes, memory
 /// independent of them. Applying the changes to `old` gives `new`'s rules exactly (see
@@ -46,11 +46,14 @@ use crate::update::union::{Union, bad_key, bad_value, too_many_keys};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn diff<'a>(old: &'a Index, new: &'a Index) -> Diff<'a> {
+    let sources = GlobalSources::of(&[old, new]);
     Diff {
         old,
         new,
         kind: 0,
         union: None,
+        caches: [RecordCache::new(old), RecordCache::new(new)],
+        sources,
     }
 }
 
@@ -61,6 +64,9 @@ pub struct Diff<'a> {
     /// Position in [`RuleKind::ALL`] of the kind being streamed.
     kind: usize,
     union: Option<Union<'a>>,
+    caches: [RecordCache<'a>; 2],
+    /// The sources of both, or why they cannot be one index's.
+    sources: Result<GlobalSources, Error>,
 }
 
 impl Iterator for Diff<'_> {
@@ -70,9 +76,23 @@ impl Iterator for Diff<'_> {
         loop {
             let kind = *RuleKind::ALL.get(self.kind)?;
             let (old, new) = (self.old, self.new);
+            let sources = match &self.sources {
+                Ok(s) => s,
+                Err(_) => {
+                    self.kind = RuleKind::ALL.len();
+                    let e = std::mem::replace(
+                        &mut self.sources,
+                        Ok(GlobalSources {
+                            names: Vec::new(),
+                            maps: Vec::new(),
+                        }),
+                    );
+                    return e.err().map(Err);
+                }
+            };
             let union = self
                 .union
-                .get_or_insert_with(|| Union::new(&[old, new], kind));
+                .get_or_insert_with(|| Union::new(&[old, new], kind, sources));
             let Some((key, values)) = union.next() else {
                 let exhausted = union.exhausted();
                 self.kind += 1;
@@ -86,12 +106,8 @@ impl Iterator for Diff<'_> {
             };
             let (mut was, mut is) = (None, None);
             for &(i, value) in values {
-                let (index, slot) = if i == 0 {
-                    (old, &mut was)
-                } else {
-                    (new, &mut is)
-                };
-                match index.record(value) {
+                let slot = if i == 0 { &mut was } else { &mut is };
+                match self.caches[i].get(value) {
                     Some(Record::Rule(e)) => *slot = Some(e),
                     _ => return Some(Err(bad_value(kind, value))),
                 }
@@ -99,14 +115,22 @@ impl Iterator for Diff<'_> {
             if was == is {
                 continue;
             }
-            let Some(target) = target_of(kind, key) else {
+            let (Some((&src, target_key)), Ok(sources)) = (key.split_last(), &self.sources) else {
                 return Some(Err(bad_key(kind, key)));
             };
-            let rule = |e| Rule::new(target, e).map_err(|_| bad_key(kind, key));
+            let Some(target) = target_of(kind, target_key) else {
+                return Some(Err(bad_key(kind, key)));
+            };
+            let source = sources.names[usize::from(src)].clone();
+            let rule = |e| {
+                Rule::new(target, e)
+                    .map(|r| r.with_source(source.clone()))
+                    .map_err(|_| bad_key(kind, key))
+            };
             return Some(match (was, is) {
                 (None, Some(e)) => rule(e).map(Change::Add),
                 (Some(_), Some(e)) => rule(e).map(Change::Change),
-                (Some(e), None) => Ok(Change::Remove(target, Some(e))),
+                (Some(e), None) => Ok(Change::Remove(target, source, Some(e))),
                 (None, None) => unreachable!("a key of the union is in one input at least"),
             });
         }

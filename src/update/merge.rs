@@ -4,22 +4,26 @@ use std::cell::Cell;
 use std::io::{Seek, Write};
 use std::path::Path;
 
-use crate::build::write::{self, RuleSource, Visit};
+use crate::build::write::{self, RuleSource, SourceMeta, SubscriberRow, Visit};
 use crate::error::Error;
 use crate::format::{Record, RuleCounts};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
-use crate::update::union;
+use crate::update::union::{self, GlobalSources};
 
-/// Which rule wins when several inputs of a [`Merge`] have one for the same target.
+/// Which rule wins when several inputs of a [`Merge`] have one for the same target of the
+/// same source.
 ///
+/// Rules of different sources are all kept, and weighed at check time (docs/semantics.md),
+/// so the precedence matters only for one (target, source) that several inputs list.
 /// Between rules for *different* targets the most specific still wins at check time
 /// (pair > IMEI > narrowest range > TAC), whatever the inputs' order: an operator's
 /// allowed IMEI overrides a national TAC block either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Precedence {
-    /// The most severe status wins (blocked > tracked > allowed), then the latest date,
-    /// then the greater reason code: as if the inputs' lists were built together.
+    /// The rules merge as a build merges one source's rules (the most severe status, then
+    /// the earliest start, the latest date, the greater reasons): as if the inputs' lists
+    /// were built together.
     #[default]
     Severity,
     /// The first input that has a rule for the target wins: list the inputs in order of
@@ -44,7 +48,7 @@ pub struct MergeSummary {
     pub conflicts: u64,
     /// Written rules by kind and status.
     pub counts: RuleCounts,
-    /// Distinct (status, reason, date) entries.
+    /// Distinct entries (status, reasons, date, start, earlier status).
     pub distinct_entries: u64,
     /// Bytes of the index.
     pub index_bytes: u64,
@@ -136,8 +140,20 @@ impl<'a> Merge<'a> {
         w: &mut W,
         io_err: write::IoContext<'_>,
     ) -> Result<MergeSummary, Error> {
+        let sources = GlobalSources::of(&self.inputs)?;
+        let metas = sources.metas(&self.inputs);
+        let mut subscribers: Vec<SubscriberRow> = Vec::new();
+        for (input, map) in self.inputs.iter().zip(&sources.maps) {
+            for (mut row, reasons) in input.subscriber_rows() {
+                row.source = map[usize::from(row.source)];
+                subscribers.push((row, reasons));
+            }
+        }
         let source = Source {
             merge: self,
+            sources,
+            metas,
+            subscribers,
             counted: Cell::new([false; 4]),
             merged: Cell::new(0),
             conflicts: Cell::new(0),
@@ -165,6 +181,9 @@ impl<'a> Merge<'a> {
 /// The merged rules, as the writer reads them; counts merges on its first pass of a kind.
 struct Source<'m, 'a> {
     merge: &'m Merge<'a>,
+    sources: GlobalSources,
+    metas: Vec<SourceMeta>,
+    subscribers: Vec<SubscriberRow>,
     counted: Cell<[bool; 4]>,
     merged: Cell<u64>,
     conflicts: Cell<u64>,
@@ -174,31 +193,46 @@ impl RuleSource for Source<'_, '_> {
     fn for_each(&self, kind: RuleKind, f: &mut Visit<'_>) -> Result<(), Error> {
         let k = usize::from(kind.code() - 1);
         let count = !self.counted.get()[k];
-        union::for_each(&self.merge.inputs, kind, &mut |key, records| {
-            // Full indexes hold no tombstones.
-            let mut entries = records.iter().filter_map(|(_, r)| r.entry());
-            let winner = match self.merge.precedence {
-                Precedence::Severity => entries.max_by_key(|e| e.precedence()),
-                // The records are in input order.
-                Precedence::Order => entries.next(),
-            };
-            let Some(winner) = winner else {
-                return Ok(());
-            };
-            if count {
-                let others = records.len() as u64 - 1;
-                let differ = records
-                    .iter()
-                    .filter(|(_, r)| r.entry().is_some_and(|e| e.status != winner.status))
-                    .count() as u64;
-                self.merged.set(self.merged.get() + others);
-                self.conflicts.set(self.conflicts.get() + differ);
-            }
-            f(key, Record::Rule(winner))
-        })?;
+        union::for_each(
+            &self.merge.inputs,
+            kind,
+            &self.sources,
+            &mut |key, records| {
+                // Full indexes hold no tombstones.
+                let mut entries = records.iter().filter_map(|(_, r)| r.entry());
+                let winner = match self.merge.precedence {
+                    Precedence::Severity => {
+                        entries.max_by(|a, b| a.merge_order().cmp(&b.merge_order()))
+                    }
+                    // The records are in input order.
+                    Precedence::Order => entries.next(),
+                };
+                let Some(winner) = winner else {
+                    return Ok(());
+                };
+                if count {
+                    let others = records.len() as u64 - 1;
+                    let differ = records
+                        .iter()
+                        .filter(|(_, r)| r.entry().is_some_and(|e| e.status != winner.status))
+                        .count() as u64;
+                    self.merged.set(self.merged.get() + others);
+                    self.conflicts.set(self.conflicts.get() + differ);
+                }
+                f(key, &Record::Rule(winner.clone()))
+            },
+        )?;
         let mut counted = self.counted.get();
         counted[k] = true;
         self.counted.set(counted);
         Ok(())
+    }
+
+    fn sources(&self) -> Vec<SourceMeta> {
+        self.metas.clone()
+    }
+
+    fn subscribers(&self) -> Vec<SubscriberRow> {
+        self.subscribers.clone()
     }
 }
