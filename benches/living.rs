@@ -41,7 +41,7 @@ fn day(listed: &[Imei], fresh: &[Imei], seed: u64) -> Vec<Change> {
     let mut changes = Vec::new();
     for &i in listed.iter().step_by(100) {
         changes.push(match rng.below(2) {
-            0 => Change::Remove(Target::Imei(i), None),
+            0 => Change::Remove(Target::Imei(i), imei_index::Source::local(), None),
             _ => Change::Change(Rule::imei(i, entry(&mut rng))),
         });
     }

@@ -40,7 +40,7 @@ fn data() -> Data {
     let list = NationalList::generate(2024);
     let mut b = IndexBuilder::new();
     for r in &list.rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     let index = Index::from_bytes(b.build_to_vec().expect("build").0.into()).expect("open");
     let mut log = Vec::new();

@@ -49,7 +49,7 @@ fn main() -> Result<()> {
     let index_path = dir.join("national.imeiidx");
     let mut builder = IndexBuilder::new();
     for rule in &list.rules {
-        builder.add(*rule);
+        builder.add(rule.clone());
     }
     builder.build_to_file(&index_path)?;
     let index = Index::open(&index_path)?;

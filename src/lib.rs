@@ -121,9 +121,8 @@ pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
 pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
-pub use crate::model::rule::{
-    Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
-};
+pub use crate::model::field::{FieldError, Reason};
+pub use crate::model::rule::{Date, Entry, Rule, RuleKind, Status, Target, Verdict};
 pub use crate::model::source::{Reasons, Source};
 pub use crate::model::subscriber::{Subscriber, SubscriberList};
 pub use crate::read::index::Index;

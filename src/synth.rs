@@ -21,7 +21,8 @@
 use std::collections::HashSet;
 
 use crate::model::ident::{Imei, Imsi, Tac};
-use crate::model::rule::{Date, Entry, Reason, Rule, Status};
+use crate::model::field::Reason;
+use crate::model::rule::{Date, Entry, Rule, Status};
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography.
 #[derive(Clone, Debug)]

@@ -50,7 +50,7 @@ fn spilled_builds_write_the_same_bytes() {
     let rules = rules(40_000, 3);
     let mut memory = IndexBuilder::new();
     for r in &rules {
-        memory.add(*r);
+        memory.add(r.clone());
     }
     let (expected, expected_summary) = memory.build_to_vec().unwrap();
 
@@ -64,7 +64,7 @@ fn spilled_builds_write_the_same_bytes() {
         .temp_dir(dir.path())
         .progress(move |p| log.lock().unwrap().push(p));
     for r in &rules {
-        bounded.add(*r);
+        bounded.add(r.clone());
     }
     let out = dir.path().join("list.imeiidx");
     let summary = bounded.build_to_file(&out).unwrap();
@@ -106,12 +106,12 @@ fn bounded_builds_answer_like_unbounded_ones() {
     let mut b = IndexBuilder::new();
     b.memory_limit(0).temp_dir(dir.path()); // raised to the minimum
     for r in &rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     let index = Index::from_bytes(b.build_to_vec().unwrap().0.into()).unwrap();
     let mut m = IndexBuilder::new();
     for r in &rules {
-        m.add(*r);
+        m.add(r.clone());
     }
     let model = Index::from_bytes(m.build_to_vec().unwrap().0.into()).unwrap();
     assert_eq!(

@@ -84,7 +84,7 @@ fn stronger(a: Entry, b: Entry) -> Entry {
             e.status != Status::Allowed,
             e.status == Status::Blocked,
             e.date,
-            e.reason,
+            e.reasons.clone(),
         )
     };
     if key(&b) > key(&a) { b } else { a }
@@ -100,23 +100,23 @@ impl Model {
         };
         let mut ranges: HashMap<(u64, u64), Entry> = HashMap::new();
         for r in rules {
-            let e = r.entry;
+            let e = r.entry.clone();
             match r.target() {
                 imei_index::Target::Imei(i) => {
-                    let slot = m.exact.entry(i.as_u64()).or_insert(e);
-                    *slot = stronger(*slot, e);
+                    let slot = m.exact.entry(i.as_u64()).or_insert(e.clone());
+                    *slot = stronger(slot.clone(), e);
                 }
                 imei_index::Target::Range(a, b) => {
-                    let slot = ranges.entry((a.as_u64(), b.as_u64())).or_insert(e);
-                    *slot = stronger(*slot, e);
+                    let slot = ranges.entry((a.as_u64(), b.as_u64())).or_insert(e.clone());
+                    *slot = stronger(slot.clone(), e);
                 }
                 imei_index::Target::Tac(t) => {
-                    let slot = m.tacs.entry(t.as_u32()).or_insert(e);
-                    *slot = stronger(*slot, e);
+                    let slot = m.tacs.entry(t.as_u32()).or_insert(e.clone());
+                    *slot = stronger(slot.clone(), e);
                 }
                 imei_index::Target::Pair(i, s) => {
-                    let slot = m.pairs.entry((i.as_u64(), s)).or_insert(e);
-                    *slot = stronger(*slot, e);
+                    let slot = m.pairs.entry((i.as_u64(), s)).or_insert(e.clone());
+                    *slot = stronger(slot.clone(), e);
                 }
             }
         }
@@ -126,10 +126,11 @@ impl Model {
 
     fn check(&self, i: Imei) -> Verdict {
         let x = i.as_u64();
-        if let Some(&e) = self.exact.get(&x) {
-            return Verdict::listed(RuleKind::Imei, e);
+        if let Some(e) = self.exact.get(&x).clone() {
+            return Verdict::listed(RuleKind::Imei, &e);
         }
-        // Narrowest range; then the stronger entry; then the earlier start.
+        // Narrowest range; then the more severe status, the later date; then the earlier
+        // start (docs/semantics.md, rules 3 to 5).
         let best = self
             .ranges
             .iter()
@@ -137,29 +138,21 @@ impl Model {
             .min_by(|p, q| {
                 (p.1 - p.0)
                     .cmp(&(q.1 - q.0))
-                    .then_with(|| {
-                        if stronger(p.2, q.2) == p.2 && p.2 != q.2 {
-                            std::cmp::Ordering::Less
-                        } else if p.2 == q.2 {
-                            std::cmp::Ordering::Equal
-                        } else {
-                            std::cmp::Ordering::Greater
-                        }
-                    })
+                    .then_with(|| (q.2.status, q.2.date).cmp(&(p.2.status, p.2.date)))
                     .then(p.0.cmp(&q.0))
             });
-        if let Some(&(_, _, e)) = best {
-            return Verdict::listed(RuleKind::Range, e);
+        if let Some((_, _, e)) = best.clone() {
+            return Verdict::listed(RuleKind::Range, &e);
         }
-        match self.tacs.get(&i.tac().as_u32()) {
-            Some(&e) => Verdict::listed(RuleKind::Tac, e),
+        match self.tacs.get(&i.tac().as_u32()).clone() {
+            Some(e) => Verdict::listed(RuleKind::Tac, &e),
             None => Verdict::unknown(),
         }
     }
 
     fn check_with_imsi(&self, i: Imei, s: &Imsi) -> Verdict {
-        match self.pairs.get(&(i.as_u64(), *s)) {
-            Some(&e) => Verdict::listed(RuleKind::Pair, e),
+        match self.pairs.get(&(i.as_u64(), *s)).clone() {
+            Some(e) => Verdict::listed(RuleKind::Pair, &e),
             None => self.check(i),
         }
     }
@@ -169,7 +162,7 @@ fn build(rules: &[Rule], filter_bits: u32) -> Index {
     let mut b = IndexBuilder::new();
     b.filter_bits(filter_bits);
     for r in rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     Index::from_bytes(b.build_to_vec().unwrap().0.into()).unwrap()
 }
@@ -183,7 +176,7 @@ proptest! {
         probes in prop::collection::vec((0..TACS.len(), snr()), 0..700),
         filter_bits in prop_oneof![Just(0u32), Just(1), Just(8), 2u32..14],
     ) {
-        let rules: Vec<Rule> = specs.iter().map(|(s, e)| rule(s, *e)).collect();
+        let rules: Vec<Rule> = specs.iter().map(|(s, e)| rule(s, e.clone())).collect();
         let model = Model::new(&rules);
         let index = build(&rules, filter_bits);
         // Probes: random ones, and every IMEI a rule names, with its neighbours.
@@ -288,7 +281,9 @@ proptest! {
         probes in prop::collection::vec((0..TACS.len(), 0u32..2000), 1..200),
     ) {
         let mut bytes = sample_index();
-        let header = 136 + 24 * 7 + 8;
+        // Past the header and its table (read from the file: its sections vary).
+        let n = u32::from_le_bytes(bytes[128..132].try_into().unwrap()) as usize;
+        let header = (136 + 24 * n + 4).next_multiple_of(8);
         for (at, b) in &edits {
             let at = header + at.index(bytes.len() - header);
             bytes[at] = *b;

@@ -86,7 +86,7 @@ fn delta_rows() -> Vec<Change> {
 /// The order in which entries for one target are resolved: the greatest wins (the most
 /// severe status, then the latest date, then the greater reason code).
 fn precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
-    (e.status, e.date, e.reason)
+    (e.status, e.date, e.reasons.code())
 }
 
 /// The reference: a list's rules, one per target, checked by scanning them.
@@ -104,9 +104,9 @@ impl Model {
     fn of_list(rows: &[Rule]) -> Model {
         let mut rules: BTreeMap<Target, Entry> = BTreeMap::new();
         for r in rows {
-            let e = rules.entry(r.target()).or_insert(r.entry);
+            let e = rules.entry(r.target()).or_insert(r.entry.clone());
             if precedence(&r.entry) > precedence(e) {
-                *e = r.entry;
+                *e = r.entry.clone();
             }
         }
         Model { rules }
@@ -119,9 +119,9 @@ impl Model {
         for c in changes {
             match c {
                 Change::Add(r) | Change::Change(r) => {
-                    m.rules.insert(r.target(), r.entry);
+                    m.rules.insert(r.target(), r.entry.clone());
                 }
-                Change::Remove(t, _) => {
+                Change::Remove(t, _, _) => {
                     m.rules.remove(t);
                 }
             }
@@ -134,7 +134,7 @@ impl Model {
     fn rules(&self) -> Vec<Rule> {
         self.rules
             .iter()
-            .map(|(t, e)| Rule::new(*t, *e).expect("ranges of a list are in order"))
+            .map(|(t, e)| Rule::new(*t, e.clone()).expect("ranges of a list are in order"))
             .collect()
     }
 
@@ -142,10 +142,10 @@ impl Model {
         if let Some(s) = imsi
             && let Some(e) = self.rules.get(&Target::Pair(imei, s))
         {
-            return Verdict::listed(RuleKind::Pair, *e);
+            return Verdict::listed(RuleKind::Pair, &e);
         }
         if let Some(e) = self.rules.get(&Target::Imei(imei)) {
-            return Verdict::listed(RuleKind::Imei, *e);
+            return Verdict::listed(RuleKind::Imei, &e);
         }
         let mut best: Option<(u64, u64, Entry)> = None;
         for (t, e) in &self.rules {
@@ -154,23 +154,23 @@ impl Model {
                 continue;
             }
             let width = b.as_u64() - a.as_u64();
-            let better = match best {
+            let better = match &best {
                 None => true,
                 Some((w, start, be)) => {
-                    width < w
-                        || (width == w && precedence(e) > precedence(&be))
-                        || (width == w && precedence(e) == precedence(&be) && a.as_u64() < start)
+                    width < *w
+                        || (width == *w && precedence(e) > precedence(be))
+                        || (width == *w && precedence(e) == precedence(be) && a.as_u64() < *start)
                 }
             };
             if better {
-                best = Some((width, a.as_u64(), *e));
+                best = Some((width, a.as_u64(), e.clone()));
             }
         }
         if let Some((_, _, e)) = best {
-            return Verdict::listed(RuleKind::Range, e);
+            return Verdict::listed(RuleKind::Range, &e);
         }
         if let Some(e) = self.rules.get(&Target::Tac(imei.tac())) {
-            return Verdict::listed(RuleKind::Tac, *e);
+            return Verdict::listed(RuleKind::Tac, &e);
         }
         Verdict::unknown()
     }
@@ -190,7 +190,7 @@ impl Model {
     fn distinct_entries(&self) -> usize {
         self.rules
             .values()
-            .map(|e| (e.status.s13_code(), e.reason, e.date))
+            .map(|e| (e.status.s13_code(), e.reasons.code(), e.date))
             .collect::<BTreeSet<_>>()
             .len()
     }
@@ -541,13 +541,13 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
     let mut last: BTreeMap<Target, Option<Entry>> = BTreeMap::new();
     for c in &changes {
         let e = match c {
-            Change::Add(r) | Change::Change(r) => Some(r.entry),
+            Change::Add(r) | Change::Change(r) => Some(r.entry.clone()),
             Change::Remove(..) => None,
         };
         last.insert(c.target(), e);
     }
     let delta_rules = Model {
-        rules: last.iter().filter_map(|(t, e)| Some((*t, (*e)?))).collect(),
+        rules: last.iter().filter_map(|(t, e)| Some((*t, (*e).clone()?))).collect(),
     };
     let probes = Probes::new(&model, &base_model);
     let mut answers = 0;
@@ -599,8 +599,8 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
                 (summary.added, summary.changed, summary.unchanged),
                 (
                     outcome(&|t, e| e.is_some() && in_base(t).is_none()),
-                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(*b) != *e)),
-                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(*b) == *e)),
+                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) != *e)),
+                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) == *e)),
                 ),
                 "{what}: added, changed, unchanged"
             );
@@ -772,9 +772,9 @@ fn the_lists_cover_every_kind_status_and_precedence_case() {
     }
     assert!(rows.len() > model.rules.len(), "no duplicate targets");
     let entries: Vec<&Entry> = model.rules.values().collect();
-    let reasons: BTreeSet<_> = entries.iter().filter_map(|e| e.reason).collect();
+    let reasons: BTreeSet<_> = entries.iter().filter_map(|e| e.reasons.code()).collect();
     assert!(reasons.len() >= 4, "few reasons: {reasons:?}");
-    assert!(entries.iter().any(|e| e.reason.is_none()));
+    assert!(entries.iter().any(|e| e.reasons.code().is_none()));
     assert!(entries.iter().any(|e| e.date.is_some()));
     assert!(entries.iter().any(|e| e.date.is_none()));
     let ranges: Vec<(u64, u64)> = model

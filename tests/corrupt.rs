@@ -610,7 +610,7 @@ fn a_flipped_section_byte_never_aborts_a_trusted_index() {
 fn damage_to_a_larger_index_is_caught() {
     let list = NationalList::generate(3);
     let (bytes, _) = build_bytes(&list.rules);
-    let some_rules: Vec<Rule> = list.rules.iter().step_by(500).copied().collect();
+    let some_rules: Vec<Rule> = list.rules.iter().step_by(500).cloned().collect();
     let mut rng = Rng::new(11);
     let mut tally = Tally::default();
     let samples = 300;
@@ -999,9 +999,9 @@ fn full_verification_refuses_segments_that_disagree_with_the_ranges() {
     // key and value well-formed, and wrong. Checks read the segments only, so such a file
     // answers an IMEI inside its listed range `unknown` and one outside it `blocked`.
     let blocked = e(imei_index::Status::Blocked);
-    let listed = Rule::range(imei_n(35209900100000), imei_n(35209900199999), blocked).unwrap();
-    let other = Rule::range(imei_n(35209900300000), imei_n(35209900399999), blocked).unwrap();
-    let (bytes, _) = build_bytes(&[listed]);
+    let listed = Rule::range(imei_n(35209900100000), imei_n(35209900199999), blocked.clone()).unwrap();
+    let other = Rule::range(imei_n(35209900300000), imei_n(35209900399999), blocked.clone()).unwrap();
+    let (bytes, _) = build_bytes(&[listed.clone()]);
     let (elsewhere, _) = build_bytes(&[other]);
     let mut p = Parts::of(&bytes);
     *p.section_mut(SEGMENTS) = Parts::of(&elsewhere).section_mut(SEGMENTS).clone();
@@ -1247,7 +1247,7 @@ fn walk_limit_leaves_room_for_real_lists() {
     let mut b = imei_index::IndexBuilder::new();
     b.filter_bits(0);
     for r in &run {
-        b.add(*r);
+        b.add(r.clone());
     }
     let (dense, _) = b.build_to_vec().unwrap();
     assert!(
@@ -1273,7 +1273,7 @@ fn re_signed_deltas_never_panic_through_apply_or_layers() {
         imei_n(49015420323751),
         e(imei_index::Status::Blocked),
     )));
-    d.add(Change::Remove(Target::Imei(imei_n(35417803685978)), None));
+    d.add(Change::Remove(Target::Imei(imei_n(35417803685978)), imei_index::Source::local(), None));
     d.add(Change::Add(
         Rule::range(
             imei_n(35209900150000),
@@ -1284,6 +1284,7 @@ fn re_signed_deltas_never_panic_through_apply_or_layers() {
     ));
     d.add(Change::Remove(
         Target::Range(imei_n(35209900100000), imei_n(35209900199999)),
+        imei_index::Source::local(),
         None,
     ));
     d.add(Change::Add(Rule::pair(

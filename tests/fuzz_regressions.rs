@@ -91,7 +91,7 @@ fn write_seeds() {
         let mut b = IndexBuilder::new();
         b.filter_bits(filter_bits);
         for r in &rules {
-            b.add(*r);
+            b.add(r.clone());
         }
         let (bytes, _) = b.build_to_vec().unwrap();
         for (level, flag) in [("trusted", 0u8), ("checksums", 1), ("full", 2)] {
@@ -111,6 +111,7 @@ fn write_seeds() {
     )));
     d.add(imei_index::Change::Remove(
         imei_index::Target::Imei(imei),
+        imei_index::Source::local(),
         None,
     ));
     d.add(imei_index::Change::Add(

@@ -63,7 +63,7 @@ fn arb_change() -> impl Strategy<Value = Change> {
     (arb_target(), arb_entry(), 0..3).prop_map(|(t, e, op)| match op {
         0 => Change::Add(Rule::new(t, e).unwrap()),
         1 => Change::Change(Rule::new(t, e).unwrap()),
-        _ => Change::Remove(t, None),
+        _ => Change::Remove(t, imei_index::Source::local(), None),
     })
 }
 
@@ -71,7 +71,7 @@ fn build(model: &Model, serial: u64) -> (Vec<u8>, Index) {
     let mut b = IndexBuilder::new();
     b.serial(serial);
     for (t, e) in model {
-        b.add(Rule::new(*t, *e).unwrap());
+        b.add(Rule::new(*t, e.clone()).unwrap());
     }
     let (bytes, _) = b.build_to_vec().unwrap();
     let index = Index::from_bytes(bytes.clone().into()).unwrap();
@@ -86,9 +86,9 @@ fn apply_changes(model: &mut Model, changes: &[Change]) {
     for c in changes {
         match c {
             Change::Add(r) | Change::Change(r) => {
-                model.insert(r.target(), r.entry);
+                model.insert(r.target(), r.entry.clone());
             }
-            Change::Remove(t, _) => {
+            Change::Remove(t, _, _) => {
                 model.remove(t);
             }
         }
@@ -100,29 +100,29 @@ fn model_check(model: &Model, imei: Imei, imsi: Option<&Imsi>) -> Verdict {
     if let Some(imsi) = imsi
         && let Some(e) = model.get(&Target::Pair(imei, *imsi))
     {
-        return Verdict::listed(RuleKind::Pair, *e);
+        return Verdict::listed(RuleKind::Pair, &e);
     }
     if let Some(e) = model.get(&Target::Imei(imei)) {
-        return Verdict::listed(RuleKind::Imei, *e);
+        return Verdict::listed(RuleKind::Imei, &e);
     }
     let narrowest = model
         .iter()
         .filter_map(|(t, e)| match t {
-            Target::Range(a, b) if (*a..=*b).contains(&imei) => Some((*a, *b, *e)),
+            Target::Range(a, b) if (*a..=*b).contains(&imei) => Some((*a, *b, e.clone())),
             _ => None,
         })
         .max_by_key(|(a, b, e)| {
             (
                 Reverse(b.as_u64() - a.as_u64()),
-                (e.status, e.date, e.reason),
+                (e.status, e.date, e.reasons.code()),
                 Reverse(*a),
             )
         });
     if let Some((_, _, e)) = narrowest {
-        return Verdict::listed(RuleKind::Range, e);
+        return Verdict::listed(RuleKind::Range, &e);
     }
     match model.get(&Target::Tac(imei.tac())) {
-        Some(e) => Verdict::listed(RuleKind::Tac, *e),
+        Some(e) => Verdict::listed(RuleKind::Tac, &e),
         None => Verdict::unknown(),
     }
 }
@@ -144,7 +144,7 @@ fn probes() -> impl Iterator<Item = (Imei, Option<Imsi>)> {
 fn delta_of(changes: &[Change]) -> Delta {
     let mut b = DeltaBuilder::new();
     for c in changes {
-        b.add(*c);
+        b.add(c.clone());
     }
     b.build().unwrap().0
 }
@@ -226,7 +226,7 @@ proptest! {
         together.serial(inputs.len() as u64 + 4);
         for m in &inputs {
             for (t, e) in m {
-                together.add(Rule::new(*t, *e).unwrap());
+                together.add(Rule::new(*t, e.clone()).unwrap());
             }
         }
         let (want_bytes, want) = together.build_to_vec().unwrap();
@@ -238,7 +238,7 @@ proptest! {
         let mut first_wins = Model::new();
         for m in &inputs {
             for (t, e) in m {
-                first_wins.entry(*t).or_insert(*e);
+                first_wins.entry(*t).or_insert(e.clone());
             }
         }
         prop_assert_eq!(rules_of(&Index::from_bytes(bytes.into()).unwrap()), first_wins);
@@ -308,7 +308,7 @@ fn deltas_must_sit_on_the_serial_they_were_made_for() {
     let delta = |serial, base_serial| {
         let mut b = DeltaBuilder::new();
         b.serial(serial).base_serial(base_serial);
-        b.add(Change::Remove(Target::Imei(imei(0, 1)), None));
+        b.add(Change::Remove(Target::Imei(imei(0, 1)), imei_index::Source::local(), None));
         b.build().unwrap().0
     };
     let ok = [delta(20240522, 20240521), delta(20240523, 20240522)];
@@ -337,7 +337,7 @@ fn deltas_must_sit_on_the_serial_they_were_made_for() {
 fn removing_what_is_not_there_is_counted() {
     let base = one_rule_index(Rule::imei(imei(0, 1), Entry::new(Status::Blocked)), 1);
     let deltas = [delta_of(&[
-        Change::Remove(Target::Imei(imei(0, 2)), None),
+        Change::Remove(Target::Imei(imei(0, 2)), imei_index::Source::local(), None),
         Change::Change(Rule::imei(imei(0, 1), Entry::new(Status::Blocked))),
     ])];
     let (_, s) = Apply::new(&base, &deltas).build_to_vec().unwrap();
@@ -359,7 +359,7 @@ fn a_tombstone_in_a_delta_hides_a_range_of_the_base() {
     let (_, base) = build(&model, 1);
     let view = LayeredIndex::new(
         base,
-        vec![delta_of(&[Change::Remove(Target::Range(a, b), None)])],
+        vec![delta_of(&[Change::Remove(Target::Range(a, b), imei_index::Source::local(), None)])],
     )
     .unwrap();
     // The wider range answers where the narrower one was.

@@ -134,16 +134,32 @@ fn a_range_that_ends_before_it_starts_is_an_error() {
 #[test]
 fn bad_status_reason_date_and_imsi_fields_point_at_the_field() {
     type Is = fn(&RowError) -> bool;
-    let cases: [(&str, usize, Is); 8] = [
+    let cases: [(&str, usize, Is); 11] = [
         (
             "35209900,maybe",
             10,
             |k| matches!(k, RowError::Field(FieldError::Status(s)) if s == "maybe"),
         ),
         (
-            "35209900, blocked ,misplaced",
+            // Any text is a reason, but not one with a control character.
+            "35209900, blocked ,mis\u{7}placed",
             20,
-            |k| matches!(k, RowError::Field(FieldError::Reason(s)) if s == "misplaced"),
+            |k| matches!(k, RowError::Field(FieldError::ReasonText(s)) if s == "mis\u{7}placed"),
+        ),
+        (
+            "35209900,blocked,,,,2024-02-30",
+            22,
+            |k| matches!(k, RowError::Field(FieldError::Date(s)) if s == "2024-02-30"),
+        ),
+        (
+            "35209900,blocked,,,,,Local",
+            23,
+            |k| matches!(k, RowError::Field(FieldError::Source(s)) if s == "Local"),
+        ),
+        (
+            "35209900,tracked>blocked",
+            10,
+            |k| matches!(k, RowError::Field(FieldError::EarlierWithoutStart)),
         ),
         (
             "35209900,blocked,,,2024-02-30",
@@ -200,7 +216,7 @@ fn every_status_word_is_accepted_in_any_case() {
             "35209900,blocked,{}\n",
             reason.as_str().to_uppercase()
         ));
-        assert_eq!(rows[0].as_ref().unwrap().entry.reason, Some(reason));
+        assert_eq!(rows[0].as_ref().unwrap().entry.reasons.known(), Some(reason));
     }
 }
 
@@ -222,14 +238,14 @@ fn a_row_without_a_status_is_an_error() {
 
 #[test]
 fn a_row_with_too_many_fields_points_at_the_first_extra_one() {
-    let line = "35209900,blocked,stolen,,2024-05-21,extra,more";
+    let line = "35209900,blocked,stolen,,2024-05-21,,local,extra,more";
     let err = row_error(line);
     assert!(
-        matches!(err.kind, RowError::TooManyFields { found: 7 }),
+        matches!(err.kind, RowError::TooManyFields { found: 9 }),
         "{err}"
     );
-    assert_at(&err, 1, 37);
-    assert_eq!(char_at(line, 37), Some('e'));
+    assert_at(&err, 1, 44);
+    assert_eq!(char_at(line, 44), Some('e'));
     let err = row_error("35209900,blocked,,,,");
     assert!(matches!(err.kind, RowError::TooManyFields { found: 6 }));
     assert_at(&err, 1, 21);
@@ -582,11 +598,11 @@ fn rejected_rows_are_handed_over_with_their_text_and_counted() {
         "35209900,blocked",
         "3520990017614x,blocked",
         "35209900,maybe",
-        "35209900,blocked,misplaced",
+        "35209900,blocked,mis\u{7}placed",
         "35209900,blocked,,,2024-13-01",
         "352099001761481,blocked,,0010,",
         "35209900",
-        "35209900,blocked,,,,",
+        "35209900,blocked,,,,,,,",
         "35209900,\"blocked",
         "35209900,\"blocked\"x",
         "35209900,allowed,,404685505601234,",

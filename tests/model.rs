@@ -18,7 +18,7 @@ use proptest::prelude::*;
 
 /// The order in which entries for one target are resolved: the greatest wins.
 fn precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
-    (e.status, e.date, e.reason)
+    (e.status, e.date, e.reasons.code())
 }
 
 /// What the builder should make of a list of rules.
@@ -33,12 +33,12 @@ impl Model {
     fn new(input: &[Rule]) -> Model {
         let mut by_target: BTreeMap<Target, Vec<Entry>> = BTreeMap::new();
         for r in input {
-            by_target.entry(r.target()).or_default().push(r.entry);
+            by_target.entry(r.target()).or_default().push(r.entry.clone());
         }
         let mut rules = Vec::new();
         let (mut merged, mut conflicts) = (0, 0);
         for (target, entries) in by_target {
-            let winner = *entries.iter().max_by_key(|e| precedence(e)).unwrap();
+            let winner = entries.iter().max_by_key(|e| precedence(e)).unwrap().clone();
             merged += entries.len() as u64 - 1;
             conflicts += entries.iter().filter(|e| e.status != winner.status).count() as u64;
             rules.push(rule_with(target, winner));
@@ -57,16 +57,16 @@ impl Model {
         if let Some(s) = imsi
             && let Some(r) = find(Target::Pair(imei, s))
         {
-            return Verdict::listed(RuleKind::Pair, r.entry);
+            return Verdict::listed(RuleKind::Pair, &r.entry);
         }
         if let Some(r) = find(Target::Imei(imei)) {
-            return Verdict::listed(RuleKind::Imei, r.entry);
+            return Verdict::listed(RuleKind::Imei, &r.entry);
         }
         let best_range = self
             .rules
             .iter()
             .filter_map(|r| match r.target() {
-                Target::Range(a, b) if a <= imei && imei <= b => Some((a, b, r.entry)),
+                Target::Range(a, b) if a <= imei && imei <= b => Some((a, b, r.entry.clone())),
                 _ => None,
             })
             .min_by(|x, y| {
@@ -77,10 +77,10 @@ impl Model {
                     .then_with(|| x.0.cmp(&y.0))
             });
         if let Some((_, _, entry)) = best_range {
-            return Verdict::listed(RuleKind::Range, entry);
+            return Verdict::listed(RuleKind::Range, &entry);
         }
         if let Some(r) = find(Target::Tac(imei.tac())) {
-            return Verdict::listed(RuleKind::Tac, r.entry);
+            return Verdict::listed(RuleKind::Tac, &r.entry);
         }
         Verdict::unknown()
     }
@@ -146,7 +146,7 @@ fn probes(rules: &[Rule], extra: &[Imei]) -> Vec<Imei> {
 fn build(rules: &[Rule]) -> (Vec<u8>, imei_index::BuildSummary) {
     let mut b = IndexBuilder::new();
     for r in rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     b.build_to_vec().unwrap()
 }

@@ -10,7 +10,7 @@ use imei_index::synth::Rng;
 use imei_index::{Entry, Imei, ImeiSv, IndexBuilder, Reason, Rule, RuleKind, Status, Verdict};
 
 fn verdict(kind: RuleKind, entry: Entry) -> Verdict {
-    Verdict::listed(kind, entry)
+    Verdict::listed(kind, &entry)
 }
 
 #[test]
@@ -20,14 +20,14 @@ fn an_allowed_pair_inside_a_blocked_tac() {
     let blocked = Entry::new(Status::Blocked).with_reason(Reason::Counterfeit);
     let allowed = Entry::new(Status::Allowed).with_reason(Reason::Duplicate);
     let (index, _) = build(&[
-        Rule::tac(handset.tac(), blocked),
-        Rule::pair(handset, sim, allowed),
+        Rule::tac(handset.tac(), blocked.clone()),
+        Rule::pair(handset, sim, allowed.clone()),
     ]);
     // Without the SIM, or with another SIM, the TAC rule answers.
-    assert_eq!(index.check(handset), verdict(RuleKind::Tac, blocked));
+    assert_eq!(index.check(handset), verdict(RuleKind::Tac, blocked.clone()));
     assert_eq!(
         index.check_with_imsi(handset, &imsi("404685505601235")),
-        verdict(RuleKind::Tac, blocked)
+        verdict(RuleKind::Tac, blocked.clone())
     );
     // With its SIM, the pair overrides the blocked TAC.
     assert_eq!(
@@ -64,13 +64,13 @@ fn a_range_inside_a_tac_overrides_it_endpoints_included() {
     let last = Imei::from_parts(t, 199_999).unwrap();
     let blocked = e(Status::Blocked);
     let allowed = Entry::new(Status::Allowed).with_date(date("2024-05-21"));
-    let (index, _) = build(&[Rule::tac(t, blocked), range(first, last, allowed)]);
+    let (index, _) = build(&[Rule::tac(t, blocked.clone()), range(first, last, allowed.clone())]);
     let at = |snr| index.check(Imei::from_parts(t, snr).unwrap());
     for snr in [100_000, 100_001, 150_000, 199_998, 199_999] {
-        assert_eq!(at(snr), verdict(RuleKind::Range, allowed), "{snr}");
+        assert_eq!(at(snr), verdict(RuleKind::Range, allowed.clone()), "{snr}");
     }
     for snr in [0, 99_999, 200_000, 999_999] {
-        assert_eq!(at(snr), verdict(RuleKind::Tac, blocked), "{snr}");
+        assert_eq!(at(snr), verdict(RuleKind::Tac, blocked.clone()), "{snr}");
     }
     // Outside the TAC nothing matches.
     assert!(!index.check(imei_n(t.first_imei().as_u64() - 1)).is_listed());
@@ -85,28 +85,28 @@ fn nested_ranges_the_narrowest_wins() {
     let inner = e(Status::Allowed);
     // Given in an order that is neither by start nor by width.
     let (index, _) = build(&[
-        range(imei_n(base + 40), imei_n(base + 60), inner),
-        range(imei_n(base), imei_n(base + 1000), outer),
-        range(imei_n(base + 20), imei_n(base + 80), middle),
+        range(imei_n(base + 40), imei_n(base + 60), inner.clone()),
+        range(imei_n(base), imei_n(base + 1000), outer.clone()),
+        range(imei_n(base + 20), imei_n(base + 80), middle.clone()),
     ]);
-    let at = |off: u64| index.check(imei_n(base + off)).entry();
+    let at = |off: u64| common::entry_of(&index, index.check(imei_n(base + off)));
     for (off, want) in [
-        (0, Some(outer)),
-        (19, Some(outer)),
-        (20, Some(middle)),
-        (39, Some(middle)),
-        (40, Some(inner)),
-        (50, Some(inner)),
+        (0, Some(outer.clone())),
+        (19, Some(outer.clone())),
+        (20, Some(middle.clone())),
+        (39, Some(middle.clone())),
+        (40, Some(inner.clone())),
+        (50, Some(inner.clone())),
         (60, Some(inner)),
-        (61, Some(middle)),
+        (61, Some(middle.clone())),
         (80, Some(middle)),
-        (81, Some(outer)),
+        (81, Some(outer.clone())),
         (1000, Some(outer)),
         (1001, None),
     ] {
         assert_eq!(at(off), want, "offset {off}");
     }
-    assert!(index.check(imei_n(base - 1)).entry().is_none());
+    assert!(common::entry_of(&index, index.check(imei_n(base - 1))).is_none());
 }
 
 #[test]
@@ -126,20 +126,21 @@ fn equally_wide_ranges_the_greater_precedence_then_the_earlier_start_wins() {
     // Equal precedence: the earlier start wins the overlap.
     let a = Entry::new(Status::Tracked).with_reason(Reason::Lost);
     let (index, _) = build(&[
-        range(imei_n(base + 5), imei_n(base + 15), a),
-        range(imei_n(base), imei_n(base + 10), a.with_reason(Reason::Lost)),
-        range(imei_n(base + 100), imei_n(base + 110), a),
+        range(imei_n(base + 5), imei_n(base + 15), a.clone()),
+        range(imei_n(base), imei_n(base + 10), a.clone()),
+        range(imei_n(base + 100), imei_n(base + 110), a.clone()),
         range(
             imei_n(base + 95),
             imei_n(base + 105),
             Entry::new(Status::Tracked),
         ),
     ]);
-    let at = |off| index.check(imei_n(base + off)).entry().unwrap();
+    let at = |off| common::entry_of(&index, index.check(imei_n(base + off))).unwrap();
     // Same entries on both: any answer is that entry.
     assert_eq!(at(7), a);
-    // Entries equal in status and date: the greater reason (Lost > none) wins.
-    assert_eq!(at(100), a);
+    // Entries equal in status and date: the range that starts first wins, whatever the
+    // reasons (docs/semantics.md, rule 5).
+    assert_eq!(at(100), Entry::new(Status::Tracked));
     assert_eq!(at(96), Entry::new(Status::Tracked));
     assert_eq!(at(108), a);
 }
@@ -152,13 +153,13 @@ fn exact_imei_beats_range_beats_tac() {
     let by_range = e(Status::Tracked);
     let by_imei = Entry::new(Status::Blocked).with_reason(Reason::Stolen);
     let rules = [
-        Rule::tac(t, by_tac),
+        Rule::tac(t, by_tac.clone()),
         range(
             Imei::from_parts(t, 600_000).unwrap(),
             Imei::from_parts(t, 700_000).unwrap(),
-            by_range,
+            by_range.clone(),
         ),
-        Rule::imei(target, by_imei),
+        Rule::imei(target, by_imei.clone()),
     ];
     let (index, _) = build(&rules);
     assert_eq!(index.check(target), verdict(RuleKind::Imei, by_imei));
@@ -324,7 +325,7 @@ fn the_most_severe_status_wins_and_each_loser_is_a_conflict() {
 }
 
 #[test]
-fn between_equal_statuses_the_latest_date_then_the_greater_reason_wins() {
+fn between_equal_statuses_the_latest_date_then_the_greater_reasons_win() {
     let target = imei("490154203237518");
     let old = date("2023-01-01");
     let new = date("2024-05-21");
@@ -366,7 +367,8 @@ fn between_equal_statuses_the_latest_date_then_the_greater_reason_wins() {
         ),
         Rule::imei(target, Entry::new(Status::Tracked).with_date(new)),
     ]);
-    assert_eq!(index.check(target).reason(), Some(Reason::Duplicate));
+    // The greater reasons, compared as texts: "lost" > "duplicate" (docs/semantics.md).
+    assert_eq!(index.check(target).reason(), Some(Reason::Lost));
     // A severe status without date or reason beats a milder one with both.
     let (index, s) = build(&[
         Rule::imei(
@@ -378,7 +380,7 @@ fn between_equal_statuses_the_latest_date_then_the_greater_reason_wins() {
         Rule::imei(target, Entry::new(Status::Blocked)),
     ]);
     assert_eq!(
-        index.check(target).entry(),
+        common::entry_of(&index, index.check(target)),
         Some(Entry::new(Status::Blocked))
     );
     assert_eq!(s.conflicts, 1);
@@ -460,7 +462,7 @@ not-an-imei,blocked
     // The TAC's winner: blocked, and between the blocked rows the dated one.
     let v = index.check(imei("35209900000000"));
     assert_eq!(
-        v.entry(),
+        common::entry_of(&index, v),
         Some(Entry::new(Status::Blocked).with_date(date("2024-05-21")))
     );
     let v = index.check_with_imsi(imei("352099001761481"), &imsi("404685505601234"));

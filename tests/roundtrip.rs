@@ -27,7 +27,7 @@ fn a_file_built_on_disk_is_the_file_built_in_memory() {
     let path = dir.path().join("national.imeiidx");
     let mut b = IndexBuilder::new();
     for r in &rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     let file_summary = b.build_to_file(&path).unwrap();
     assert_eq!(file_summary, summary);

@@ -23,11 +23,11 @@ struct Model {
 }
 
 fn precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
-    (e.status, e.date, e.reason)
+    (e.status, e.date, e.reasons.code())
 }
 
 fn merge<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Entry>, key: K, e: Entry) {
-    let slot = map.entry(key).or_insert(e);
+    let slot = map.entry(key).or_insert(e.clone());
     if precedence(&e) > precedence(slot) {
         *slot = e;
     }
@@ -38,10 +38,10 @@ impl Model {
         let mut m = Model::default();
         for r in rules {
             match r.target() {
-                Target::Pair(i, s) => merge(&mut m.pairs, (i, s), r.entry),
-                Target::Imei(i) => merge(&mut m.imeis, i, r.entry),
-                Target::Tac(t) => merge(&mut m.tacs, t, r.entry),
-                Target::Range(a, b) => merge(&mut m.ranges, (a, b), r.entry),
+                Target::Pair(i, s) => merge(&mut m.pairs, (i, s), r.entry.clone()),
+                Target::Imei(i) => merge(&mut m.imeis, i, r.entry.clone()),
+                Target::Tac(t) => merge(&mut m.tacs, t, r.entry.clone()),
+                Target::Range(a, b) => merge(&mut m.ranges, (a, b), r.entry.clone()),
             }
         }
         m
@@ -50,10 +50,10 @@ impl Model {
     /// Pair > IMEI > narrowest range (then the greater entry, then the earlier start) > TAC.
     fn verdict(&self, imei: Imei, imsi: Option<Imsi>) -> Option<(RuleKind, Entry)> {
         if let Some(e) = imsi.and_then(|s| self.pairs.get(&(imei, s))) {
-            return Some((RuleKind::Pair, *e));
+            return Some((RuleKind::Pair, e.clone()));
         }
         if let Some(e) = self.imeis.get(&imei) {
-            return Some((RuleKind::Imei, *e));
+            return Some((RuleKind::Imei, e.clone()));
         }
         let narrowest = self
             .ranges
@@ -67,16 +67,16 @@ impl Model {
                 )
             });
         if let Some((_, e)) = narrowest {
-            return Some((RuleKind::Range, *e));
+            return Some((RuleKind::Range, e.clone()));
         }
-        self.tacs.get(&imei.tac()).map(|e| (RuleKind::Tac, *e))
+        self.tacs.get(&imei.tac()).map(|e| (RuleKind::Tac, e.clone()))
     }
 }
 
 fn index_of(rules: &[Rule]) -> Index {
     let mut b = IndexBuilder::new();
     for r in rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     let (bytes, _) = b.build_to_vec().expect("the rules build");
     Index::from_bytes(bytes.into()).expect("the index opens")
@@ -87,7 +87,7 @@ fn verdict_columns(kind: RuleKind, e: &Entry) -> String {
     format!(
         ",{},{},{},{}",
         e.status,
-        e.reason.map_or(String::new(), |r| r.to_string()),
+        e.reasons.code().map_or(String::new(), |r| r.to_string()),
         kind,
         e.date.map_or(String::new(), |d| d.to_string())
     )

@@ -138,7 +138,7 @@ mod tests {
         let e = Entry::new(Status::Tracked)
             .with_reason(Reason::Fraud)
             .with_date(date);
-        let v = imei_index_verdict::new(Verdict::listed(RuleKind::Range, e), false);
+        let v = imei_index_verdict::new(Verdict::listed(RuleKind::Range, &e), false);
         assert_eq!(
             (v.status, v.reason, v.rule, v.check_digit_ok, v.date),
             (2, 3, 3, 0, date.days_since_epoch())

@@ -83,7 +83,7 @@ fn expected_rules(list: &str, delta: &str) -> Vec<Rule> {
             Change::Add(r) | Change::Change(r) => {
                 rules.insert(r.target(), r);
             }
-            Change::Remove(t, _) => {
+            Change::Remove(t, _, _) => {
                 rules.remove(&t);
             }
         }

@@ -120,9 +120,9 @@ pub fn base_rules() -> Vec<Rule> {
     let a = imei("35209900100000");
     let b = imei("35209900199999");
     let mut rules = vec![
-        Rule::imei(imei("354178036859789"), blocked),
+        Rule::imei(imei("354178036859789"), blocked.clone()),
         Rule::imei(imei("35209900176149"), Entry::new(Status::Allowed)),
-        Rule::tac(Tac::parse("35209900").expect("a TAC"), tracked),
+        Rule::tac(Tac::parse("35209900").expect("a TAC"), tracked.clone()),
         Rule::pair(
             imei("352099001761481"),
             imsis()[1],
@@ -224,16 +224,16 @@ fn assert_answers_as_its_rules_say(index: &Index) {
             Target::Imei(i) => {
                 let v = index.check(i);
                 assert_eq!(
-                    (v.rule(), v.entry()),
-                    (Some(RuleKind::Imei), Some(r.entry)),
+                    (v.rule(), v.status(), v.date(), index.reason_set(&v)),
+                    (Some(RuleKind::Imei), Some(r.entry.status), r.entry.date, r.entry.reasons.clone()),
                     "{r:?}"
                 );
             }
             Target::Pair(i, s) => {
                 let v = index.check_with_imsi(i, &s);
                 assert_eq!(
-                    (v.rule(), v.entry()),
-                    (Some(RuleKind::Pair), Some(r.entry)),
+                    (v.rule(), v.status(), v.date(), index.reason_set(&v)),
+                    (Some(RuleKind::Pair), Some(r.entry.status), r.entry.date, r.entry.reasons.clone()),
                     "{r:?}"
                 );
             }
@@ -257,7 +257,7 @@ fn assert_answers_as_its_rules_say(index: &Index) {
     }
     let mut b = IndexBuilder::new();
     for r in &rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     let (bytes, _) = b.build_to_vec().expect("verified rules build");
     let rebuilt = OpenOptions::new()

@@ -180,7 +180,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     layout: Layout,
     io_err: IoContext<'_>,
 ) -> Result<Written, Error> {
-    let metas = source.sources();
+    let mut metas = source.sources();
     if metas.len() > MAX_SOURCES {
         return Err(Error::TooManySources { count: metas.len() });
     }
@@ -194,7 +194,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
             what: "it holds rules of another source than local, or a run id or build time".into(),
         });
     }
-    let subscribers = source.subscribers();
+    let mut subscribers = source.subscribers();
     if v1 && !subscribers.is_empty() {
         return Err(Error::NotV1 {
             what: "it holds subscriber rows".into(),
@@ -202,15 +202,20 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     }
     // Pass 1: counts, content hashes and entry frequencies.
     let mut written = Written::default();
-    let mut per_source: Vec<(RuleCounts, ContentHash)> =
-        vec![(RuleCounts::default(), ContentHash::default()); metas.len()];
+    let mut per_source: Vec<(RuleCounts, [ContentHash; 4])> =
+        vec![(RuleCounts::default(), [ContentHash::default(); 4]); metas.len()];
     let mut freq: HashMap<Record, u64> = HashMap::new();
     let mut dated = false;
+    // Keys (rules and tombstones) per source.
+    let mut keys_of = vec![0u64; metas.len()];
     let mut bad_source: Option<u8> = None;
     let mut not_v1 = false;
     for (k, kind) in RuleKind::ALL.into_iter().enumerate() {
         source.for_each(kind, &mut |key, record| {
             let (&src, target) = key.split_last().unwrap_or((&0, &[]));
+            if let Some(n) = keys_of.get_mut(usize::from(src)) {
+                *n += 1;
+            }
             match record {
                 Record::Rule(e) => {
                     written.counts.add(kind, e.status);
@@ -221,7 +226,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                             let pack = |d: Option<crate::model::rule::Date>| {
                                 d.map_or(0, |d| d.days_since_epoch() + 1)
                             };
-                            hash.add(
+                            hash[k].add(
                                 kind,
                                 target,
                                 e.status.s13_code(),
@@ -264,6 +269,37 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                 .into(),
         });
     }
+    // A source with no key, no subscriber row and nothing recorded leaves no trace, so
+    // that equal rules give equal files however they were made (a build never meets such
+    // a source; an apply that removes a source's last rule does).
+    let mut remap = [0u8; 256];
+    {
+        let mut rows = vec![false; metas.len()];
+        for (row, _) in &subscribers {
+            if let Some(r) = rows.get_mut(usize::from(row.source)) {
+                *r = true;
+            }
+        }
+        let mut kept = 0usize;
+        let mut keep = Vec::with_capacity(metas.len());
+        for (i, m) in metas.iter().enumerate() {
+            let k = keys_of[i] > 0
+                || rows[i]
+                || m.run_id.is_some()
+                || m.base_run_id.is_some()
+                || m.built != 0;
+            remap[i] = kept as u8;
+            kept += usize::from(k);
+            keep.push(k);
+        }
+        let mut it = keep.iter();
+        metas.retain(|_| *it.next().unwrap_or(&true));
+        let mut it = keep.iter();
+        per_source.retain(|_| *it.next().unwrap_or(&true));
+        for (row, _) in &mut subscribers {
+            row.source = remap[usize::from(row.source)];
+        }
+    }
     let strings = (!v1).then(|| {
         StringsBuilder::new(
             freq.keys()
@@ -292,7 +328,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     written.sources = metas
         .iter()
         .zip(&per_source)
-        .map(|(m, (c, h))| (m.name.clone(), *c, h.0))
+        .map(|(m, (c, h))| (m.name.clone(), *c, ContentHash::of_kinds(h)))
         .collect();
     // Every key of the IMEI and pair maps goes into the filter, tombstones too, so that a
     // check finds whatever those maps hold.
@@ -347,16 +383,16 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                 // With sources, the records are in `entries v2`.
                 Section::Entries => {}
                 Section::Imei => {
-                    write_kind(&mut sw, source, RuleKind::Imei, &table, f, cut, io_err)?
+                    write_kind(&mut sw, source, RuleKind::Imei, &table, f, cut, &remap, io_err)?
                 }
                 Section::Tac => {
-                    write_kind(&mut sw, source, RuleKind::Tac, &table, None, cut, io_err)?
+                    write_kind(&mut sw, source, RuleKind::Tac, &table, None, cut, &remap, io_err)?
                 }
                 Section::Pair => {
-                    write_kind(&mut sw, source, RuleKind::Pair, &table, f, cut, io_err)?
+                    write_kind(&mut sw, source, RuleKind::Pair, &table, f, cut, &remap, io_err)?
                 }
                 Section::Range => {
-                    write_kind(&mut sw, source, RuleKind::Range, &table, None, cut, io_err)?
+                    write_kind(&mut sw, source, RuleKind::Range, &table, None, cut, &remap, io_err)?
                 }
                 Section::Segments if v1 => {
                     write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
@@ -367,6 +403,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                     delta.is_none(),
                     &table,
                     &mut stacks,
+                    &remap,
                     io_err,
                 )?,
                 _ => unreachable!("not one of the six sections every file has"),
@@ -389,7 +426,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                                     run_id: m.run_id,
                                     base_run_id: m.base_run_id.filter(|_| delta.is_some()),
                                     built: m.built,
-                                    hash: hash.0,
+                                    hash: ContentHash::of_kinds(hash),
                                     counts: *counts,
                                 })
                                 .collect();
@@ -572,6 +609,7 @@ fn write_kind<W: Write>(
     table: &EntryTable,
     mut filter: Option<&mut FilterFeed>,
     cut: usize,
+    remap: &[u8; 256],
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
     let domain = if kind == RuleKind::Pair {
@@ -592,7 +630,13 @@ fn write_kind<W: Write>(
                 f.push(u64::from_be_bytes(n), domain);
             }
         }
-        let key = &k[..k.len().saturating_sub(cut)];
+        let mut buf = [0u8; 16];
+        let n = k.len().min(16);
+        buf[..n].copy_from_slice(&k[..n]);
+        if let Some(last) = buf[..n].last_mut() {
+            *last = remap[usize::from(*last)];
+        }
+        let key = &buf[..n.saturating_sub(cut)];
         b.insert(key, table.id(record))
             .map_err(|e| io_err(to_io(e)))?;
         last_imei = k.get(..6).map(|i| <[u8; 6]>::try_from(i).expect("6 bytes"));
@@ -644,6 +688,7 @@ fn write_stacked_segments<W: Write>(
     full: bool,
     table: &EntryTable,
     stacks: &mut Vec<Words>,
+    remap: &[u8; 256],
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
     let mut b = fst::MapBuilder::new(w).map_err(|e| io_err(to_io(e)))?;
@@ -672,7 +717,7 @@ fn write_stacked_segments<W: Write>(
             let always = table.recs[id as usize].is_none_or(|r| r.always_applies());
             let member = Member {
                 entry: id as u32,
-                source: src,
+                source: remap[usize::from(src)],
             };
             sweep.push(first, last, member, always, &mut emit)
         })?;

@@ -128,7 +128,8 @@
 
 use std::fmt;
 
-use crate::model::rule::{Date, Entry, Reason, RuleKind, Status};
+use crate::model::field::Reason;
+use crate::model::rule::{Date, Entry, RuleKind, Status};
 
 pub(crate) mod filter;
 pub(crate) mod key;

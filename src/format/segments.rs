@@ -7,7 +7,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-use crate::model::rule::{Date, Entry, Reason, Status};
+use crate::model::field::Reason;
+use crate::model::rule::{Date, Entry, Status};
 use crate::model::source::Reasons;
 
 /// A range while it covers the sweep: the greatest is the narrowest, then the greater

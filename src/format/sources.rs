@@ -1,6 +1,6 @@
 //! The `sources` section (layout in `format/mod.rs`), and the content hash of a source's rules.
 
-use crate::format::RuleCounts;
+use super::RuleCounts;
 use crate::format::filter::mix;
 use crate::model::rule::RuleKind;
 
@@ -112,10 +112,11 @@ pub(crate) fn decode(section: &[u8]) -> Result<Vec<SourceRecord>, String> {
         .collect()
 }
 
-/// The content hash of one source's rules: every rule of the source in the order the index
-/// holds them (kind by kind, pair, IMEI, range, TAC; each kind in key order) folded into a
-/// 64-bit state, starting from `0x1eb1_2024_5eed_0013`, by `h = mix(h ^ w)` for each of
-/// the rule's words `w`, where `mix` is MurmurHash3's 64-bit finaliser:
+/// The content hash of one source's rules: for each kind, the rules of the source in key
+/// order folded into a 64-bit state, starting from `0x1eb1_2024_5eed_0013`, by
+/// `h = mix(h ^ w)` for each of the rule's words `w`, where `mix` is MurmurHash3's 64-bit
+/// finaliser; then the four kinds' states folded the same way in the order pair, IMEI,
+/// range, TAC ([`ContentHash::of_kinds`]). A rule's words:
 ///
 /// 1. kind code (1 pair … 4 tac) | status S13 code << 8 | earlier (0 none, 1 + code) << 16
 ///    | date (days + 1, 0 none) << 32;
@@ -136,6 +137,15 @@ impl Default for ContentHash {
 }
 
 impl ContentHash {
+    /// The hash of a source from its kinds' hashes, in [`RuleKind::ALL`] order.
+    pub(crate) fn of_kinds(kinds: &[ContentHash; 4]) -> u64 {
+        let mut h = ContentHash::default();
+        for k in kinds {
+            h.0 = mix(h.0 ^ k.0);
+        }
+        h.0
+    }
+
     /// Folds one rule in.
     #[inline]
     #[allow(clippy::too_many_arguments)]

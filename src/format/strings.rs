@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::model::rule::Reason;
+use crate::model::field::Reason;
 use crate::model::source::{MAX_REASON, Reasons};
 
 /// Reason set ids below this are implied: 0 none, 1 to 6 a known reason alone.

@@ -4,7 +4,8 @@ use std::fmt;
 use std::io;
 
 use crate::model::ident::IdError;
-use crate::model::rule::{FieldError, RuleKind};
+use crate::model::field::FieldError;
+use crate::model::rule::RuleKind;
 
 /// What is wrong with one row of a list.
 ///

@@ -7,7 +7,8 @@ use crate::list::csv::Field;
 use crate::list::error::RowError;
 use crate::model::change::Change;
 use crate::model::ident::{IdError, Imei, Imsi, Tac};
-use crate::model::rule::{Entry, FieldError, Rule, RuleKind, Status, Target};
+use crate::model::field::FieldError;
+use crate::model::rule::{Entry, Rule, RuleKind, Status, Target};
 use crate::model::source::{Reasons, Source};
 
 /// The columns of a list file, in order; the last two (`start`, `source`) and the three
@@ -148,7 +149,9 @@ fn parse_fields(
         let start = f.text.parse().map_err(|e| field_err(e, f))?;
         entry = entry.map(|e| e.with_start(start));
     }
-    if let (Some((s, f)), Some(e)) = (earlier, entry.take()) {
+    if let Some((s, f)) = earlier
+        && let Some(e) = entry.take()
+    {
         entry = Some(e.with_earlier(s).map_err(|e| field_err(e, f))?);
     }
     let source = match get(6) {

@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
-use crate::model::rule::{FieldError, Reason};
+use crate::model::field::{FieldError, Reason};
 
 /// The name of the list a rule came from: `local` by default, or a register's list such as
 /// `dirbs/blacklist`.

@@ -471,8 +471,8 @@ impl Index {
                 .unwrap_or_default(),
             None => match verdict.reasons_id() {
                 c @ 1..=6 => Reasons::from(
-                    crate::model::rule::Reason::from_code(c as u8)
-                        .unwrap_or(crate::model::rule::Reason::Other),
+                    crate::model::field::Reason::from_code(c as u8)
+                        .unwrap_or(crate::model::field::Reason::Other),
                 ),
                 _ => Reasons::none(),
             },

@@ -47,7 +47,7 @@ struct SourcesCheck {
     /// Per entry id: whether it applies every day, and its reasons' digest.
     entries: Vec<(bool, u64)>,
     counts: Vec<RuleCounts>,
-    hashes: Vec<ContentHash>,
+    hashes: Vec<[ContentHash; 4]>,
 }
 
 impl Index {
@@ -156,7 +156,7 @@ impl Index {
         Ok(Some(SourcesCheck {
             entries,
             counts: vec![RuleCounts::default(); sources.len()],
-            hashes: vec![ContentHash::default(); sources.len()],
+            hashes: vec![[ContentHash::default(); 4]; sources.len()],
         }))
     }
 }
@@ -256,7 +256,7 @@ impl Index {
                     counts.add(kind, r.status);
                     if let Some(c) = &mut v2 {
                         c.counts[usize::from(src)].add(kind, r.status);
-                        c.hashes[usize::from(src)].add(
+                        c.hashes[usize::from(src)][usize::from(kind.code() - 1)].add(
                             kind,
                             &target,
                             r.status.s13_code(),
@@ -475,8 +475,9 @@ impl Index {
             });
         }
         if let Some(c) = &v2 {
-            for (s, (counts, hash)) in self.sources().iter().zip(c.counts.iter().zip(&c.hashes)) {
-                if s.counts != *counts || s.hash != Some(hash.0) {
+            for (s, (counts, hashes)) in self.sources().iter().zip(c.counts.iter().zip(&c.hashes)) {
+                let hash = ContentHash::of_kinds(hashes);
+                if s.counts != *counts || s.hash != Some(hash) {
                     return Err(FormatError::Malformed {
                         section: Section::Sources,
                         what: format!(
@@ -486,7 +487,7 @@ impl Index {
                             s.rules(),
                             s.hash.unwrap_or(0),
                             counts.total(),
-                            hash.0
+                            hash
                         ),
                     });
                 }

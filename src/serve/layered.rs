@@ -45,7 +45,7 @@ use crate::update::union::{GlobalSources, too_many_keys};
 ///
 /// // Today's delta unblocks the handset.
 /// let mut d = DeltaBuilder::new();
-/// d.add(Change::Remove(Target::Imei(imei), None));
+/// d.add(Change::Remove(Target::Imei(imei), imei_index::Source::local(), None));
 /// let (delta, _) = d.build()?;
 ///
 /// let view = LayeredIndex::new(base, vec![delta])?;
@@ -233,7 +233,7 @@ impl LayeredIndex {
         }
         match verdict.reasons_id() {
             0 => Reasons::none(),
-            c @ 1..=6 => crate::model::rule::Reason::from_code(c as u8)
+            c @ 1..=6 => crate::model::field::Reason::from_code(c as u8)
                 .map_or_else(Reasons::none, Reasons::from),
             c => self
                 .reason_sets
@@ -477,8 +477,8 @@ impl RangeOverlay {
                 e.date = rec.date();
                 if let c @ 1..=6 = rec.reasons {
                     e = e.with_reason(
-                        crate::model::rule::Reason::from_code(c as u8)
-                            .unwrap_or(crate::model::rule::Reason::Other),
+                        crate::model::field::Reason::from_code(c as u8)
+                            .unwrap_or(crate::model::field::Reason::Other),
                     );
                 }
                 let Ok(()) = sweep.push(a, b, e, &mut emit);

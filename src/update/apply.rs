@@ -68,7 +68,7 @@ pub struct ApplySummary {
 ///
 /// let mut d = DeltaBuilder::new();
 /// d.serial(20240522).base_serial(20240521);
-/// d.add(Change::Remove(Target::Imei(imei), None));
+/// d.add(Change::Remove(Target::Imei(imei), imei_index::Source::local(), None));
 /// let (delta, _) = d.build()?;
 ///
 /// let (bytes, summary) = Apply::new(&base, &[delta]).build_to_vec()?;

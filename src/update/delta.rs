@@ -42,7 +42,7 @@ use crate::read::stats::SourceStats;
 /// b.serial(20240522).base_serial(20240521);
 /// let imei = Imei::parse("35209900176148")?;
 /// b.add(Change::Add(Rule::imei(imei, Entry::new(Status::Blocked))));
-/// b.add(Change::Remove(Target::Tac(imei.tac()), None));
+/// b.add(Change::Remove(Target::Tac(imei.tac()), crate::Source::local(), None));
 /// let (bytes, summary) = b.build_to_vec()?;
 /// assert_eq!((summary.rules, summary.tombstones), (1, 1));
 ///
@@ -237,7 +237,7 @@ impl DeltaBuilder {
     ///
     /// let mut d = DeltaBuilder::new();
     /// d.source_run(&register, Some(57), 58, 0);
-    /// d.add(Change::Remove(imei.into(), register.clone(), None));
+    /// d.add(Change::Remove(imei_index::Target::Imei(imei), register.clone(), None));
     /// let (delta, _) = d.build()?;
     /// // Run 57 was skipped: refused.
     /// let err = Apply::new(&base, &[delta.clone()]).build_to_vec().unwrap_err();

@@ -44,7 +44,7 @@ pub fn range(first: Imei, last: Imei, entry: Entry) -> Rule {
 pub fn build_bytes(rules: &[Rule]) -> (Vec<u8>, BuildSummary) {
     let mut b = IndexBuilder::new();
     for r in rules {
-        b.add(*r);
+        b.add(r.clone());
     }
     b.build_to_vec().expect("building in memory")
 }
@@ -95,4 +95,14 @@ pub fn sample_rules() -> Vec<Rule> {
     ]
 }
 
+pub mod reference;
 pub mod strategy;
+
+/// The entry behind a verdict of a rule without a start, as `index` holds it: its status,
+/// reasons and date.
+pub fn entry_of(index: &Index, v: imei_index::Verdict) -> Option<Entry> {
+    let mut e = Entry::new(v.status()?).with_reasons(index.reason_set(&v));
+    e.date = v.date();
+    e.start = v.start();
+    Some(e)
+}

@@ -47,10 +47,13 @@ pub fn entry() -> impl Strategy<Value = Entry> {
         prop::sample::select(vec![0u32, 19_864, 19_865])
             .prop_map(|d| Date::from_days_since_epoch(d).expect("a day before 9999")),
     );
-    (status(), reason, date).prop_map(|(status, reason, date)| Entry {
-        status,
-        reason,
-        date,
+    (status(), reason, date).prop_map(|(status, reason, date)| {
+        let mut e = Entry::new(status);
+        if let Some(r) = reason {
+            e = e.with_reason(r);
+        }
+        e.date = date;
+        e
     })
 }
 
