@@ -24,7 +24,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use common::{build_bytes, e, imei_n, imsi, sample_rules};
+use common::{build_bytes, build_bytes_v1, e, imei_n, imsi, sample_rules};
 use imei_index::synth::{NationalList, Rng};
 use imei_index::{
     Error, FormatError, Imei, Imsi, Index, OpenOptions, Rule, Section, Target, Verification,
@@ -671,7 +671,7 @@ fn malformed_section(e: &FormatError) -> Option<Section> {
 
 #[test]
 fn full_verification_rejects_checksum_valid_but_wrong_entries() {
-    let (bytes, _) = build_bytes(&sample_rules());
+    let (bytes, _) = build_bytes_v1(&sample_rules());
     for (what, record) in [
         ("a status no writer uses", entry_record(3, 0, 0)),
         ("a reason no writer uses", entry_record(1, 7, 0)),
@@ -696,7 +696,7 @@ fn full_verification_rejects_checksum_valid_but_wrong_entries() {
 
 #[test]
 fn full_verification_rejects_checksum_valid_but_wrong_keys_and_values() {
-    let (bytes, _) = build_bytes(&sample_rules());
+    let (bytes, _) = build_bytes_v1(&sample_rules());
     let entries = Parts::of(&bytes).sections[0].1.len() as u64 / 8;
     let imei_key = |n: u64| n.to_be_bytes()[2..].to_vec();
     let too_big = imei_key(100_000_000_000_000);
@@ -772,7 +772,7 @@ fn full_verification_rejects_checksum_valid_but_wrong_keys_and_values() {
 
 #[test]
 fn full_verification_rejects_counts_that_disagree_with_the_sections() {
-    let (bytes, _) = build_bytes(&sample_rules());
+    let (bytes, _) = build_bytes_v1(&sample_rules());
     let mut p = Parts::of(&bytes);
     p.counts[1][1] += 1;
     let err = assert_full_rejects("one rule too many counted", &craft(&p));
@@ -966,7 +966,7 @@ fn format_errors_read_as_sentences_naming_where_the_bytes_came_from() {
 fn full_verification_stops_at_the_keys_the_header_counts() {
     // A transducer of a few nodes can hold billions of keys: the walk must stop as soon as
     // a map holds more keys than the header counts, not after walking them all.
-    let (bytes, _) = build_bytes(&sample_rules());
+    let (bytes, _) = build_bytes_v1(&sample_rules());
     let mut p = Parts::of(&bytes);
     let keys: Vec<[u8; 4]> = (0..4096u32).map(|t| t.to_be_bytes()).collect();
     let items: Vec<(&[u8], u64)> = keys.iter().map(|k| (&k[..], 0)).collect();
@@ -1171,7 +1171,7 @@ fn dense_imei_fst(first_max: u8) -> (Vec<u8>, u64) {
 /// The sample index with its IMEI map replaced by [`dense_imei_fst`], and a header that
 /// counts every key: a ~4.7 KiB file claiming ~1.9 × 10^13 rules, all true.
 fn claims_huge_counts() -> (Vec<u8>, u64) {
-    let (bytes, _) = build_bytes(&sample_rules());
+    let (bytes, _) = build_bytes_v1(&sample_rules());
     let mut p = Parts::of(&bytes);
     let (fst, keys) = dense_imei_fst(0x10);
     *p.section_mut(IMEI) = fst;

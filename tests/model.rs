@@ -11,14 +11,16 @@ use std::collections::BTreeMap;
 
 use common::strategy;
 use imei_index::{
-    Date, Entry, Imei, Imsi, IndexBuilder, OpenOptions, Reason, Rule, RuleCounts, RuleKind, Status,
+    Date, Entry, Imei, Imsi, IndexBuilder, OpenOptions, Rule, RuleCounts, RuleKind, Status,
     Target, Verdict, Verification,
 };
 use proptest::prelude::*;
 
 /// The order in which entries for one target are resolved: the greatest wins.
-fn precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
-    (e.status, e.date, e.reasons.code())
+/// The order of entries merged for one target (docs/semantics.md): the most severe status,
+/// then the latest date, then the greater reasons, compared as texts.
+fn precedence(e: &Entry) -> (Status, Option<Date>, imei_index::Reasons) {
+    (e.status, e.date, e.reasons.clone())
 }
 
 /// What the builder should make of a list of rules.
@@ -73,7 +75,7 @@ impl Model {
                 let width = |r: &(Imei, Imei, Entry)| r.1.as_u64() - r.0.as_u64();
                 width(x)
                     .cmp(&width(y))
-                    .then_with(|| precedence(&y.2).cmp(&precedence(&x.2)))
+                    .then_with(|| (y.2.status, y.2.date).cmp(&(x.2.status, x.2.date)))
                     .then_with(|| x.0.cmp(&y.0))
             });
         if let Some((_, _, entry)) = best_range {

@@ -22,8 +22,10 @@ struct Model {
     ranges: HashMap<(Imei, Imei), Entry>,
 }
 
-fn precedence(e: &Entry) -> (Status, Option<Date>, Option<Reason>) {
-    (e.status, e.date, e.reasons.code())
+/// The order of entries merged for one target (docs/semantics.md): the most severe status,
+/// then the latest date, then the greater reasons, compared as texts.
+fn precedence(e: &Entry) -> (Status, Option<Date>, imei_index::Reasons) {
+    (e.status, e.date, e.reasons.clone())
 }
 
 fn merge<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Entry>, key: K, e: Entry) {
@@ -62,7 +64,7 @@ impl Model {
             .min_by_key(|((a, b), e)| {
                 (
                     b.as_u64() - a.as_u64(),
-                    std::cmp::Reverse(precedence(e)),
+                    std::cmp::Reverse((e.status, e.date)),
                     *a,
                 )
             });

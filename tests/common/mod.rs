@@ -106,3 +106,14 @@ pub fn entry_of(index: &Index, v: imei_index::Verdict) -> Option<Entry> {
     e.start = v.start();
     Some(e)
 }
+
+/// Builds rules into index bytes in the first layout of format 1 (without sources), for
+/// tests that craft its sections by hand.
+pub fn build_bytes_v1(rules: &[Rule]) -> (Vec<u8>, BuildSummary) {
+    let mut b = IndexBuilder::new();
+    b.layout_v1(true);
+    for r in rules {
+        b.add(r.clone());
+    }
+    b.build_to_vec().expect("building in memory")
+}
