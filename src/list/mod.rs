@@ -170,7 +170,7 @@ impl<R: BufRead> Iterator for ListReader<R> {
 /// let csv = "op,imei,status\nadd,35209900,blocked\nremove,354178036859789\nmove,35209900\n";
 /// let mut rows = DeltaReader::new("today.csv", csv.as_bytes());
 /// assert!(matches!(rows.next().unwrap()?, Change::Add(r) if r.entry.status == Status::Blocked));
-/// assert!(matches!(rows.next().unwrap()?, Change::Remove(_, imei_index::Source::local(), None)));
+/// assert!(matches!(rows.next().unwrap()?, Change::Remove(_, s, None) if s.is_local()));
 /// let err = rows.next().unwrap().unwrap_err();
 /// assert_eq!((err.line, err.column), (4, 1));
 /// # Ok::<(), imei_index::list::ListError>(())

@@ -42,7 +42,7 @@ use crate::read::stats::SourceStats;
 /// b.serial(20240522).base_serial(20240521);
 /// let imei = Imei::parse("35209900176148")?;
 /// b.add(Change::Add(Rule::imei(imei, Entry::new(Status::Blocked))));
-/// b.add(Change::Remove(Target::Tac(imei.tac()), crate::Source::local(), None));
+/// b.add(Change::Remove(Target::Tac(imei.tac()), imei_index::Source::local(), None));
 /// let (bytes, summary) = b.build_to_vec()?;
 /// assert_eq!((summary.rules, summary.tombstones), (1, 1));
 ///

@@ -40,7 +40,7 @@ use crate::update::union::{GlobalSources, RecordCache, Union, bad_key, bad_value
 /// let changes: Vec<Change> = diff(&old, &new).collect::<Result<_, _>>()?;
 /// assert_eq!(changes, [
 ///     Change::Remove(Rule::imei(imei, Entry::new(Status::Blocked)).target(),
-///                    Some(Entry::new(Status::Blocked))),
+///                    imei_index::Source::local(), Some(Entry::new(Status::Blocked))),
 ///     Change::Change(Rule::tac(tac, Entry::new(Status::Blocked))),
 /// ]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -117,3 +117,82 @@ pub fn build_bytes_v1(rules: &[Rule]) -> (Vec<u8>, BuildSummary) {
     }
     b.build_to_vec().expect("building in memory")
 }
+
+/// The reference model's rule of a library rule.
+pub fn ref_rule(r: &Rule) -> reference::RefRule {
+    use reference::{RefRule, RefStatus, RefTarget};
+    let status = |s: Status| match s {
+        Status::Allowed => RefStatus::Allowed,
+        Status::Tracked => RefStatus::Tracked,
+        Status::Blocked => RefStatus::Blocked,
+    };
+    let target = match r.target() {
+        imei_index::Target::Pair(i, s) => RefTarget::Pair(i.as_u64(), s.to_string()),
+        imei_index::Target::Imei(i) => RefTarget::Imei(i.as_u64()),
+        imei_index::Target::Range(a, b) => RefTarget::Range(a.as_u64(), b.as_u64()),
+        imei_index::Target::Tac(t) => RefTarget::Tac(t.as_u32()),
+    };
+    let day = |d: Option<Date>| d.map(|d| i64::from(d.days_since_epoch()));
+    RefRule {
+        target,
+        source: r.source().to_string(),
+        status: status(r.entry.status),
+        reasons: r.entry.reasons.iter().map(str::to_string).collect(),
+        date: day(r.entry.date),
+        start: day(r.entry.start),
+        earlier: r.entry.earlier_status().map(status),
+    }
+}
+
+/// A verdict as plain values: status, whether it is the earlier one, kind, source, reasons,
+/// date and start (days). Unknown equipment is `None`.
+pub type Said = Option<(String, bool, String, String, Vec<String>, Option<i64>, Option<i64>)>;
+
+/// What the reference answers, as plain values.
+pub fn ref_said(v: Option<reference::RefVerdict>) -> Said {
+    let v = v?;
+    let status = format!("{:?}", v.status).to_lowercase();
+    let kind = match v.rule.target {
+        reference::RefTarget::Pair(..) => "pair",
+        reference::RefTarget::Imei(_) => "imei",
+        reference::RefTarget::Range(..) => "range",
+        reference::RefTarget::Tac(_) => "tac",
+    };
+    Some((
+        status,
+        v.earlier,
+        kind.to_string(),
+        v.rule.source,
+        v.rule.reasons,
+        v.rule.date,
+        v.rule.start,
+    ))
+}
+
+/// What a library verdict says, as plain values, its texts resolved by `source` and
+/// `reasons` (the index or view that answered).
+pub fn said(
+    v: &imei_index::Verdict,
+    source: impl FnOnce(&imei_index::Verdict) -> Option<String>,
+    reasons: impl FnOnce(&imei_index::Verdict) -> Vec<String>,
+) -> Said {
+    let status = v.status()?;
+    Some((
+        status.as_str().to_string(),
+        v.is_earlier(),
+        v.rule()?.as_str().to_string(),
+        source(v).unwrap_or_default(),
+        reasons(v),
+        v.date().map(|d| i64::from(d.days_since_epoch())),
+        v.start().map(|d| i64::from(d.days_since_epoch())),
+    ))
+}
+
+/// What an index's verdict says, as plain values.
+pub fn index_said(index: &Index, v: &imei_index::Verdict) -> Said {
+    said(
+        v,
+        |v| index.source(v).map(str::to_string),
+        |v| index.reasons(v).map(str::to_string).collect(),
+    )
+}

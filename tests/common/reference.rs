@@ -133,7 +133,8 @@ pub fn answer(rules: &[RefRule], imei: u64, imsi: Option<&str>, day: Day) -> Opt
 
 /// Merges the rules of one source for one target, as a build does (docs/semantics.md,
 /// "Sources"): the most severe status, then the earliest start (none is earliest), then the
-/// latest date, then the greater reasons.
+/// latest date, then the greater reasons, then the more severe earlier status (none is
+/// the least), so that the result does not depend on the order of the rows.
 pub fn merge_in_source(a: RefRule, b: RefRule) -> RefRule {
     let key = |r: &RefRule| {
         (
@@ -141,6 +142,7 @@ pub fn merge_in_source(a: RefRule, b: RefRule) -> RefRule {
             std::cmp::Reverse(r.start.map_or(i64::MIN, |s| s)),
             r.date,
             r.reasons.clone(),
+            r.start.and(r.earlier),
         )
     };
     if key(&b) > key(&a) { b } else { a }
