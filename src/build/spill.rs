@@ -56,19 +56,22 @@ impl RunKey for (u64, u64) {
     }
 }
 
-/// How run files' names start and end: `.imei-index-run.{pid}.{start}.{n}.tmp`, with the
-/// process id, its start time and a count, as the atomic files' names.
-const RUN_PREFIX: &str = ".imei-index-run.";
-const RUN_SUFFIX: &str = ".tmp";
-
 /// A temporary file that disappears when dropped (on Unix, as soon as it is created, so
-/// that only a process killed between creating and unlinking it leaves it behind; the next
-/// build that spills to the same directory removes it).
+/// that not even a crash leaves it behind).
+///
+/// Only a process killed between creating and unlinking it leaves it, under a name that
+/// says whose it is; the next build that spills to the same directory removes it once
+/// that process is gone.
 #[derive(Debug)]
 struct TempFile {
     file: File,
     path: Option<PathBuf>,
 }
+
+/// How run files' names start and end: `.imei-index-run.{pid}.{start}.{n}.tmp`, with the
+/// process id, its start time and a count, as the atomic files' names.
+const RUN_PREFIX: &str = ".imei-index-run.";
+const RUN_SUFFIX: &str = ".tmp";
 
 impl TempFile {
     fn create(dir: &Path) -> io::Result<TempFile> {
