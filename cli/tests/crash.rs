@@ -26,15 +26,24 @@ use imei_index::synth::{ListShape, Rng};
 use imei_index::{Imei, Index, IndexBuilder, Merge, OpenOptions, Verdict, Verification};
 
 /// Rules of the old list; the new one drops a tenth of them, changes the status of a
-/// seventh and adds a tenth more. Enough that a debug build of the command takes about a
-/// second, most of it writing.
+/// seventh and adds a tenth more. Enough that a debug build of a command takes about a
+/// second, much of it writing. `IMEI_INDEX_CRASH_RULES` sets another number.
 const RULES: u64 = 50_000;
 /// Rules of the old list where a run need not take long: the outputs are still larger
 /// than the file size limit.
 const SMALL: u64 = 40_000;
 /// Kills per command: half at a random moment of the measured run time, half at a
-/// random moment after the temporary file appeared.
+/// random moment after the temporary file appeared. `IMEI_INDEX_CRASH_KILLS` sets another
+/// number (a longer soak: `IMEI_INDEX_CRASH_KILLS=500 IMEI_INDEX_CRASH_RULES=300000`).
 const KILLS: usize = 20;
+
+/// A number from the environment, or the default.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 /// No single run of a command may take longer than this.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -302,7 +311,7 @@ fn kill_at_random_moments(f: &Fixture, s: &Subject<'_>) -> Tally {
     // ids are used again: this machine has 32768 of them).
     let mut killed: Vec<(u32, Option<u64>)> = Vec::new();
     let is = |(p, st): Owner, (kp, ks): (u32, Option<u64>)| p == kp && ks.is_none_or(|ks| ks == st);
-    for i in 0..KILLS {
+    for i in 0..setting("IMEI_INDEX_CRASH_KILLS", KILLS as u64) as usize {
         if f.read(s.target) != old {
             f.reset(s.target, s.old);
         }
@@ -452,7 +461,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_killed_build_leaves_the_old_index_or_the_new_one() {
-    let f = Fixture::new(RULES, 11);
+    let f = Fixture::new(setting("IMEI_INDEX_CRASH_RULES", RULES), 11);
     let (list, target) = (f.path("new.csv"), f.path("target.imeiidx"));
     let args = |i: usize| {
         let mut a = strings(&["build", &list, "-o", &target, "--serial", "2"]);
@@ -477,7 +486,7 @@ fn a_killed_build_leaves_the_old_index_or_the_new_one() {
 
 #[test]
 fn a_killed_apply_leaves_the_old_index_or_the_new_one() {
-    let f = Fixture::new(RULES, 12).with_delta();
+    let f = Fixture::new(setting("IMEI_INDEX_CRASH_RULES", RULES), 12).with_delta();
     let (base, delta, target) = (
         f.path("old.imeiidx"),
         f.path("delta.csv"),
@@ -499,7 +508,7 @@ fn a_killed_apply_leaves_the_old_index_or_the_new_one() {
 
 #[test]
 fn a_killed_merge_leaves_the_old_index_or_the_new_one() {
-    let f = Fixture::new(RULES, 13);
+    let f = Fixture::new(setting("IMEI_INDEX_CRASH_RULES", RULES), 13);
     let (old, new) = (
         Index::open(f.dir.join("old.imeiidx")).unwrap(),
         Index::open(f.dir.join("new.imeiidx")).unwrap(),
@@ -528,7 +537,7 @@ fn a_killed_merge_leaves_the_old_index_or_the_new_one() {
 
 #[test]
 fn a_killed_publish_leaves_the_old_index_or_the_new_one() {
-    let f = Fixture::new(RULES, 14);
+    let f = Fixture::new(setting("IMEI_INDEX_CRASH_RULES", RULES), 14);
     let (source, target) = (f.path("new.imeiidx"), f.path("live.imeiidx"));
     let args = |_: usize| strings(&["publish", &source, &target]);
     kill_at_random_moments(
