@@ -32,8 +32,8 @@ const RULES: u64 = 50_000;
 /// Rules of the old list where a run need not take long: the outputs are still larger
 /// than the file size limit.
 const SMALL: u64 = 40_000;
-/// Kills per command: half at a random moment of the measured run time, half at a
-/// random moment after the temporary file appeared. `IMEI_INDEX_CRASH_KILLS` sets another
+/// Kills per command: half at a random moment of the measured run time, a quarter at a
+/// random moment after the temporary file appeared, a quarter as soon as it appeared. `IMEI_INDEX_CRASH_KILLS` sets another
 /// number (a longer soak: `IMEI_INDEX_CRASH_KILLS=500 IMEI_INDEX_CRASH_RULES=300000`).
 const KILLS: usize = 20;
 
@@ -322,13 +322,16 @@ fn kill_at_random_moments(f: &Fixture, s: &Subject<'_>) -> Tally {
         let this = (pid, start_of(pid));
         killed.push(this);
         // Even runs: any moment of the run (and a little after). Odd runs: a moment of
-        // the writing, once the temporary file is there.
+        // the writing, once the temporary file is there; every other one as soon as it is
+        // seen, so that some kills hit the writing however fast the machine is now.
         let mut reached_temporary = if i % 2 == 0 {
             sleep(rng_duration(&mut rng, took.mul_f64(1.25)));
             false
         } else {
             let seen = wait_for_temporary(&mut child, f, s.target, &before);
-            sleep(rng_duration(&mut rng, took.saturating_sub(temp_at)));
+            if i % 4 == 3 {
+                sleep(rng_duration(&mut rng, took.saturating_sub(temp_at)));
+            }
             seen
         };
         child.kill().unwrap();

@@ -149,9 +149,9 @@ impl AtomicFile {
     ///
     /// # Errors
     ///
-    /// The operating system's error when the directory cannot be read or a leftover
-    /// cannot be removed (a read-only directory); [`io::ErrorKind::InvalidInput`] when
-    /// `target` names a directory.
+    /// The operating system's error when the directory cannot be read, or when a leftover
+    /// cannot be removed (a read-only directory: the others are removed all the same);
+    /// [`io::ErrorKind::InvalidInput`] when `target` names a directory.
     ///
     /// # Example
     ///
@@ -234,12 +234,14 @@ fn file_name_of(target: &Path) -> io::Result<String> {
 }
 
 /// Removes the temporary files of `name` in `dir` whose writers are gone and that nobody
-/// holds a lock on.
+/// holds a lock on. A file that cannot be removed does not stop the others: the first such
+/// error is returned at the end.
 fn sweep(dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
     let prefix = format!(".{name}.");
     let mut removed = Vec::new();
+    let mut failed = None;
     for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+        let Ok(entry) = entry else { continue };
         let file_name = entry.file_name();
         let Some(owner) = file_name
             .to_str()
@@ -250,14 +252,13 @@ fn sweep(dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
             continue;
         };
         // Not a symbolic link or a directory that happens to have such a name.
-        if !entry.file_type()?.is_file() || !owner.is_gone() {
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || !owner.is_gone() {
             continue;
         }
         let path = entry.path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+        // A file that cannot be opened cannot be asked for its lock: leave it.
+        let Ok(file) = File::open(&path) else {
+            continue;
         };
         // A lock held: some process (perhaps in another pid namespace, where the id means
         // another process) still has the file open. No lock to be had at all: cannot tell.
@@ -268,10 +269,15 @@ fn sweep(dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
             Ok(()) => removed.push(path),
             // Another sweeper was first.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
         }
     }
-    Ok(removed)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(removed),
+    }
 }
 
 /// The process that a temporary file's name says wrote it: its id, and when it started.

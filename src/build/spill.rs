@@ -135,7 +135,7 @@ fn sweep_once(dir: &Path) {
 fn sweep_runs(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+        let Ok(entry) = entry else { continue };
         let name = entry.file_name();
         let Some(owner) = name
             .to_str()
@@ -145,11 +145,10 @@ fn sweep_runs(dir: &Path) -> io::Result<Vec<PathBuf>> {
         else {
             continue;
         };
-        if entry.file_type()?.is_file() && owner.is_gone() {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed.push(entry.path()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+        if entry.file_type().is_ok_and(|t| t.is_file()) && owner.is_gone() {
+            // One that cannot be removed (another user's) does not stop the others.
+            if fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
             }
         }
     }
