@@ -34,7 +34,10 @@ impl Alert {
     pub fn to_json(&self) -> String {
         let mut time = Vec::new();
         crate::time::push_rfc3339(&mut time, crate::time::unix_millis(self.at));
-        let text = |v: &Option<String>| v.as_ref().map_or("null".to_string(), |s| format!("\"{s}\""));
+        let text = |v: &Option<String>| {
+            v.as_ref()
+                .map_or("null".to_string(), |s| format!("\"{s}\""))
+        };
         let word = |w: Option<&str>| w.map_or("null".to_string(), |s| format!("\"{s}\""));
         format!(
             "{{\"time\":\"{}\",\"imei\":\"{:014}\",\"imsi\":{},\"msisdn\":{},\"status\":{},\"reason\":{},\"rule\":{},\"hashed\":{}}}",
@@ -42,7 +45,9 @@ impl Alert {
             self.imei.as_u64(),
             text(&self.imsi),
             text(&self.msisdn),
-            word(Some(self.verdict.status().map_or("unknown", |s| s.as_str()))),
+            word(Some(
+                self.verdict.status().map_or("unknown", |s| s.as_str())
+            )),
             word(self.verdict.reason().map(|r| r.as_str())),
             word(self.verdict.rule().map(|k| k.as_str())),
             self.hashed

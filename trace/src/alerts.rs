@@ -102,7 +102,10 @@ mod tests {
         assert!(!m.first_today(1, imei(1), None));
         assert!(m.first_today(1, imei(2), Some(sim)));
         let other = Imsi::parse("40468550560123").unwrap();
-        assert!(m.first_today(1, imei(1), Some(other)), "a shorter IMSI is another SIM");
+        assert!(
+            m.first_today(1, imei(1), Some(other)),
+            "a shorter IMSI is another SIM"
+        );
         assert!(m.first_today(2, imei(1), Some(sim)), "a new day");
     }
 
@@ -118,7 +121,10 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let pair = (imei(x % 5000), Imsi::parse(&format!("40468{:010}", x % 7)).unwrap());
+            let pair = (
+                imei(x % 5000),
+                Imsi::parse(&format!("40468{:010}", x % 7)).unwrap(),
+            );
             let alerted = m.first_today(7, pair.0, Some(pair.1));
             if seen.insert(pair) {
                 assert!(alerted, "the first sighting of {pair:?} did not alert");
@@ -126,6 +132,9 @@ mod tests {
                 repeats += 1;
             }
         }
-        assert!(repeats > 0 && m.evicted > 0, "the table was meant to be too small");
+        assert!(
+            repeats > 0 && m.evicted > 0,
+            "the table was meant to be too small"
+        );
     }
 }

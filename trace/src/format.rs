@@ -131,7 +131,12 @@ pub(crate) fn push_row(out: &mut Vec<u8>, s: &Sighting, alert: bool, numbers: &N
         numbers.push(out, &msisdn.to_string());
     }
     out.push(b',');
-    out.extend_from_slice(s.verdict.status().map_or("unknown", |st| st.as_str()).as_bytes());
+    out.extend_from_slice(
+        s.verdict
+            .status()
+            .map_or("unknown", |st| st.as_str())
+            .as_bytes(),
+    );
     out.push(b',');
     if let Some(r) = s.verdict.reason() {
         push_text(out, r.as_str());

@@ -251,7 +251,10 @@ struct Counters {
 
 impl Counters {
     fn error(&self, message: String) {
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(message);
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(message);
     }
 }
 
@@ -350,18 +353,21 @@ impl Journal {
             expired_on: None,
         };
         writer.expire(time::day_of(start));
-        writer
-            .open_file(time::day_of(start))
-            .map_err(|(path, e)| {
-                JournalError::io(format!("could not create the journal file {}", path.display()), e)
-            })?;
+        writer.open_file(time::day_of(start)).map_err(|(path, e)| {
+            JournalError::io(
+                format!("could not create the journal file {}", path.display()),
+                e,
+            )
+        })?;
         let (data, data_rx) = mpsc::sync_channel(options.queue);
         let (control, control_rx) = mpsc::channel();
         let flush_interval = options.flush_interval;
         let thread = std::thread::Builder::new()
             .name("imei-index-journal".into())
             .spawn(move || writer.run(&data_rx, &control_rx, flush_interval))
-            .map_err(|e| JournalError::io("could not start the journal's writer thread".into(), e))?;
+            .map_err(|e| {
+                JournalError::io("could not start the journal's writer thread".into(), e)
+            })?;
         Ok(Journal {
             data,
             control,
@@ -418,7 +424,9 @@ impl Journal {
         match done.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(JournalError::message(e)),
-            Err(_) => Err(JournalError::message("the journal's writer has stopped".into())),
+            Err(_) => Err(JournalError::message(
+                "the journal's writer has stopped".into(),
+            )),
         }
     }
 
@@ -477,7 +485,10 @@ impl Drop for Journal {
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(not(unix))]
@@ -578,10 +589,7 @@ impl Writer {
             self.buf_day = day;
             self.expire(day);
         }
-        let listed = matches!(
-            s.verdict.status(),
-            Some(Status::Blocked | Status::Tracked)
-        );
+        let listed = matches!(s.verdict.status(), Some(Status::Blocked | Status::Tracked));
         let alert = listed && self.alerts.first_today(day, s.imei, s.imsi);
         if alert {
             self.counters.alerts.fetch_add(1, Relaxed);

@@ -178,7 +178,10 @@ impl<R: BufRead> JournalReader<R> {
         let status = match field(4) {
             "unknown" => None,
             s => Some(s.parse::<Status>().map_err(|_| {
-                self.error(format!("status {s:?} is not blocked, tracked, allowed or unknown"), incomplete)
+                self.error(
+                    format!("status {s:?} is not blocked, tracked, allowed or unknown"),
+                    incomplete,
+                )
             })?),
         };
         for (name, value) in [("imsi", field(2)), ("msisdn", field(3))] {

@@ -106,7 +106,15 @@ mod tests {
 
     #[test]
     fn times_round_trip() {
-        for millis in [0, 1, 999, 86_399_999, 86_400_000, 1_716_286_530_123, 253_402_300_799_999] {
+        for millis in [
+            0,
+            1,
+            999,
+            86_399_999,
+            86_400_000,
+            1_716_286_530_123,
+            253_402_300_799_999,
+        ] {
             let mut out = Vec::new();
             push_rfc3339(&mut out, millis);
             let text = String::from_utf8(out).unwrap();
@@ -115,7 +123,10 @@ mod tests {
         let mut out = Vec::new();
         push_rfc3339(&mut out, 1_716_286_530_123);
         assert_eq!(out, b"2024-05-21T10:15:30.123Z");
-        assert_eq!(parse_rfc3339("2024-05-21T10:15:30Z"), Some(1_716_286_530_000));
+        assert_eq!(
+            parse_rfc3339("2024-05-21T10:15:30Z"),
+            Some(1_716_286_530_000)
+        );
         for bad in [
             "",
             "2024-05-21 10:15:30Z",
