@@ -20,6 +20,27 @@ use std::time::Duration;
 
 use imei_index::{ErrorChain, LiveIndex, OpenOptions, Reload};
 
+/// How indexes are opened, at the start and at every reload: checksums verified, and the
+/// mapping populated, so that the page faults of a new file are taken here, on the
+/// follower's thread, and not by the first checks that touch it.
+fn open_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.populate(true);
+    o
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10), so that opening and
+/// verifying a newly published index yields the cores to the threads that answer.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; a failure leaves the priority as it
+    // was, which is harmless.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 /// What happened to the index, for logs.
 #[derive(Clone, Debug)]
 pub enum IndexEvent {
@@ -55,7 +76,7 @@ impl Served {
     /// As [`LiveIndex::open`]: the file is missing, unreadable or not a valid index.
     pub fn open(path: &Path) -> Result<Arc<Served>, imei_index::Error> {
         let served = Served::empty(path);
-        let live = LiveIndex::open(path)?;
+        let live = LiveIndex::open_with(path, open_options())?;
         let _ = served.live.set(live);
         Ok(Arc::new(served))
     }
@@ -64,7 +85,7 @@ impl Served {
     /// as a valid one is published (the error says why not yet).
     pub fn open_or_wait(path: &Path) -> (Arc<Served>, Option<String>) {
         let served = Served::empty(path);
-        let error = match LiveIndex::open_with(path, OpenOptions::new()) {
+        let error = match LiveIndex::open_with(path, open_options()) {
             Ok(live) => {
                 let _ = served.live.set(live);
                 None
@@ -142,6 +163,7 @@ impl Served {
         let thread = std::thread::Builder::new()
             .name("imei-index-follow".into())
             .spawn(move || {
+                lower_priority();
                 let mut failed_once = false;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     if let Some(event) = served.poll(&mut failed_once) {
@@ -158,7 +180,7 @@ impl Served {
     /// One look at the path.
     fn poll(&self, failed_once: &mut bool) -> Option<IndexEvent> {
         match self.live.get() {
-            None => match LiveIndex::open(&self.path) {
+            None => match LiveIndex::open_with(&self.path, open_options()) {
                 Ok(live) => {
                     let (serial, rules) = (live.serial(), live.current().stats().rules());
                     let _ = self.live.set(live);
