@@ -26,6 +26,12 @@
 //! * Out-parameters are written on failure too, with values that cannot be mistaken for an
 //!   answer (NULL handles, `IMEI_INDEX_STATUS_INVALID` verdicts).
 //!
+//! # The sightings journal
+//!
+//! `imei_index_journal_*` records the checks an EIR answers (see `journal.rs` and the
+//! repository's docs/server.md): an opaque options handle with setters, `open`, `record`
+//! (never waits), `flush`, `stats`, `close`, and an alert callback.
+//!
 //! # Threads
 //!
 //! One handle serves any number of threads at once for every function that takes it as

@@ -373,3 +373,29 @@ mod tests {
         assert!(s.resolve().is_ok());
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    /// docs/server.md's configuration example is a valid file.
+    #[test]
+    fn the_docs_example_configuration_reads() {
+        let page = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/server.md"),
+        )
+        .unwrap();
+        let toml = page
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("\n```").next())
+            .expect("docs/server.md shows a configuration file");
+        let settings: Settings = toml::from_str(toml).unwrap();
+        let r = settings.resolve().unwrap();
+        assert_eq!(
+            r.unknown,
+            UnknownPolicy::Answer(imei_index::Status::Tracked)
+        );
+        assert!(r.journal.is_some() && r.webhook.is_some());
+    }
+}

@@ -286,8 +286,10 @@ fn assert_exposition(text: &str) {
             })
             .unwrap_or(name);
         assert!(typed.contains_key(family), "no TYPE for {line}");
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            {
                 assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
                 for pair in labels[1..labels.len() - 1].split("\",") {
                     let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));

@@ -398,7 +398,10 @@ fn flush_writes_everything_recorded_before_it() {
 
 /// Sightings for the export's property: a few days, handsets, SIMs and numbers, so that
 /// repeats are common.
-fn sightings() -> impl Strategy<Value = Vec<(u64, u64, Option<u64>, Option<u64>, usize)>> {
+/// A sighting to make: time after May 21, IMEI, IMSI, MSISDN (numbers of each), process.
+type Seen = (u64, u64, Option<u64>, Option<u64>, usize);
+
+fn sightings() -> impl Strategy<Value = Vec<Seen>> {
     proptest::collection::vec(
         (
             0..3 * DAY,
