@@ -103,7 +103,7 @@ version and what only adds a section.
 mod build; // the builder, the shared writer, spilled runs, atomic files
 mod error;
 mod format; // the file's encodings: header, keys, filter, transducer nodes, segments
-pub mod list; // list files: CSV records, list and delta readers, formatters
+pub mod list; // list files: CSV records, list and delta readers, formatters, DIRBS files
 mod model; // identifiers, rules, verdicts, changes
 mod read; // opening, checking, verifying, statistics, iteration
 #[cfg(feature = "s13")]
@@ -118,9 +118,9 @@ pub use crate::build::atomic::AtomicFile;
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
-pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section};
+pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
-pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Tac};
+pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
 pub use crate::model::rule::{
     Date, Entry, FieldError, Reason, Rule, RuleKind, Status, Target, Verdict,
 };
@@ -129,7 +129,7 @@ pub use crate::read::open::{OpenOptions, Verification};
 pub use crate::read::rules::Rules;
 pub use crate::read::stats::IndexStats;
 pub use crate::serve::layered::LayeredIndex;
-pub use crate::serve::live::{LiveIndex, Reload, Version, Watcher};
+pub use crate::serve::live::{LiveIndex, RefusedReload, Reload, Version, Watcher};
 pub use crate::serve::publish::{DEFAULT_MAX_REMOVED_SHARE, PublishOptions, Published, publish};
 pub use crate::update::apply::{Apply, ApplySummary};
 pub use crate::update::delta::{Delta, DeltaBuilder, DeltaSummary};

@@ -9,14 +9,14 @@
 //!   `Error::Format` at every level, including `Trusted`.
 //! * `Checksums` (the default) also checks every section's CRC-32, which catches every
 //!   single-byte change anywhere in a section.
-//! * `Full` also walks every transducer and entry, so that even a checksum-valid file
-//!   written by a buggy or hostile tool is an error rather than a panic later.
+//! * `Full` also proves that every answer a check can give is the one the file's rules
+//!   define (derived structures checked against the rules with the code checks use), in
+//!   time bounded by the file's size, so that even a checksum-valid file written by a buggy
+//!   or hostile tool is an error rather than a wrong answer or a hang later.
 //! * `Trusted` does not look at section bytes. A damaged section may then give wrong
-//!   answers, but checks never panic: they read the transducers through the crate's own
-//!   bounds-checked lookup. `Index::rules()` streams through the `fst` crate, which may
-//!   panic on damaged bytes (its documentation says so); a panic unwinds and never aborts
-//!   the process. The tests hold checks to zero panics, and catch and count the panics of
-//!   `rules()`, so that any change in that behaviour shows up.
+//!   answers, but nothing panics: checks and `Index::rules()` read the transducers through
+//!   the crate's own bounds-checked reader. The tests hold checks and `rules()` to zero
+//!   panics (panics are still caught and counted, so that a regression says where).
 
 mod common;
 
@@ -579,8 +579,8 @@ fn a_flipped_section_byte_never_aborts_a_trusted_index() {
             try_damaged(&mut tally, at, &b, Verification::Trusted, &rules);
         }
     }
-    // Reaching this line is the first guarantee: no damage aborted the process. Opening
-    // and checking never panic; `rules()` may (see the module comment): say how often.
+    // Reaching this line is the first guarantee: no damage aborted the process. Opening,
+    // checking and iterating the rules never panic.
     eprintln!(
         "trusted, {} section bytes × 2 flips: {} rejected at open, {} opened, \
          {} panicked in checks, {} in rules()",
@@ -597,6 +597,11 @@ fn a_flipped_section_byte_never_aborts_a_trusted_index() {
         tally.panics.is_empty(),
         "checks panicked: {:?}",
         tally.panics
+    );
+    assert!(
+        tally.rules_panics.is_empty(),
+        "rules() panicked: {:?}",
+        tally.rules_panics
     );
     assert_eq!(tally.rejected + tally.opened, 2 * (bytes.len() - hlen));
 }
@@ -908,11 +913,12 @@ fn re_signed_flips_never_panic_under_full_verification() {
         full.panics,
         full.rules_panics
     );
-    // Checks never panic, whatever the level.
+    // Checks and rules() never panic, whatever the level.
     assert!(
-        checksums.panics.is_empty(),
-        "Checksums: {:?}",
-        checksums.panics
+        checksums.panics.is_empty() && checksums.rules_panics.is_empty(),
+        "Checksums: {:?} {:?}",
+        checksums.panics,
+        checksums.rules_panics
     );
     assert!(full.rejected > 0);
 }
@@ -968,4 +974,434 @@ fn full_verification_stops_at_the_keys_the_header_counts() {
     let err = assert_full_rejects("a TAC map with more keys than counted", &craft(&p));
     assert_eq!(malformed_section(&err), Some(Section::Tac), "{err}");
     assert!(err.to_string().contains("more than the"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Full verification means it: derived structures are checked against the rules, with the
+// code checks use, in time bounded by the file's size (issue #12).
+// ---------------------------------------------------------------------------------------
+
+/// The byte offset of the only occurrence of `pattern` in `hay`.
+fn find_once(hay: &[u8], pattern: &[u8]) -> usize {
+    let hits: Vec<usize> = hay
+        .windows(pattern.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "pattern {pattern:02x?} found at {hits:?}");
+    hits[0]
+}
+
+#[test]
+fn full_verification_refuses_segments_that_disagree_with_the_ranges() {
+    // The segments section of another file with the same entries: checksum-valid, every
+    // key and value well-formed, and wrong. Checks read the segments only, so such a file
+    // answers an IMEI inside its listed range `unknown` and one outside it `blocked`.
+    let blocked = e(imei_index::Status::Blocked);
+    let listed = Rule::range(imei_n(35209900100000), imei_n(35209900199999), blocked).unwrap();
+    let other = Rule::range(imei_n(35209900300000), imei_n(35209900399999), blocked).unwrap();
+    let (bytes, _) = build_bytes(&[listed]);
+    let (elsewhere, _) = build_bytes(&[other]);
+    let mut p = Parts::of(&bytes);
+    *p.section_mut(SEGMENTS) = Parts::of(&elsewhere).section_mut(SEGMENTS).clone();
+    let crafted = craft(&p);
+    let index = open(&crafted, Verification::Checksums).unwrap();
+    assert!(
+        !index.check(imei_n(35209900150000)).is_listed(),
+        "the hole this closes"
+    );
+    assert!(index.check(imei_n(35209900350000)).is_listed());
+    let err = assert_full_rejects("segments of other ranges", &crafted);
+    assert_eq!(malformed_section(&err), Some(Section::Segments), "{err}");
+    assert!(err.to_string().contains("the ranges make"), "{err}");
+    // Segments that differ only in an entry are caught too.
+    let tracked = Rule::range(
+        imei_n(35209900100000),
+        imei_n(35209900199999),
+        e(imei_index::Status::Tracked),
+    )
+    .unwrap();
+    let (retagged, _) = build_bytes(&[tracked, Rule::imei(imei_n(35209900176148), blocked)]);
+    let (base, _) = build_bytes(&[
+        listed,
+        Rule::imei(imei_n(35209900176148), e(imei_index::Status::Tracked)),
+    ]);
+    let mut p = Parts::of(&base);
+    *p.section_mut(SEGMENTS) = Parts::of(&retagged).section_mut(SEGMENTS).clone();
+    let err = assert_full_rejects("segments naming another entry", &craft(&p));
+    assert_eq!(malformed_section(&err), Some(Section::Segments), "{err}");
+}
+
+/// Pair rules of one IMEI whose IMSIs differ in their last key byte only, by `steps`:
+/// one transducer node with a transition per IMSI.
+fn pair_fan(steps: &[u8]) -> (Vec<Rule>, Imei, Vec<Imsi>) {
+    let imei = imei_n(35209900176148);
+    let base = 404685505601234u64 & !0xff;
+    let statuses = imei_index::Status::ALL;
+    let imsis: Vec<Imsi> = steps
+        .iter()
+        .map(|&s| imsi(&(base + u64::from(s)).to_string()))
+        .collect();
+    let rules = imsis
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| Rule::pair(imei, s, e(statuses[i % statuses.len()])))
+        .collect();
+    (rules, imei, imsis)
+}
+
+#[test]
+fn full_verification_refuses_a_transition_index_that_disagrees_with_the_inputs() {
+    // 40 transitions out of one node: fst writes a 256-byte index (byte → transition),
+    // which checks follow, while fst's own decoder (what Full used to walk) and dumps
+    // read the inputs. An index that hides one input hides that pair rule from checks.
+    let steps: Vec<u8> = (0..40).collect();
+    let (rules, imei, imsis) = pair_fan(&steps);
+    let (bytes, _) = build_bytes(&rules);
+    let mut p = Parts::of(&bytes);
+    let pair = p.section_mut(PAIR);
+    let mut index_start: Vec<u8> = (0..40).collect();
+    index_start.push(255);
+    let at = find_once(pair, &index_start);
+    pair[at + 5] = 255;
+    let crafted = craft(&p);
+    let index = open(&crafted, Verification::Checksums).unwrap();
+    assert!(
+        index.check_with_imsi(imei, &imsis[5]).rule() != Some(imei_index::RuleKind::Pair),
+        "the hole this closes: a listed pair rule that checks miss"
+    );
+    assert!(
+        index
+            .rules()
+            .any(|r| r.target() == Target::Pair(imei, imsis[5]))
+    );
+    let err = assert_full_rejects("a transition index hiding an input", &crafted);
+    assert_eq!(malformed_section(&err), Some(Section::Pair), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("transition index") || msg.contains("lookup path"),
+        "{err}"
+    );
+    // An index naming the wrong transition for an input.
+    let mut p = Parts::of(&bytes);
+    let pair = p.section_mut(PAIR);
+    pair.swap(at + 3, at + 4);
+    let err = assert_full_rejects("a transition index swapping two inputs", &craft(&p));
+    assert_eq!(malformed_section(&err), Some(Section::Pair), "{err}");
+}
+
+#[test]
+fn full_verification_refuses_inputs_out_of_order() {
+    // Three transitions out of one node, their inputs stored in reverse: swapping two
+    // makes the node's keys come out of order, so that lookups and dumps disagree.
+    let (rules, imei, imsis) = pair_fan(&[0x10, 0x20, 0x30]);
+    let (bytes, _) = build_bytes(&rules);
+    let mut p = Parts::of(&bytes);
+    let pair = p.section_mut(PAIR);
+    let at = find_once(pair, &[0x30, 0x20, 0x10]);
+    pair.swap(at, at + 1);
+    let crafted = craft(&p);
+    let err = assert_full_rejects("inputs out of order", &crafted);
+    assert_eq!(malformed_section(&err), Some(Section::Pair), "{err}");
+    assert!(err.to_string().contains("out of order"), "{err}");
+    // At lower levels nothing panics, and the rules stream stays strictly increasing:
+    // no duplicates in a dump.
+    let index = open(&crafted, Verification::Checksums).unwrap();
+    let dumped: Vec<Rule> = index.rules().collect();
+    assert!(
+        dumped.windows(2).all(|w| w[0].target() != w[1].target()),
+        "{dumped:?}"
+    );
+    for s in &imsis {
+        let _ = index.check_with_imsi(imei, s);
+    }
+}
+
+/// An fst (format 3) of every 6-byte key whose first byte is at most `first_max`, all with
+/// value 0, in a handful of hand-made nodes: (first_max + 1) × 2^40 keys in about 4 KiB.
+/// What the writer would make from that many IMEI rules, were it ever given them.
+fn dense_imei_fst(first_max: u8) -> (Vec<u8>, u64) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&3u64.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    // One node: every input in `inputs` goes to `target`, output 0; returns its address.
+    let node = |b: &mut Vec<u8>, inputs: &[u8], target: usize| -> usize {
+        let start = b.len();
+        let delta = if target == 0 { 0 } else { start - target };
+        let tsize = (1..=8).find(|&n| n == 8 || delta < 1 << (8 * n)).unwrap();
+        for _ in inputs {
+            b.extend_from_slice(&delta.to_le_bytes()[..tsize]);
+        }
+        b.extend(inputs.iter().rev());
+        if inputs.len() > 32 {
+            let mut index = [255u8; 256];
+            for (i, &x) in inputs.iter().enumerate() {
+                index[usize::from(x)] = i as u8;
+            }
+            b.extend_from_slice(&index);
+        }
+        b.push((tsize as u8) << 4);
+        if inputs.len() < 64 {
+            b.push(inputs.len() as u8);
+        } else {
+            b.push(if inputs.len() == 256 {
+                1
+            } else {
+                inputs.len() as u8
+            });
+            b.push(0);
+        }
+        b.len() - 1
+    };
+    let all: Vec<u8> = (0..=255).collect();
+    let mut target = 0; // the empty final node
+    for _ in 0..5 {
+        target = node(&mut b, &all, target);
+    }
+    let firsts: Vec<u8> = (0..=first_max).collect();
+    let root = node(&mut b, &firsts, target);
+    let keys = (u64::from(first_max) + 1) << 40;
+    b.extend_from_slice(&keys.to_le_bytes());
+    b.extend_from_slice(&(root as u64).to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    (b, keys)
+}
+
+/// The sample index with its IMEI map replaced by [`dense_imei_fst`], and a header that
+/// counts every key: a ~4.7 KiB file claiming ~1.9 × 10^13 rules, all true.
+fn claims_huge_counts() -> (Vec<u8>, u64) {
+    let (bytes, _) = build_bytes(&sample_rules());
+    let mut p = Parts::of(&bytes);
+    let (fst, keys) = dense_imei_fst(0x10);
+    *p.section_mut(IMEI) = fst;
+    // Without the filter, which holds the sample's IMEIs only.
+    p.sections.retain(|s| s.0 != FILTER);
+    let status = usize::from(p.section_mut(ENTRIES)[0]);
+    p.counts[1] = [0; 3];
+    p.counts[1][status] = keys;
+    (craft(&p), keys)
+}
+
+/// Runs `f` on another thread and waits at most `secs` for it.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).ok()
+}
+
+#[test]
+fn header_claimed_huge_counts_are_refused_fast() {
+    // Full used to walk every key up to the header's count, here ~1.9 × 10^13: days.
+    let (crafted, keys) = claims_huge_counts();
+    assert!(crafted.len() < 5 * 1024, "{} bytes", crafted.len());
+    let start = std::time::Instant::now();
+    let file = crafted.clone();
+    let r = within(20, move || {
+        open(&file, Verification::Full)
+            .map(drop)
+            .map_err(|e| e.as_format().cloned())
+    })
+    .expect("Full verification of a 4.7 KiB file did not finish in 20 s");
+    let took = start.elapsed();
+    match r {
+        Err(Some(FormatError::TooManyKeys { keys: k, limit, .. })) => {
+            assert!(
+                k >= keys && limit == imei_index::walk_limit(crafted.len() as u64),
+                "{k} {limit}"
+            )
+        }
+        other => panic!("not refused for its keys: {other:?}"),
+    }
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    // The lower levels open it, check without panicking, and stream rules lazily.
+    // (Operations that need every rule, such as diff and apply, stop after the steps of
+    // walk_limit keys with TooManyKeys: some 30 million steps here, too slow for a test.)
+    let index = open(&crafted, Verification::Checksums).unwrap();
+    assert!(index.check(imei_n(1 << 40)).is_listed());
+    assert_eq!(index.rules().take(1000).count(), 1000);
+}
+
+#[test]
+fn walk_limit_leaves_room_for_real_lists() {
+    // Lists of scattered IMEIs are far below the bound; so is a list of consecutive IMEIs
+    // within the floor. Both pass Full.
+    let list = NationalList::generate(5);
+    let (bytes, _) = build_bytes(&list.rules);
+    let index = open(&bytes, Verification::Full).unwrap();
+    let keys = index.stats().rules();
+    assert!(
+        keys * 8 < bytes.len() as u64 * 8 * 8,
+        "{keys} rules in {} bytes",
+        bytes.len()
+    );
+    let run: Vec<Rule> = (0..300_000u64)
+        .map(|i| Rule::imei(imei_n(35209900000000 + i), e(imei_index::Status::Blocked)))
+        .collect();
+    // The default filter takes a byte per IMEI key, so a default build holds about one
+    // key per byte at most; without it, consecutive IMEIs pack far denser.
+    let (filtered, _) = build_bytes(&run);
+    assert!(filtered.len() as u64 >= 300_000, "{} bytes", filtered.len());
+    let mut b = imei_index::IndexBuilder::new();
+    b.filter_bits(0);
+    for r in &run {
+        b.add(*r);
+    }
+    let (dense, _) = b.build_to_vec().unwrap();
+    assert!(
+        (dense.len() as u64) < 300_000 / 8,
+        "consecutive IMEIs pack densely: {} bytes",
+        dense.len()
+    );
+    open(&dense, Verification::Full).unwrap();
+    open(&filtered, Verification::Full).unwrap();
+}
+
+#[test]
+fn re_signed_deltas_never_panic_through_apply_or_layers() {
+    // Every byte of every section of a delta flipped and re-signed, opened at the default
+    // level (checksums pass) and applied to and layered over a good base: no panic, and
+    // whatever Apply writes passes full verification.
+    use imei_index::{Apply, Change, Delta, DeltaBuilder, LayeredIndex};
+    let rules = sample_rules();
+    let (base, _) = build_bytes(&rules);
+    let base = open(&base, Verification::Full).unwrap();
+    let mut d = DeltaBuilder::new();
+    d.add(Change::Add(Rule::imei(
+        imei_n(49015420323751),
+        e(imei_index::Status::Blocked),
+    )));
+    d.add(Change::Remove(Target::Imei(imei_n(35417803685978)), None));
+    d.add(Change::Add(
+        Rule::range(
+            imei_n(35209900150000),
+            imei_n(35209900150050),
+            e(imei_index::Status::Allowed),
+        )
+        .unwrap(),
+    ));
+    d.add(Change::Remove(
+        Target::Range(imei_n(35209900100000), imei_n(35209900199999)),
+        None,
+    ));
+    d.add(Change::Add(Rule::pair(
+        imei_n(35209900176148),
+        imsi("00101"),
+        e(imei_index::Status::Tracked),
+    )));
+    let (delta, _) = d.build_to_vec().unwrap();
+    let (imeis, imsis) = probes_for(&rules);
+    let (mut opened, mut applied, mut panics) = (0, 0, Vec::new());
+    for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS, 7] {
+        for at in section_span(&delta, id) {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = delta.clone();
+                b[at] ^= mask;
+                resign(&mut b);
+                let r = catch(|| {
+                    let Ok(d) = Delta::from_bytes(b.clone().into()) else {
+                        return (false, false);
+                    };
+                    let deltas = [d];
+                    let out = Apply::new(&base, &deltas).build_to_vec();
+                    if let Ok((bytes, _)) = &out {
+                        open(bytes, Verification::Full)
+                            .expect("what Apply writes passes full verification");
+                    }
+                    if let Ok(l) = LayeredIndex::new(base.clone(), deltas.to_vec()) {
+                        for &i in &imeis {
+                            let _ = l.check(i);
+                            for s in &imsis {
+                                let _ = l.check_with_imsi(i, s);
+                            }
+                        }
+                        let _ = l.compact_to_vec();
+                    }
+                    (true, out.is_ok())
+                });
+                match r {
+                    Ok((o, a)) => {
+                        opened += usize::from(o);
+                        applied += usize::from(a);
+                    }
+                    Err(msg) => panics.push((at, mask, msg)),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "re-signed delta flips: {opened} opened, {applied} applied, {} panicked",
+        panics.len()
+    );
+    assert!(panics.is_empty(), "{:?}", &panics[..panics.len().min(5)]);
+    assert!(opened > 0 && applied > 0);
+}
+
+#[test]
+fn a_live_index_with_full_verification_refuses_a_crafted_file_and_loads_the_next() {
+    // A LiveIndex opened with Full used to wedge its watcher on the file above (verifying
+    // it for days), never loading the next good publish, while checks silently went on
+    // answering from the old list.
+    use imei_index::LiveIndex;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let current = dir.path().join("current.imeiidx");
+    let place = |bytes: &[u8]| {
+        let staged = dir.path().join("staged");
+        std::fs::write(&staged, bytes).unwrap();
+        std::fs::rename(&staged, &current).unwrap();
+    };
+    let (good, _) = build_bytes(&sample_rules());
+    let serial = |n: u64| {
+        let mut p = Parts::of(&good);
+        p.serial = n;
+        craft(&p)
+    };
+    place(&serial(1));
+    let mut options = OpenOptions::new();
+    options.verification(Verification::Full);
+    let live = LiveIndex::open_with(&current, options).unwrap();
+    let watcher = live.watch(Duration::from_millis(5), |_| {}).unwrap();
+    let wait_for =
+        |what: &str, done: &dyn Fn() -> bool, watcher: &mut Option<imei_index::Watcher>| {
+            let start = Instant::now();
+            while !done() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    // A wedged watcher cannot be joined: leave it, and fail.
+                    std::mem::forget(watcher.take());
+                    panic!("{what}: not within 20 s");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+    let mut watcher = Some(watcher);
+    place(&claims_huge_counts().0);
+    wait_for(
+        "the crafted file refused",
+        &|| live.refused() == 1,
+        &mut watcher,
+    );
+    let refusal = live.last_refusal().expect("the refusal is reported");
+    assert!(
+        matches!(refusal.format, Some(FormatError::TooManyKeys { .. })),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(live.serial(), 1, "the last good index keeps serving");
+    // Polling again does not retry the refused file, nor wait.
+    let start = Instant::now();
+    assert_eq!(live.reload_if_changed().unwrap(), None);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    place(&serial(2));
+    wait_for(
+        "the next good publish loaded",
+        &|| live.serial() == 2,
+        &mut watcher,
+    );
+    assert_eq!((live.refused(), live.last_refusal()), (1, None));
+    if let Some(w) = watcher {
+        w.stop();
+    }
 }

@@ -229,13 +229,49 @@ fn a_watcher_picks_up_publishes_and_reports_refusals_once() {
             assert_eq!(live.serial(), k);
         }
     });
-    // The refused file was reported once, not at every poll.
+    // The refused file was reported once, not at every poll, and counted once each time.
     std::thread::sleep(Duration::from_millis(20));
     assert!(rx.try_recv().is_err());
+    assert_eq!(live.refused(), 3);
+    assert!(live.last_refusal().is_none(), "the last reload succeeded");
     let started = Instant::now();
     watcher.stop();
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "stop does not wait a poll"
     );
+}
+
+#[test]
+fn refused_reloads_are_counted_and_reported_until_a_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("current.imeiidx");
+    let good = version(1);
+    rename_into_place(&good, &target);
+    let live = LiveIndex::open(&target).unwrap();
+    assert_eq!((live.refused(), live.last_refusal()), (0, None));
+    for (n, (what, bad)) in corruptions(&good).into_iter().enumerate() {
+        rename_into_place(&bad, &target);
+        assert!(live.reload().is_err(), "{what}");
+        let r = live.last_refusal().expect("a refusal is reported");
+        assert_eq!((live.refused(), r.number), (n as u64 + 1, n as u64 + 1));
+        assert!(
+            r.message.contains("current.imeiidx"),
+            "{what}: {}",
+            r.message
+        );
+        // Checks go on against the last good index; the report says it is stale.
+        assert_eq!(live.serial(), 1);
+    }
+    let refused = live.refused();
+    // reload_if_changed refuses a file once, and counts it once.
+    rename_into_place(b"not an index", &target);
+    assert!(live.reload_if_changed().is_err());
+    assert_eq!(live.reload_if_changed().unwrap(), None);
+    assert_eq!(live.refused(), refused + 1);
+    assert!(live.last_refusal().unwrap().format.is_some());
+    rename_into_place(&version(2), &target);
+    live.reload().unwrap();
+    assert_eq!((live.serial(), live.last_refusal()), (2, None));
+    assert_eq!(live.refused(), refused + 1, "the count is a total");
 }

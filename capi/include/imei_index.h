@@ -251,6 +251,11 @@ typedef enum imei_index_result {
      * A bug: the library panicked. The call was abandoned, the caller's process goes on.
      */
     IMEI_INDEX_RESULT_PANIC = 7,
+    /**
+     * Memory for the call could not be allocated (for example a copy of a very large
+     * index): nothing changed, and the process goes on.
+     */
+    IMEI_INDEX_RESULT_OUT_OF_MEMORY = 8,
 } imei_index_result;
 
 /**
@@ -379,6 +384,26 @@ typedef struct imei_index_reload {
      */
     uint64_t new_rules;
 } imei_index_reload;
+
+/**
+ * Whether a live index serves the file its path names, and how many reloads it refused.
+ */
+typedef struct imei_index_live_health {
+    /**
+     * The serial of the index now serving.
+     */
+    uint64_t serial;
+    /**
+     * Reloads that refused a file since the handle was opened (a file that
+     * `imei_index_live_reload_if_changed` refuses counts once).
+     */
+    uint64_t refused;
+    /**
+     * 1 when the latest reload was refused and none has succeeded since: the index
+     * serving is older than the file the path names. 0 otherwise.
+     */
+    uint8_t stale;
+} imei_index_live_health;
 
 /**
  * A traceability alert, as the alert callback receives it: a blocked or tracked handset
@@ -541,7 +566,9 @@ enum imei_index_result imei_index_open_with(const char *path,
  *
  * The bytes are **copied**: the caller may free or reuse `data` as soon as this returns.
  * Returns `IMEI_INDEX_RESULT_CORRUPT_INDEX` when the bytes are not a valid index (also
- * for `len` 0), `IMEI_INDEX_RESULT_NULL_POINTER` when `data` or `out` is NULL.
+ * for `len` 0), `IMEI_INDEX_RESULT_NULL_POINTER` when `data` or `out` is NULL,
+ * `IMEI_INDEX_RESULT_OUT_OF_MEMORY` when the copy cannot be allocated (the host process
+ * goes on: the library never aborts it on a failed allocation here).
  *
  * Thread safety: safe to call from any thread.
  *
@@ -782,8 +809,10 @@ enum imei_index_result imei_index_live_reload(const struct imei_index_live *live
  *
  * Returns as `imei_index_live_reload`, but reports a refused file once: it is not tried
  * again (and the call returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0) until it changes.
+ * Refused files are counted in `imei_index_live_health_get`.
  *
- * Thread safety: as `imei_index_live_reload`.
+ * Thread safety: as `imei_index_live_reload`, but never waits: while another reload is in
+ * progress it returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0 at once.
  *
  * # Safety
  *
@@ -803,6 +832,36 @@ enum imei_index_result imei_index_live_reload_if_changed(const struct imei_index
  */
 enum imei_index_result imei_index_live_stats(const struct imei_index_live *live,
                                              struct imei_index_statistics *out);
+
+/**
+ * Writes whether the live index serves the file its path names, and how many reloads
+ * it refused, to `*out`; when `stale` is 1, `imei_index_live_last_refusal` says why.
+ *
+ * Refused reloads are never silent: a host should export `refused` and `stale` to its
+ * monitoring, since checks go on answering from the old index.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle, and
+ * never blocked by a reload.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_live_health_get(const struct imei_index_live *live,
+                                                  struct imei_index_live_health *out);
+
+/**
+ * Copies why the latest reload was refused into `buf` (as `imei_index_last_error` does:
+ * NUL-terminated, cut at a character boundary) and returns the message's full length; 0
+ * when the latest reload, if any, succeeded.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle.
+ *
+ * # Safety
+ *
+ * `live` must be NULL or an open live handle; `buf` NULL or `len` writable bytes.
+ */
+size_t imei_index_live_last_refusal(const struct imei_index_live *live, char *buf, size_t len);
 
 /**
  * As `imei_index_check`, against the index now serving.

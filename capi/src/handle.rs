@@ -168,7 +168,9 @@ pub unsafe extern "C" fn imei_index_open_with(
 ///
 /// The bytes are **copied**: the caller may free or reuse `data` as soon as this returns.
 /// Returns `IMEI_INDEX_RESULT_CORRUPT_INDEX` when the bytes are not a valid index (also
-/// for `len` 0), `IMEI_INDEX_RESULT_NULL_POINTER` when `data` or `out` is NULL.
+/// for `len` 0), `IMEI_INDEX_RESULT_NULL_POINTER` when `data` or `out` is NULL,
+/// `IMEI_INDEX_RESULT_OUT_OF_MEMORY` when the copy cannot be allocated (the host process
+/// goes on: the library never aborts it on a failed allocation here).
 ///
 /// Thread safety: safe to call from any thread.
 ///
@@ -187,8 +189,22 @@ pub unsafe extern "C" fn imei_index_open_bytes(
         }
         // SAFETY: the caller guarantees `len` readable bytes at `data`.
         let bytes = unsafe { input::bytes(data.cast(), len, "data") }?;
+        // Asked for, not assumed: a failed allocation of a huge length must be an error
+        // code, not an abort of the host process.
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(bytes.len()).map_err(|e| {
+            Failure::new(
+                imei_index_result::OutOfMemory,
+                format!(
+                    "cannot allocate {} bytes to copy the index ({e}): open it from its file \
+                     with imei_index_open, which maps it instead of copying it",
+                    bytes.len()
+                ),
+            )
+        })?;
+        copy.extend_from_slice(bytes);
         Ok(imei_index {
-            index: Index::from_bytes(Bytes::copy_from_slice(bytes))?,
+            index: Index::from_bytes(Bytes::from(copy))?,
         })
     };
     // SAFETY: the caller guarantees `out` is NULL or writable.
@@ -322,6 +338,60 @@ mod tests {
         assert_eq!(e.code, imei_index_result::InvalidArgument);
         let e = options(1 << 9).unwrap_err();
         assert!(e.message.contains("0x200"), "{}", e.message);
+    }
+
+    /// A copy of `len` bytes cannot be allocated here: overcommit is heuristic (mode 0,
+    /// which refuses an allocation larger than memory and swap) or strict (2), and memory
+    /// is smaller than `len`.
+    fn allocation_of_fails(len: usize) -> bool {
+        let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+        let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(u64::MAX);
+        matches!(mode.trim(), "0" | "2") && mem_kib.saturating_mul(1024) < len as u64 / 4
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_copy_too_large_for_memory_is_an_error_code_not_an_abort() {
+        const LEN: usize = 1 << 40;
+        if !allocation_of_fails(LEN) {
+            eprintln!("skipped: this machine could allocate {LEN} bytes, or overcommits");
+            return;
+        }
+        // 1 TiB of readable zero pages, reserved without backing (MAP_NORESERVE): the
+        // caller's bytes exist, but a copy of them cannot be allocated.
+        // SAFETY: an anonymous private mapping at an address the kernel chooses.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(
+            p,
+            libc::MAP_FAILED,
+            "cannot reserve address space for the test"
+        );
+        let mut out: *mut imei_index = std::ptr::null_mut();
+        // SAFETY: `LEN` readable bytes at `p`; `out` is writable.
+        let r = unsafe { imei_index_open_bytes(p.cast(), LEN, &mut out) };
+        // SAFETY: the mapping made above, unmapped once.
+        unsafe { libc::munmap(p, LEN) };
+        assert_eq!(r, imei_index_result::OutOfMemory);
+        assert!(out.is_null());
+        let mut buf = [0u8; 512];
+        // SAFETY: 512 writable bytes.
+        let n = unsafe { crate::result::imei_index_last_error(buf.as_mut_ptr().cast(), buf.len()) };
+        let msg = String::from_utf8_lossy(&buf[..n.min(buf.len() - 1)]).into_owned();
+        assert!(msg.contains("cannot allocate 1099511627776 bytes"), "{msg}");
     }
 
     #[test]

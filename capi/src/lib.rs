@@ -121,7 +121,8 @@ pub use self::journal::{
 pub use self::live::{
     imei_index_live, imei_index_live_check, imei_index_live_check_lenient,
     imei_index_live_check_many, imei_index_live_check_u64, imei_index_live_check_with_imsi,
-    imei_index_live_check_with_imsi_lenient, imei_index_live_close, imei_index_live_open,
+    imei_index_live_check_with_imsi_lenient, imei_index_live_close, imei_index_live_health,
+    imei_index_live_health_get, imei_index_live_last_refusal, imei_index_live_open,
     imei_index_live_open_with, imei_index_live_reload, imei_index_live_reload_if_changed,
     imei_index_live_stats, imei_index_reload,
 };

@@ -209,8 +209,10 @@ pub unsafe extern "C" fn imei_index_live_reload(
 ///
 /// Returns as `imei_index_live_reload`, but reports a refused file once: it is not tried
 /// again (and the call returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0) until it changes.
+/// Refused files are counted in `imei_index_live_health_get`.
 ///
-/// Thread safety: as `imei_index_live_reload`.
+/// Thread safety: as `imei_index_live_reload`, but never waits: while another reload is in
+/// progress it returns `IMEI_INDEX_RESULT_OK` with `reloaded` 0 at once.
 ///
 /// # Safety
 ///
@@ -244,6 +246,83 @@ pub unsafe extern "C" fn imei_index_live_stats(
         unsafe { out.write(stats) };
         Ok(())
     })
+}
+
+/// Whether a live index serves the file its path names, and how many reloads it refused.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct imei_index_live_health {
+    /// The serial of the index now serving.
+    pub serial: u64,
+    /// Reloads that refused a file since the handle was opened (a file that
+    /// `imei_index_live_reload_if_changed` refuses counts once).
+    pub refused: u64,
+    /// 1 when the latest reload was refused and none has succeeded since: the index
+    /// serving is older than the file the path names. 0 otherwise.
+    pub stale: u8,
+}
+
+/// Writes whether the live index serves the file its path names, and how many reloads
+/// it refused, to `*out`; when `stale` is 1, `imei_index_live_last_refusal` says why.
+///
+/// Refused reloads are never silent: a host should export `refused` and `stale` to its
+/// monitoring, since checks go on answering from the old index.
+///
+/// Thread safety: safe to call from any number of threads at once with one handle, and
+/// never blocked by a reload.
+///
+/// # Safety
+///
+/// `live` must be NULL or an open live handle; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imei_index_live_health_get(
+    live: *const imei_index_live,
+    out: *mut imei_index_live_health,
+) -> imei_index_result {
+    guard(|| {
+        let out = input::non_null(out, "out")?;
+        // SAFETY: the caller guarantees a live handle or NULL.
+        let live = unsafe { borrow(live) }?;
+        let health = imei_index_live_health {
+            serial: live.serial(),
+            refused: live.refused(),
+            stale: u8::from(live.last_refusal().is_some()),
+        };
+        // SAFETY: `out` is not NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(health) };
+        Ok(())
+    })
+}
+
+/// Copies why the latest reload was refused into `buf` (as `imei_index_last_error` does:
+/// NUL-terminated, cut at a character boundary) and returns the message's full length; 0
+/// when the latest reload, if any, succeeded.
+///
+/// Thread safety: safe to call from any number of threads at once with one handle.
+///
+/// # Safety
+///
+/// `live` must be NULL or an open live handle; `buf` NULL or `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn imei_index_live_last_refusal(
+    live: *const imei_index_live,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    let mut n = 0;
+    let _ = guard(|| {
+        // SAFETY: the caller guarantees a live handle or NULL.
+        let live = unsafe { borrow(live) }?;
+        let message = live
+            .last_refusal()
+            .map(|r| r.message.clone())
+            .unwrap_or_default();
+        // SAFETY: the caller guarantees `buf` is NULL or `len` writable bytes.
+        n = unsafe { super::result::copy_message(&message, buf, len) };
+        Ok(())
+    });
+    n
 }
 
 /// As `imei_index_check`, against the index now serving.
@@ -394,4 +473,81 @@ pub unsafe extern "C" fn imei_index_live_check_many(
     };
     // SAFETY: the caller guarantees the arrays' lengths of memory, or NULL.
     unsafe { check_array(imei14, n, out, n_invalid, checker) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    fn index_bytes(serial: u64) -> Vec<u8> {
+        let mut b = ::imei_index::IndexBuilder::new();
+        b.serial(serial);
+        b.build_to_vec().unwrap().0
+    }
+
+    #[test]
+    fn health_reports_refused_reloads_until_a_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("current.imeiidx");
+        let place = |bytes: &[u8]| {
+            let staged = dir.path().join("staged");
+            std::fs::write(&staged, bytes).unwrap();
+            std::fs::rename(&staged, &path).unwrap();
+        };
+        place(&index_bytes(1));
+        let c_path = CString::new(path.to_str().unwrap()).unwrap();
+        let mut live: *mut imei_index_live = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path and a writable handle pointer.
+        let r = unsafe { imei_index_live_open(c_path.as_ptr(), &mut live) };
+        assert_eq!(r, imei_index_result::Ok);
+        let health = || {
+            let mut h = imei_index_live_health::default();
+            // SAFETY: an open handle and a writable struct.
+            let r = unsafe { imei_index_live_health_get(live, &mut h) };
+            assert_eq!(r, imei_index_result::Ok);
+            h
+        };
+        let refusal = || {
+            let mut buf = [0u8; 256];
+            // SAFETY: an open handle and 256 writable bytes.
+            let n = unsafe { imei_index_live_last_refusal(live, buf.as_mut_ptr().cast(), 256) };
+            String::from_utf8_lossy(&buf[..n.min(255)]).into_owned()
+        };
+        assert_eq!(
+            (health().refused, health().stale, health().serial),
+            (0, 0, 1)
+        );
+        assert_eq!(refusal(), "");
+        place(b"not an index");
+        for n in 1..=2u64 {
+            // SAFETY: an open handle; `out` may be NULL.
+            let r = unsafe { imei_index_live_reload(live, std::ptr::null_mut()) };
+            assert_eq!(r, imei_index_result::CorruptIndex);
+            assert_eq!(
+                (health().refused, health().stale, health().serial),
+                (n, 1, 1)
+            );
+            assert!(
+                refusal().contains("not an imei-index file"),
+                "{}",
+                refusal()
+            );
+        }
+        place(&index_bytes(2));
+        // SAFETY: as above.
+        let r = unsafe { imei_index_live_reload(live, std::ptr::null_mut()) };
+        assert_eq!(r, imei_index_result::Ok);
+        assert_eq!(
+            (health().refused, health().stale, health().serial),
+            (2, 0, 2)
+        );
+        assert_eq!(refusal(), "");
+        // SAFETY: the handle opened above, closed once.
+        unsafe { imei_index_live_close(live) };
+        let mut h = imei_index_live_health::default();
+        // SAFETY: NULL handle: refused with a code, nothing read.
+        let r = unsafe { imei_index_live_health_get(std::ptr::null(), &mut h) };
+        assert_eq!(r, imei_index_result::NullPointer);
+    }
 }

@@ -33,11 +33,14 @@ pub enum imei_index_result {
     CorruptIndex = 6,
     /// A bug: the library panicked. The call was abandoned, the caller's process goes on.
     Panic = 7,
+    /// Memory for the call could not be allocated (for example a copy of a very large
+    /// index): nothing changed, and the process goes on.
+    OutOfMemory = 8,
 }
 
 impl imei_index_result {
     /// Every code, in order.
-    const ALL: [imei_index_result; 8] = [
+    const ALL: [imei_index_result; 9] = [
         imei_index_result::Ok,
         imei_index_result::InvalidArgument,
         imei_index_result::NullPointer,
@@ -46,6 +49,7 @@ impl imei_index_result {
         imei_index_result::Io,
         imei_index_result::CorruptIndex,
         imei_index_result::Panic,
+        imei_index_result::OutOfMemory,
     ];
 
     /// A fixed description of the code, NUL-terminated.
@@ -59,6 +63,7 @@ impl imei_index_result {
             imei_index_result::Io => "I/O error\0",
             imei_index_result::CorruptIndex => "corrupt index\0",
             imei_index_result::Panic => "internal error (panic)\0",
+            imei_index_result::OutOfMemory => "out of memory\0",
         }
     }
 }
@@ -170,24 +175,34 @@ pub unsafe extern "C" fn imei_index_last_error(buf: *mut c_char, len: usize) -> 
     catch_unwind(|| {
         LAST_ERROR
             .try_with(|m| {
-                let message = m.borrow();
-                if !buf.is_null() && len > 0 {
-                    let mut n = message.len().min(len - 1);
-                    while !message.is_char_boundary(n) {
-                        n -= 1;
-                    }
-                    // SAFETY: the caller guarantees `len` writable bytes at `buf`; n < len.
-                    // The source is our own String, which cannot overlap the caller's buffer.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(message.as_ptr(), buf.cast::<u8>(), n);
-                        buf.add(n).write(0);
-                    }
-                }
-                message.len()
+                // SAFETY: the caller guarantees `buf` is NULL or `len` writable bytes.
+                unsafe { copy_message(&m.borrow(), buf, len) }
             })
             .unwrap_or(0)
     })
     .unwrap_or(0)
+}
+
+/// Copies `message` into `buf` like `snprintf` (at most `len - 1` bytes, cut at a
+/// character boundary, then a NUL) and returns its full length.
+///
+/// # Safety
+///
+/// `buf` must be NULL or point to `len` writable bytes.
+pub(crate) unsafe fn copy_message(message: &str, buf: *mut c_char, len: usize) -> usize {
+    if !buf.is_null() && len > 0 {
+        let mut n = message.len().min(len - 1);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        // SAFETY: the caller guarantees `len` writable bytes at `buf`; n < len. The source
+        // is our own string, which cannot overlap the caller's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(message.as_ptr(), buf.cast::<u8>(), n);
+            buf.add(n).write(0);
+        }
+    }
+    message.len()
 }
 
 /// A fixed English description of a result code ("invalid IMEI"), never NULL.
@@ -284,7 +299,7 @@ mod tests {
             assert!(!text.is_empty());
             assert_ne!(text.to_str().unwrap(), "unknown result code");
         }
-        for bad in [-1, 8, c_int::MAX] {
+        for bad in [-1, 9, c_int::MAX] {
             // SAFETY: as above.
             let text = unsafe { CStr::from_ptr(imei_index_result_text(bad)) };
             assert_eq!(text.to_str().unwrap(), "unknown result code");

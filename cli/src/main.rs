@@ -1,6 +1,15 @@
 //! `imei-index`: build, check, inspect and publish IMEI blocklist indexes.
 
 mod cmd;
+// Read by build and apply once the model has sources (a register's lists are sources).
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "not wired into build or apply until the model has sources"
+    )
+)]
+mod input;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -146,9 +146,15 @@ pub(crate) fn range_key(first: u64, last: u64) -> [u8; 12] {
     k
 }
 
-/// The (first, last) IMEI numbers of a 12-byte range key.
+/// The (first, last) IMEI numbers of a 12-byte range key, or `None` unless both are IMEIs
+/// and the range does not end before it starts (keys no writer produces, which the
+/// range sweep must never see).
 pub(crate) fn range_of_key(k: &[u8]) -> Option<(u64, u64)> {
-    (k.len() == 12).then(|| (imei_of_key(&k[..6]), imei_of_key(&k[6..])))
+    if k.len() != 12 {
+        return None;
+    }
+    let (first, last) = (to_imei(&k[..6])?, to_imei(&k[6..])?);
+    (first <= last).then(|| (first.as_u64(), last.as_u64()))
 }
 
 #[cfg(test)]

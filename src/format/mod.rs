@@ -156,6 +156,16 @@ impl Section {
         }
     }
 
+    /// The transducer section of one kind of rule.
+    pub(crate) fn of_kind(kind: RuleKind) -> Section {
+        match kind {
+            RuleKind::Pair => Section::Pair,
+            RuleKind::Imei => Section::Imei,
+            RuleKind::Range => Section::Range,
+            RuleKind::Tac => Section::Tac,
+        }
+    }
+
     /// The width of this section's keys, for the transducer sections.
     pub(crate) fn key_len(self) -> Option<usize> {
         match self {
@@ -299,6 +309,22 @@ pub enum FormatError {
         /// What is wrong.
         what: String,
     },
+    /// More keys than full verification walks for a file of this size (see
+    /// [`walk_limit`](crate::walk_limit)).
+    #[error(
+        "the index holds {keys} keys in {file_bytes} bytes, more than the {limit} that full \
+         verification walks for a file of this size: files built from lists are far less \
+         dense, so it was crafted, or lists long runs of consecutive IMEIs one by one \
+         (list those as ranges)"
+    )]
+    TooManyKeys {
+        /// Keys the transducers hold (rules, tombstones and segments).
+        keys: u64,
+        /// The file's length.
+        file_bytes: u64,
+        /// The most keys verified for that length.
+        limit: u64,
+    },
     /// A delta index where a full index is needed.
     #[error(
         "this is a delta index (changes to another index, with removals), not a full index: \
@@ -357,9 +383,33 @@ impl FormatError {
             | FormatError::SectionBounds { .. }
             | FormatError::SectionChecksum { .. }
             | FormatError::Padding { .. }
-            | FormatError::Malformed { .. } => true,
+            | FormatError::Malformed { .. }
+            | FormatError::TooManyKeys { .. } => true,
         }
     }
+}
+
+/// Keys that full verification walks in a file of any size: 4,194,304.
+const WALK_FLOOR: u64 = 1 << 22;
+/// Keys that full verification walks per byte of the file, beyond [`WALK_FLOOR`].
+const WALK_PER_BYTE: u64 = 8;
+
+/// The most keys (rules, tombstones and segments, all sections together) that
+/// [`Verification::Full`](crate::Verification::Full) walks in a file of `file_bytes`
+/// bytes: 2^22 (4,194,304) + 8 × `file_bytes`. A file holding more is
+/// refused with [`FormatError::TooManyKeys`], after its keys were counted in time
+/// linear in its size.
+///
+/// Why a bound, and why this one: a transducer stores runs of keys that share prefixes
+/// and suffixes once, so its key count is not bounded by its bytes (all 2^48 six-byte
+/// keys fit in under 5 KiB), and neither is the time to walk its keys. Lists of
+/// scattered IMEIs take 2–6 bytes per rule in the IMEI map alone (and another byte each in
+/// the filter), so real files hold well under one key per byte and pass with a margin
+/// of eight or more; only runs of consecutive IMEIs listed one by one pack denser, and
+/// those are what range rules are for. With the floor, any file of up to 4 million rules
+/// passes whatever its density.
+pub fn walk_limit(file_bytes: u64) -> u64 {
+    WALK_FLOOR.saturating_add(WALK_PER_BYTE.saturating_mul(file_bytes))
 }
 
 /// Reads a little-endian u32 at `at`; the caller has checked the bounds.
@@ -399,25 +449,28 @@ impl RuleCounts {
 
     /// Rules of one kind, whatever their status.
     pub fn of_kind(&self, kind: RuleKind) -> u64 {
-        self.0[usize::from(kind.code() - 1)].iter().sum()
+        saturating_sum(self.0[usize::from(kind.code() - 1)].iter().copied())
     }
 
     /// Rules of one status, whatever their kind.
     pub fn of_status(&self, status: Status) -> u64 {
-        self.0
-            .iter()
-            .map(|k| k[usize::from(status.s13_code())])
-            .sum()
+        saturating_sum(self.0.iter().map(|k| k[usize::from(status.s13_code())]))
     }
 
-    /// All rules.
+    /// All rules. (A crafted header may count more than 2^64 − 1; the sums saturate.)
     pub fn total(&self) -> u64 {
-        self.0.iter().flatten().sum()
+        saturating_sum(self.0.iter().flatten().copied())
     }
 
     pub(crate) fn add(&mut self, kind: RuleKind, status: Status) {
-        self.0[usize::from(kind.code() - 1)][usize::from(status.s13_code())] += 1;
+        let c = &mut self.0[usize::from(kind.code() - 1)][usize::from(status.s13_code())];
+        *c = c.saturating_add(1);
     }
+}
+
+/// The sum of counts, saturating: the counts come from a header that may be crafted.
+pub(crate) fn saturating_sum(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
 }
 
 /// The decoded header.

@@ -1,19 +1,27 @@
-//! Lookups in the index's transducers that never panic: one key, the first key at or after
-//! a key, and many keys walked together with prefetching.
+//! Reading the index's transducers without ever panicking: one key, the first key at or
+//! after a key, many keys walked together with prefetching, every key in order, and the
+//! structural check that full verification runs.
 //!
-//! The maps are written by the `fst` crate, and `fst::Map::get` would answer the same. It is
-//! not used on the check path for two reasons. First, `fst` indexes its bytes with slices,
-//! so a transducer that passes the checksums yet was crafted to be wrong makes it panic;
-//! here every read is checked and malformed bytes read as "no such key". Second, a check is
-//! dominated by cache misses, one per level of the transducer: walking many keys at once,
-//! one step of each in turn, and prefetching each next node lets the misses of different
-//! keys overlap (see [`Transducer::get_many`]).
+//! The maps are written by the `fst` crate, and `fst::Map` would answer the same. It is
+//! not used on the read side, for three reasons. First, `fst` indexes its bytes with
+//! slices, so a transducer that passes the checksums yet was crafted to be wrong makes it
+//! panic (in lookups, streams and even `Map::new`); here every read is checked and
+//! malformed bytes read as "no such key". Second, full verification must accept exactly
+//! what checks read: it walks the transducers with this decoder, so a node that `fst`
+//! would read one way and checks another (a transition index that disagrees with the
+//! inputs, inputs out of order) cannot pass it. Third, a check is dominated by cache
+//! misses, one per level of the transducer: walking many keys at once, one step of each
+//! in turn, and prefetching each next node lets the misses of different keys overlap (see
+//! [`Transducer::get_many`]).
 //!
 //! The node format decoded here is `fst` 0.4's (format versions 1 to 3): each node ends at
-//! its address with a state byte, and its transitions lie in the bytes below it.
+//! its address with a state byte, and its transitions lie in the bytes below it. The
+//! footer (last 16 bytes, then a 4-byte checksum from version 3) holds the number of keys
+//! and the root's address.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
-use fst::Map;
 
 /// fst's address of the empty final node, which has no bytes.
 const EMPTY_ADDRESS: usize = 0;
@@ -25,50 +33,72 @@ const TRANS_INDEX_THRESHOLD: usize = 32;
 const LANES: usize = 32;
 // Lanes are bits of a u64.
 const _: () = assert!(LANES <= 64);
+/// The longest key of any map of the index (a pair key).
+pub(crate) const MAX_KEY: usize = 16;
 
 /// A transducer of the index with what lookups need decoded once.
 #[derive(Clone)]
 pub(crate) struct Transducer {
-    map: Map<Bytes>,
+    data: Bytes,
     root: usize,
     indexed: bool,
-    empty: bool,
+    /// The number of keys the footer declares.
+    declared: u64,
 }
 
 impl Transducer {
-    /// Wraps a map that `fst::Map::new` accepted.
-    pub(crate) fn new(map: Map<Bytes>) -> Transducer {
-        let data = map.as_fst().as_bytes();
-        // `Map::new` checked the length (≥ 36) and the version (1 to 3).
-        let version = read_le(data, 0, 8).unwrap_or(0);
-        let end = data.len().saturating_sub(if version >= 3 { 4 } else { 0 });
-        let root = end
-            .checked_sub(8)
-            .and_then(|at| read_le(data, at, 8))
-            .and_then(|r| usize::try_from(r).ok())
-            .unwrap_or(EMPTY_ADDRESS);
-        Transducer {
-            indexed: version >= 2,
-            empty: map.is_empty(),
-            root,
-            map,
+    /// Reads a transducer's footer, refusing bytes that cannot be one: what `fst::Map::new`
+    /// checks (length, version, where the root is), without its panics.
+    pub(crate) fn parse(data: Bytes) -> Result<Transducer, String> {
+        let n = data.len();
+        if n < 36 {
+            return Err(format!(
+                "it is {n} bytes, fewer than the 36 of an empty transducer"
+            ));
         }
+        let version = read_le(&data, 0, 8).unwrap_or(0);
+        if !(1..=3).contains(&version) {
+            return Err(format!(
+                "its transducer format version is {version}, not 1 to 3"
+            ));
+        }
+        let (end, empty_total, addr_offset) = if version <= 2 {
+            (n, 32, 17)
+        } else {
+            (n - 4, 36, 21)
+        };
+        let root = read_le(&data, end - 8, 8).unwrap_or(u64::MAX);
+        let declared = read_le(&data, end - 16, 8).unwrap_or(u64::MAX);
+        // The root is the last node written, just before the footer; an empty map is the
+        // footer alone.
+        let root_fits = match usize::try_from(root) {
+            Ok(EMPTY_ADDRESS) => n == empty_total,
+            Ok(r) => r.checked_add(addr_offset) == Some(n),
+            Err(_) => false,
+        };
+        if !root_fits {
+            return Err(format!(
+                "its root address {root} is not where the last node of a {n}-byte \
+                 transducer ends"
+            ));
+        }
+        Ok(Transducer {
+            indexed: version >= 2,
+            root: root as usize,
+            declared,
+            data,
+        })
     }
 
-    /// The map, for streams and iteration.
-    pub(crate) fn map(&self) -> &Map<Bytes> {
-        &self.map
-    }
-
-    /// True when the map holds no key.
+    /// True when the map holds no key (as its footer says; full verification checks it).
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.empty
+        self.declared == 0
     }
 
     #[inline]
     fn data(&self) -> &[u8] {
-        self.map.as_fst().as_bytes()
+        &self.data
     }
 
     #[inline]
@@ -204,6 +234,275 @@ impl Transducer {
                 if let Some(fin) = final_output(data, addr[l], self.indexed) {
                     found(ids[l], out[l].wrapping_add(fin));
                 }
+            }
+        }
+    }
+}
+
+impl Transducer {
+    /// Every key of length `key_len` in key order, with its value, as lookups read them.
+    ///
+    /// Never panics and always ends, whatever the bytes: the walk goes no deeper than
+    /// `key_len`, skips what does not decode (and keys of other lengths), and yields only
+    /// keys greater than the one before, so that the stream is strictly increasing even
+    /// when a crafted node lists its inputs out of order. On a transducer that passes
+    /// [`Transducer::verify`] it yields exactly the keys that [`Transducer::get`] finds.
+    /// A crafted transducer of a few nodes can still encode up to 256^`key_len` keys, so
+    /// the walk stops after `budget` steps (nodes entered), and says so
+    /// ([`Stream::exhausted`]).
+    pub(crate) fn stream(&self, key_len: usize, budget: u64) -> Stream<'_> {
+        let key_len = key_len.min(MAX_KEY);
+        let mut stack = Vec::with_capacity(key_len + 1);
+        if self.root != EMPTY_ADDRESS
+            && let Some(node) = self.node(self.root)
+        {
+            stack.push(Frame {
+                node,
+                out: 0,
+                next: 0,
+            });
+        }
+        Stream {
+            data: self.data(),
+            indexed: self.indexed,
+            key_len,
+            stack,
+            key: [0; MAX_KEY],
+            last: None,
+            budget,
+            exhausted: false,
+        }
+    }
+
+    /// Checks that the transducer is one that lookups and [`Transducer::stream`] read the
+    /// same way, and that every key has `key_len` bytes; returns how many keys it holds.
+    ///
+    /// Every node reachable from the root must decode, list its inputs in strictly
+    /// increasing order, carry a 256-byte transition index (when it has one) that names
+    /// exactly its transitions, read the same through the lookup path ([`step`],
+    /// [`final_output`]) as through the node decoder, and sit at one depth: final with no
+    /// transitions at depth `key_len`, not final with some transitions above it. Then
+    /// `get`, `get_many`, `first_at_or_after` and `stream` agree on one set of keys, in
+    /// order, each once.
+    ///
+    /// Time and memory are linear in the section's bytes, whatever the number of keys:
+    /// each node is checked once (keys are counted, not walked), and the nodes reached
+    /// may together span at most the section's bytes, as a writer's nodes never overlap.
+    /// So a crafted transducer of a few nodes that claims 2^48 keys is counted in
+    /// microseconds, and refused or walked as its caller decides.
+    pub(crate) fn verify(&self, key_len: usize) -> Result<u64, String> {
+        let mut v = Verifier {
+            t: self,
+            seen: HashMap::new(),
+            spanned: 0,
+        };
+        let root = self
+            .node(self.root)
+            .ok_or_else(|| format!("its root node at byte {} does not decode", self.root))?;
+        let keys =
+            if self.root == EMPTY_ADDRESS || (root.len() == 0 && root.final_output().is_none()) {
+                // An empty map: the footer alone, or a root that leads nowhere (the empty key
+                // is no key of the index).
+                0
+            } else {
+                v.visit(self.root, key_len.min(MAX_KEY))?
+            };
+        if keys != self.declared {
+            return Err(format!(
+                "its footer says it holds {} keys, but its nodes hold {keys}",
+                self.declared
+            ));
+        }
+        Ok(keys)
+    }
+}
+
+/// The walk of [`Transducer::verify`].
+struct Verifier<'a> {
+    t: &'a Transducer,
+    /// Each node checked: its height (bytes of key below it) and its keys.
+    seen: HashMap<usize, (usize, u64)>,
+    /// Bytes spanned by the nodes checked so far.
+    spanned: usize,
+}
+
+impl Verifier<'_> {
+    /// Checks the node at `addr`, which ends keys `height` bytes below it, and everything
+    /// below it; returns its keys (saturating).
+    fn visit(&mut self, addr: usize, height: usize) -> Result<u64, String> {
+        if let Some(&(h, keys)) = self.seen.get(&addr) {
+            if h != height {
+                return Err(format!(
+                    "the node at byte {addr} is reached at two depths, so its keys would \
+                     have two lengths"
+                ));
+            }
+            return Ok(keys);
+        }
+        let data = self.t.data();
+        let indexed = self.t.indexed;
+        let node = Node::decode(data, addr, indexed)
+            .ok_or_else(|| format!("the node at byte {addr} does not decode"))?;
+        self.spanned = self.spanned.saturating_add(node.span(addr));
+        if self.spanned > data.len() {
+            return Err(format!(
+                "its nodes overlap (the node at byte {addr} takes the bytes they span past \
+                 the section's {}), which no writer does",
+                data.len()
+            ));
+        }
+        // The lookup path decodes the final state apart: it must read the same.
+        if final_output(data, addr, indexed) != node.final_output() {
+            return Err(format!(
+                "the node at byte {addr} reads as final on one path and not on another"
+            ));
+        }
+        let keys = if height == 0 {
+            if node.final_output().is_none() || node.len() != 0 {
+                return Err(format!(
+                    "the node at byte {addr} continues keys past their length"
+                ));
+            }
+            1
+        } else {
+            if node.final_output().is_some() {
+                return Err(format!(
+                    "the node at byte {addr} ends a key {height} bytes short of its length"
+                ));
+            }
+            if node.len() == 0 {
+                return Err(format!("the node at byte {addr} leads to no key"));
+            }
+            let mut keys = 0u64;
+            let mut previous: Option<u8> = None;
+            for i in 0..node.len() {
+                let bad = || format!("transition {i} of the node at byte {addr} does not decode");
+                let input = node.input(data, i).ok_or_else(bad)?;
+                let (out, next) = node.transition(data, i).ok_or_else(bad)?;
+                if previous.is_some_and(|p| p >= input) {
+                    return Err(format!(
+                        "the node at byte {addr} lists its inputs out of order"
+                    ));
+                }
+                previous = Some(input);
+                if step(data, addr, input, indexed) != Some((out, next)) {
+                    return Err(format!(
+                        "the node at byte {addr} leads input {input:#04x} elsewhere on the \
+                         lookup path than in its transition list"
+                    ));
+                }
+                keys = keys.saturating_add(self.visit(next, height - 1)?);
+            }
+            if let Node::Any(n) = node
+                && n.indexed
+            {
+                // Lookups take the transition from the index: it must name each input's
+                // transition, and none for the other bytes.
+                let index = data
+                    .get(n.inputs_end..n.inputs_end + 256)
+                    .ok_or_else(|| format!("the node at byte {addr} has no room for its index"))?;
+                let mut transition_of = [None; 256];
+                for i in 0..n.ntrans {
+                    if let Some(input) = node.input(data, i) {
+                        transition_of[usize::from(input)] = Some(i);
+                    }
+                }
+                for (b, (&at, want)) in index.iter().zip(transition_of).enumerate() {
+                    let ok = match want {
+                        Some(i) => usize::from(at) == i,
+                        None => usize::from(at) >= n.ntrans,
+                    };
+                    if !ok {
+                        return Err(format!(
+                            "the transition index of the node at byte {addr} disagrees with \
+                             its inputs at byte {b:#04x}"
+                        ));
+                    }
+                }
+            }
+            keys
+        };
+        self.seen.insert(addr, (height, keys));
+        Ok(keys)
+    }
+}
+
+/// A node on the path of a [`Stream`]: its output so far and its next transition.
+struct Frame {
+    node: Node,
+    out: u64,
+    next: usize,
+}
+
+/// The keys of a transducer in order; see [`Transducer::stream`].
+pub(crate) struct Stream<'a> {
+    data: &'a [u8],
+    indexed: bool,
+    key_len: usize,
+    /// The path from the root; `key[..stack.len() - 1]` spells it.
+    stack: Vec<Frame>,
+    key: [u8; MAX_KEY],
+    /// The last key yielded.
+    last: Option<[u8; MAX_KEY]>,
+    /// Nodes the walk may still enter.
+    budget: u64,
+    exhausted: bool,
+}
+
+impl Stream<'_> {
+    /// True when the walk stopped at its budget rather than at the last key.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// The next key and its value.
+    #[allow(clippy::should_implement_trait)]
+    pub(crate) fn next(&mut self) -> Option<(&[u8], u64)> {
+        loop {
+            let depth = self.stack.len().checked_sub(1)?;
+            let top = self.stack.last_mut()?;
+            if depth == self.key_len {
+                let value = top.node.final_output().map(|f| top.out.wrapping_add(f));
+                self.stack.pop();
+                let key = &self.key[..depth];
+                let greater = self.last.as_ref().is_none_or(|l| key > &l[..depth]);
+                if let Some(v) = value
+                    && greater
+                {
+                    self.last = Some(self.key);
+                    let last = self.last.as_ref()?;
+                    return Some((&last[..depth], v));
+                }
+                continue;
+            }
+            let i = top.next;
+            if i >= top.node.len() {
+                self.stack.pop();
+                continue;
+            }
+            top.next += 1;
+            let (Some(input), Some((o, next))) = (
+                top.node.input(self.data, i),
+                top.node.transition(self.data, i),
+            ) else {
+                continue;
+            };
+            // Below the keys yielded already: nothing new there.
+            self.key[depth] = input;
+            if let Some(l) = &self.last
+                && self.key[..=depth] < l[..=depth]
+            {
+                continue;
+            }
+            let out = top.out.wrapping_add(o);
+            if self.budget == 0 {
+                self.exhausted = true;
+                self.stack.clear();
+                return None;
+            }
+            self.budget -= 1;
+            if let Some(node) = Node::decode(self.data, next, self.indexed) {
+                self.stack.push(Frame { node, out, next: 0 });
             }
         }
     }
@@ -395,8 +694,13 @@ fn read_le(data: &[u8], at: usize, n: usize) -> Option<u64> {
 enum Node {
     /// fst's node at address 0: final, output 0, no transitions.
     EmptyFinal,
-    /// One transition with its output and target; never final.
-    One { input: u8, out: u64, next: usize },
+    /// One transition with its output and target; never final. `low` is its lowest byte.
+    One {
+        input: u8,
+        out: u64,
+        next: usize,
+        low: usize,
+    },
     /// Any number of transitions (including none), possibly final.
     Any(AnyNode),
 }
@@ -414,6 +718,8 @@ struct AnyNode {
     /// The node's lowest byte, from which transition addresses are deltas.
     end: usize,
     final_output: Option<u64>,
+    /// Whether a 256-byte transition index lies above the inputs.
+    indexed: bool,
 }
 
 impl Node {
@@ -437,6 +743,7 @@ impl Node {
                         input,
                         out: 0,
                         next: below.checked_sub(1)?,
+                        low: below,
                     });
                 }
                 let sizes_at = below.checked_sub(1)?;
@@ -450,6 +757,7 @@ impl Node {
                     input,
                     out,
                     next: delta_addr(end, delta)?,
+                    low: end,
                 })
             }
             _ => {
@@ -489,6 +797,7 @@ impl Node {
                     outputs_end,
                     end,
                     final_output,
+                    indexed: index_len != 0,
                 }))
             }
         }
@@ -501,6 +810,15 @@ impl Node {
             Node::EmptyFinal => Some(0),
             Node::One { .. } => None,
             Node::Any(n) => n.final_output,
+        }
+    }
+
+    /// Bytes the node at `addr` takes, from its lowest byte to its state byte.
+    fn span(&self, addr: usize) -> usize {
+        match *self {
+            Node::EmptyFinal => 0,
+            Node::One { low, .. } => addr - low + 1,
+            Node::Any(n) => addr - n.end + 1,
         }
     }
 
@@ -589,7 +907,25 @@ mod tests {
             .expect("sorted keys")
             .into_fst()
             .into_inner();
-        Transducer::new(Map::new(Bytes::from(bytes)).expect("a valid map"))
+        let t = Transducer::parse(Bytes::from(bytes)).expect("a valid map");
+        let key_len = items.keys().next().map_or(0, Vec::len);
+        if items.keys().all(|k| k.len() == key_len) {
+            // Whatever fst writes passes verification, and streams as it was built.
+            assert_eq!(t.verify(key_len), Ok(items.len() as u64));
+            let mut s = t.stream(key_len, u64::MAX);
+            let mut streamed = Vec::new();
+            while let Some((k, v)) = s.next() {
+                streamed.push((k.to_vec(), v));
+            }
+            assert_eq!(
+                streamed,
+                items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect::<Vec<_>>()
+            );
+        }
+        t
     }
 
     #[test]

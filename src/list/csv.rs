@@ -171,6 +171,32 @@ impl<R: BufRead> Records<R> {
         parse: impl Fn(&[Field<'_>], usize) -> Result<T, (RowError, usize)>,
         bad_header: impl Fn(Vec<String>) -> RowError,
     ) -> Option<Result<T, ListError>> {
+        self.next_record(|fields, line, first| {
+            if first && fields[0].text.eq_ignore_ascii_case(columns[0]) {
+                let names_ok = fields.len() <= columns.len()
+                    && fields
+                        .iter()
+                        .zip(columns)
+                        .all(|(f, c)| f.text.eq_ignore_ascii_case(c));
+                if names_ok {
+                    return None;
+                }
+                let found = fields.iter().map(|f| f.text.to_string()).collect();
+                return Some(Err((bad_header(found), 1)));
+            }
+            Some(parse(fields, line.chars().count()))
+        })
+    }
+
+    /// The next record that is not a comment or a blank line, split into fields and given
+    /// to `handle` with its line and whether it is the first record (the header's place).
+    /// `handle` answers `None` to skip the record (a header), or the row or the problem and
+    /// its column, which counts as a data row; I/O, encoding and quoting errors are returned
+    /// without calling it.
+    pub(super) fn next_record<T>(
+        &mut self,
+        mut handle: impl FnMut(&[Field<'_>], &str, bool) -> Option<Result<T, (RowError, usize)>>,
+    ) -> Option<Result<T, ListError>> {
         while !self.done {
             self.buf.clear();
             let n = match self.reader.read_until(b'\n', &mut self.buf) {
@@ -221,36 +247,26 @@ impl<R: BufRead> Records<R> {
             if line.trim().is_empty() {
                 continue;
             }
+            let first = !self.seen_data;
+            self.seen_data = true;
             let fields = match split_record(line, ',') {
                 Ok(f) => f,
                 Err((kind, column)) => {
                     self.rows += 1;
-                    self.seen_data = true;
                     return Some(Err(self.error(kind, column, line)));
                 }
             };
-            let first_row = !self.seen_data;
-            self.seen_data = true;
-            if first_row && fields[0].text.eq_ignore_ascii_case(columns[0]) {
-                let names_ok = fields.len() <= columns.len()
-                    && fields
-                        .iter()
-                        .zip(columns)
-                        .all(|(f, c)| f.text.eq_ignore_ascii_case(c));
-                if names_ok {
-                    continue;
-                }
+            if let Some(result) = handle(&fields, line, first) {
                 self.rows += 1;
-                let found = fields.iter().map(|f| f.text.to_string()).collect();
-                return Some(Err(self.error(bad_header(found), 1, line)));
+                return Some(result.map_err(|(kind, column)| self.error(kind, column, line)));
             }
-            self.rows += 1;
-            return Some(
-                parse(&fields, line.chars().count())
-                    .map_err(|(kind, column)| self.error(kind, column, line)),
-            );
         }
         None
+    }
+
+    /// The 1-based number of the last line read (0 before the first).
+    pub(super) fn line(&self) -> u64 {
+        self.line
     }
 }
 

@@ -88,6 +88,104 @@ pub enum RowError {
         /// The header's fields.
         found: Vec<String>,
     },
+    /// The msisdn field is not an MSISDN.
+    #[error("the msisdn field is not an MSISDN: {0}")]
+    Msisdn(IdError),
+    /// A DIRBS list's imei field holds a character that is not a digit.
+    #[error(
+        "the imei {imei:?} holds {ch:?}, which is not a digit: DIRBS lists the IMEIs it could \
+         not normalise (hexadecimal, '*' or '#', as operators reported them) unless its \
+         output_invalid_imeis option is off, and no index can key one; set the row aside, or \
+         have the register turn output_invalid_imeis off"
+    )]
+    DirbsImeiCharacter {
+        /// The imei field.
+        imei: String,
+        /// Its first character that is not a digit.
+        ch: char,
+    },
+    /// A DIRBS list's imei field is digits, but not 14 to 16 of them.
+    #[error(
+        "the imei {imei:?} has {digits} digits, but DIRBS writes 14 (15 with a check digit, 16 \
+         as an IMEISV): it lists the IMEIs it could not normalise unless its \
+         output_invalid_imeis option is off, and no index can key one; set the row aside, or \
+         have the register turn output_invalid_imeis off"
+    )]
+    DirbsImeiLength {
+        /// The imei field.
+        imei: String,
+        /// How many digits it has.
+        digits: usize,
+    },
+    /// A DIRBS list's block_date field is not a date.
+    #[error(
+        "{0:?} is not a block date: DIRBS writes YYYYMMDD, a real day from 19700101 to 99991231"
+    )]
+    DirbsDate(String),
+    /// A DIRBS notification list's amnesty_granted field is not True or False.
+    #[error("{0:?} is not an amnesty flag: DIRBS writes True or False")]
+    DirbsAmnesty(String),
+    /// A DIRBS list's field that the register always fills is empty.
+    #[error(
+        "the {field} field is empty, but DIRBS always fills it: the file was edited or damaged; \
+         fill the field or set the row aside"
+    )]
+    DirbsBlank {
+        /// The column's name, as the header names it.
+        field: &'static str,
+    },
+    /// A DIRBS list's reasons field holds only `|` separators and blanks.
+    #[error(
+        "the reasons field names no reason, only '|' separators and blanks: DIRBS writes at \
+         least one reason, separated by '|'; fill the field or set the row aside"
+    )]
+    DirbsNoReason,
+    /// A DIRBS list's row whose number of fields is not the header's.
+    #[error(
+        "the row has {found} fields, but the header names {expected}: {columns}{}",
+        if found > expected { "; a field with a comma (a reason) must be in double quotes" } else { "" }
+    )]
+    DirbsFieldCount {
+        /// How many fields the row has.
+        found: usize,
+        /// How many columns the header names.
+        expected: usize,
+        /// The header's columns, comma-separated.
+        columns: &'static str,
+    },
+    /// A DIRBS list file that does not start with a header row. This stops reading.
+    #[error(
+        "the file has no header row: every DIRBS list file starts with one, even an empty \
+         list's (imei,block_date,reasons for the blacklist, imei,imsi,msisdn,block_date,reasons \
+         for a notification list, imei,imsi,msisdn for an exception list); the file was cut \
+         short or is not a DIRBS list"
+    )]
+    DirbsNoHeader,
+    /// A DIRBS list file whose header row is no DIRBS list's. This stops reading.
+    #[error(
+        "the header row names columns {found:?}, which no DIRBS list has: the blacklist's are \
+         imei,block_date,reasons, a notification list's imei,imsi,msisdn,block_date,reasons \
+         (and amnesty_granted when the register grants amnesty), an exception list's \
+         imei,imsi,msisdn"
+    )]
+    DirbsHeader {
+        /// The header's fields.
+        found: Vec<String>,
+    },
+    /// A DIRBS list file whose header is another list's than the one it is read as (by its
+    /// name, or as its reader was told). This stops reading.
+    #[error(
+        "the header row is {found}'s, but the file is read as {expected} (its name says so, or \
+         the caller did): the file was renamed or mixed up with another list's; check where it \
+         came from"
+    )]
+    DirbsHeaderMismatch {
+        /// The list the header belongs to, as words: `the blacklist`, `a notification list`
+        /// or `an exception list`.
+        found: &'static str,
+        /// The list the file is read as, likewise.
+        expected: &'static str,
+    },
     /// The source could not be read. Unlike the others, this stops reading.
     #[error("reading failed: {0}")]
     Io(io::Error),
@@ -138,9 +236,17 @@ impl ListError {
         }
     }
 
-    /// True when reading cannot go on (the source failed), as opposed to one bad row.
+    /// True when reading cannot go on, as opposed to one bad row: the source failed, or a
+    /// DIRBS list file's header row is missing, unknown or another list's (its rows would be
+    /// read as the wrong list's).
     pub fn is_fatal(&self) -> bool {
-        matches!(self.kind, RowError::Io(_))
+        matches!(
+            self.kind,
+            RowError::Io(_)
+                | RowError::DirbsNoHeader
+                | RowError::DirbsHeader { .. }
+                | RowError::DirbsHeaderMismatch { .. }
+        )
     }
 }
 

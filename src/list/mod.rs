@@ -25,6 +25,9 @@
 //!
 //! Delta lists ([`DeltaReader`]) are lists with an operation column in front: the changes
 //! from one version of a list to the next.
+//!
+//! A national register's own list files (DIRBS's blacklist, notification and exception
+//! lists, their deltas and zips) are read by [`dirbs`].
 
 use std::io::BufRead;
 
@@ -32,6 +35,7 @@ use crate::model::change::Change;
 use crate::model::rule::Rule;
 
 mod csv;
+pub mod dirbs;
 mod error;
 mod format;
 mod row;

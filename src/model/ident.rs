@@ -1,4 +1,4 @@
-//! Equipment and subscriber identifiers: [`Imei`], [`ImeiSv`], [`Tac`] and [`Imsi`].
+//! Equipment and subscriber identifiers: [`Imei`], [`ImeiSv`], [`Tac`], [`Imsi`] and [`Msisdn`].
 //!
 //! An IMEI (3GPP TS 23.003 §6.2.1) is a Type Allocation Code (8 digits, one handset model),
 //! a serial number (6 digits) and a Luhn check digit. The check digit is derived and "is not
@@ -690,7 +690,75 @@ impl FromStr for Imsi {
     }
 }
 
-/// Parses a run of digits without separators (TACs, IMSIs).
+/// An MSISDN: a subscriber's telephone number in international form (E.164), 1 to 15 digits
+/// without a `+`.
+///
+/// Registers keep it beside the IMEI and IMSI to say whom to notify; it is not part of any
+/// check. Leading zeros are significant, so the number of digits is kept beside their value.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::Msisdn;
+///
+/// let msisdn = Msisdn::parse("223355000000")?;
+/// assert_eq!(msisdn.to_string(), "223355000000");
+/// assert_eq!(Msisdn::parse("1")?.len(), 1);
+/// assert_ne!(Msisdn::parse("0223355000000")?, msisdn);
+/// assert!(Msisdn::parse("+223355000000").is_err());
+/// # Ok::<(), imei_index::IdError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Msisdn {
+    len: u8,
+    value: u64,
+}
+
+impl Msisdn {
+    /// Parses 1 to 15 digits (surrounding whitespace ignored).
+    ///
+    /// # Errors
+    ///
+    /// An [`IdError`] saying what is wrong and where: empty input, a character that is not
+    /// a digit (a `+` too), or more than 15 digits.
+    pub fn parse(input: &str) -> Result<Msisdn, IdError> {
+        let value = parse_plain_digits(input, "MSISDN", 1..=15, "1 to 15 digits")?;
+        Ok(Msisdn {
+            len: input.trim().len() as u8,
+            value,
+        })
+    }
+
+    /// The number of digits, 1 to 15.
+    pub fn len(self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Always false: an MSISDN has at least one digit. Present because `len` is.
+    pub fn is_empty(self) -> bool {
+        false
+    }
+
+    /// The digits as a number (leading zeros are kept by [`Msisdn::len`]).
+    pub fn as_u64(self) -> u64 {
+        self.value
+    }
+}
+
+impl fmt::Display for Msisdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:0width$}", self.value, width = usize::from(self.len))
+    }
+}
+
+impl FromStr for Msisdn {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Msisdn, IdError> {
+        Msisdn::parse(s)
+    }
+}
+
+/// Parses a run of digits without separators (TACs, IMSIs, MSISDNs).
 fn parse_plain_digits(
     input: &str,
     what: &'static str,

@@ -1,12 +1,13 @@
 //! The index: checking equipment against the rules of a file, mapped or in memory.
 
 use bytes::Bytes;
-use fst::Map;
 
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
-use crate::format::node::Transducer;
-use crate::format::{DeltaInfo, ENTRY_RECORD, Header, Record, decode_entry};
+use crate::format::node::{Stream, Transducer};
+use crate::format::{
+    DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, Section, decode_entry, walk_limit,
+};
 use crate::model::ident::{Imei, Imsi};
 use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::stats::IndexStats;
@@ -248,12 +249,33 @@ impl Index {
 /// Crate-internal access for the stream operations (diff, merge, apply) and layered views.
 impl Index {
     /// The transducer of one kind's rules: key → entry id.
-    pub(crate) fn map(&self, kind: RuleKind) -> &Map<Bytes> {
+    pub(crate) fn map(&self, kind: RuleKind) -> &Transducer {
         match kind {
-            RuleKind::Pair => self.pair.map(),
-            RuleKind::Imei => self.imei.map(),
-            RuleKind::Range => self.range.map(),
-            RuleKind::Tac => self.tac.map(),
+            RuleKind::Pair => &self.pair,
+            RuleKind::Imei => &self.imei,
+            RuleKind::Range => &self.range,
+            RuleKind::Tac => &self.tac,
+        }
+    }
+
+    /// One kind's keys in order, with their entry ids: strictly increasing and panic-free
+    /// whatever the bytes (see [`Transducer::stream`]), and finite: it stops (and says
+    /// so, [`Stream::exhausted`]) after as many steps as walking the most keys that
+    /// [`Verification::Full`](crate::Verification::Full) accepts in a file of this size
+    /// takes, so never early in a file that passes Full.
+    pub(crate) fn stream(&self, kind: RuleKind) -> Stream<'_> {
+        let key_len = Section::of_kind(kind).key_len().unwrap_or(0);
+        let budget = walk_limit(self.bytes.len() as u64).saturating_mul(key_len as u64 + 1);
+        self.map(kind).stream(key_len, budget)
+    }
+
+    /// The error for a stream that stopped at its budget.
+    pub(crate) fn too_many_keys(&self) -> FormatError {
+        let file_bytes = self.bytes.len() as u64;
+        FormatError::TooManyKeys {
+            keys: walk_limit(file_bytes).saturating_add(1),
+            file_bytes,
+            limit: walk_limit(file_bytes),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Iterating over an index's rules.
 
-use fst::Streamer;
-
+use crate::format::node::Stream;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
 
@@ -9,6 +8,11 @@ impl Index {
     /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order.
     ///
     /// Rebuilding an index from these rules gives an index with the same rules.
+    ///
+    /// Never panics, whatever the bytes. In a file that fails
+    /// [`Verification::Full`](crate::Verification::Full), keys that do not decode are
+    /// skipped, and the iteration ends after at most as many steps as walking
+    /// [`walk_limit`](crate::walk_limit)`(file size)` keys takes.
     pub fn rules(&self) -> Rules<'_> {
         Rules::new(self)
     }
@@ -18,7 +22,7 @@ impl Index {
 pub struct Rules<'a> {
     index: &'a Index,
     kind: usize,
-    stream: Option<fst::map::Stream<'a>>,
+    stream: Option<Stream<'a>>,
 }
 
 impl<'a> Rules<'a> {
@@ -38,15 +42,7 @@ impl Iterator for Rules<'_> {
         loop {
             let kind = *RuleKind::ALL.get(self.kind)?;
             let index = self.index;
-            let stream = self.stream.get_or_insert_with(|| {
-                let map = match kind {
-                    RuleKind::Pair => index.pair.map(),
-                    RuleKind::Imei => index.imei.map(),
-                    RuleKind::Range => index.range.map(),
-                    RuleKind::Tac => index.tac.map(),
-                };
-                map.stream()
-            });
+            let stream = self.stream.get_or_insert_with(|| index.stream(kind));
             let Some((k, v)) = stream.next() else {
                 self.kind += 1;
                 self.stream = None;

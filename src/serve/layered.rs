@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use fst::Streamer;
-
 use crate::error::Error;
 use crate::format::Record;
 use crate::format::key::{self, range_of_key};
@@ -14,6 +12,7 @@ use crate::model::rule::{Entry, RuleKind, Verdict};
 use crate::read::index::Index;
 use crate::update::apply::{Apply, ApplySummary, layered_serial};
 use crate::update::delta::Delta;
+use crate::update::union::too_many_keys;
 
 /// A base index with deltas over it, checked newest first: it answers as the index that
 /// [`Apply`] (or [`LayeredIndex::compact_to_file`]) folds them into would.
@@ -79,10 +78,12 @@ impl LayeredIndex {
     ///
     /// # Errors
     ///
-    /// [`Error::DeltaBase`] when a delta was made for another serial than the one below it.
+    /// [`Error::DeltaBase`] when a delta was made for another serial than the one below it;
+    /// [`Error::Format`] when a layer holds more ranges than can be streamed (only in
+    /// files that fail full verification).
     pub fn new(base: Index, deltas: Vec<Delta>) -> Result<LayeredIndex, Error> {
         let serial = layered_serial(&base, &deltas)?;
-        let overlay = RangeOverlay::new(&base, &deltas);
+        let overlay = RangeOverlay::new(&base, &deltas)?;
         Ok(LayeredIndex {
             base,
             deltas,
@@ -203,20 +204,28 @@ impl LayeredIndex {
 impl RangeOverlay {
     /// The overlay of the deltas' ranges, or `None` when no delta has a range or a range
     /// tombstone.
-    fn new(base: &Index, deltas: &[Delta]) -> Option<RangeOverlay> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] when a layer holds more ranges than can be streamed (more keys
+    /// than full verification accepts for its size).
+    fn new(base: &Index, deltas: &[Delta]) -> Result<Option<RangeOverlay>, Error> {
         // The newest record of every range a delta mentions.
         let mut mentioned: BTreeMap<(u64, u64), Record> = BTreeMap::new();
         for d in deltas {
             let index = d.index();
-            let mut s = index.map(RuleKind::Range).stream();
+            let mut s = index.stream(RuleKind::Range);
             while let Some((k, v)) = s.next() {
                 if let (Some(r), Some(rec)) = (range_of_key(k), index.record(v)) {
                     mentioned.insert(r, rec);
                 }
             }
+            if s.exhausted() {
+                return Err(too_many_keys(index));
+            }
         }
         if mentioned.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for &(a, b) in mentioned.keys() {
@@ -227,7 +236,7 @@ impl RangeOverlay {
         }
         // The base's ranges that meet a span and that no delta mentions.
         let mut layered: BTreeMap<(u64, u64), Entry> = BTreeMap::new();
-        let mut s = base.map(RuleKind::Range).stream();
+        let mut s = base.stream(RuleKind::Range);
         while let Some((k, v)) = s.next() {
             let (Some((a, b)), Some(Record::Rule(e))) = (range_of_key(k), base.record(v)) else {
                 continue;
@@ -237,6 +246,9 @@ impl RangeOverlay {
             if meets && !mentioned.contains_key(&(a, b)) {
                 layered.insert((a, b), e);
             }
+        }
+        if s.exhausted() {
+            return Err(too_many_keys(base));
         }
         layered.extend(
             mentioned
@@ -253,6 +265,6 @@ impl RangeOverlay {
             let Ok(()) = sweep.push(a, b, e, &mut emit);
         }
         let Ok(()) = sweep.finish(&mut emit);
-        Some(RangeOverlay { spans, segments })
+        Ok(Some(RangeOverlay { spans, segments }))
     }
 }

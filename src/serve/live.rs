@@ -1,14 +1,16 @@
 //! An index that follows its file: hot reload without stopping or blocking the readers.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorChain};
+use crate::format::FormatError;
 use crate::model::ident::{Imei, Imsi};
 use crate::model::rule::Verdict;
 use crate::read::index::Index;
@@ -24,7 +26,10 @@ use crate::read::open::OpenOptions;
 /// reloading thread descheduled mid-swap) cannot stall a reader the way a lock can. An
 /// index stays mapped until its last reader lets go of it (it is reference counted), and
 /// a file that cannot be opened or fails verification is refused with an error while the
-/// old index goes on serving.
+/// old index goes on serving. Refusals are never silent: each one is counted
+/// ([`LiveIndex::refused`]) and the latest is kept ([`LiveIndex::last_refusal`]) until a
+/// reload succeeds, so that a monitor can tell that the index served is older than the
+/// file published.
 ///
 /// Publish new files with [`publish`](crate::publish()) (or any write-then-rename): a file
 /// changed in place under a mapping is undefined behaviour. Clones of a `LiveIndex` share
@@ -74,6 +79,24 @@ struct Shared {
     current: ArcSwap<Index>,
     /// Held by reloads only, so that they run one at a time and in order.
     state: Mutex<ReloadState>,
+    /// Reloads refused since opening.
+    refused: AtomicU64,
+    /// The latest refusal, until a reload succeeds.
+    last_refusal: ArcSwapOption<RefusedReload>,
+}
+
+/// A reload that was refused: why, and when. See [`LiveIndex::last_refusal`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefusedReload {
+    /// The error with its causes, as [`ErrorChain`] prints it.
+    pub message: String,
+    /// The format error, when the file was not a valid index (rather than unreadable).
+    pub format: Option<FormatError>,
+    /// When the reload was refused.
+    pub at: SystemTime,
+    /// The count of refusals ([`LiveIndex::refused`]) this one made.
+    pub number: u64,
 }
 
 /// What the reloads have seen of the file.
@@ -176,6 +199,8 @@ impl LiveIndex {
                     loaded: identity,
                     failed: None,
                 }),
+                refused: AtomicU64::new(0),
+                last_refusal: ArcSwapOption::empty(),
             }),
         })
     }
@@ -228,15 +253,37 @@ impl LiveIndex {
         self.shared.reload(&mut state)
     }
 
+    /// How many reloads have refused a file since this index was opened (each file that
+    /// [`LiveIndex::reload_if_changed`] refuses counts once; each failed
+    /// [`LiveIndex::reload`] counts).
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Why the latest reload was refused, while no reload has succeeded since: `Some`
+    /// means the index serving is not the file the path names (that file was refused),
+    /// `None` that the latest reload, if any, succeeded. Lock-free, for monitoring.
+    pub fn last_refusal(&self) -> Option<Arc<RefusedReload>> {
+        self.shared.last_refusal.load_full()
+    }
+
     /// Reloads if the path names another file, or the file changed, since the last load
     /// or failed attempt; `Ok(None)` if not. What a [watcher](LiveIndex::watch) runs.
+    ///
+    /// Never waits behind another reload: while one is in progress (opening and verifying
+    /// a file can take a while, most with [`Verification::Full`](crate::Verification::Full)),
+    /// it returns `Ok(None)` at once, and the next call looks at the file again.
     ///
     /// # Errors
     ///
     /// As [`LiveIndex::reload`], once per new file: a file that failed is not tried again
     /// until it changes.
     pub fn reload_if_changed(&self) -> Result<Option<Reload>, Error> {
-        let mut state = self.lock_state();
+        let mut state = match self.shared.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+        };
         let now = Identity::of(&self.shared.path);
         if (now.is_some() && now == state.loaded) || state.failed == Some(now) {
             return Ok(None);
@@ -317,6 +364,7 @@ impl Shared {
                 let old = self.current.swap(Arc::new(index));
                 state.loaded = identity;
                 state.failed = None;
+                self.last_refusal.store(None);
                 Ok(Reload {
                     old: Version::of(&old),
                     new,
@@ -324,6 +372,13 @@ impl Shared {
             }
             Err(e) => {
                 state.failed = Some(identity);
+                let number = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                self.last_refusal.store(Some(Arc::new(RefusedReload {
+                    message: ErrorChain(&e).to_string(),
+                    format: e.as_format().cloned(),
+                    at: SystemTime::now(),
+                    number,
+                })));
                 Err(e)
             }
         }

@@ -6,11 +6,12 @@ use std::path::Path;
 
 use crate::build::write::{self, RuleSource, Visit};
 use crate::error::Error;
+use crate::format::key::target_of;
 use crate::format::{Record, RuleCounts};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
 use crate::update::delta::Delta;
-use crate::update::union;
+use crate::update::union::{self, bad_key};
 
 /// What applying deltas did, relative to the base.
 ///
@@ -167,7 +168,8 @@ pub(crate) fn layered_serial(base: &Index, deltas: &[Delta]) -> Result<u64, Erro
             });
         }
         serial = match d.serial() {
-            0 => serial + 1,
+            // A crafted base may carry the largest serial: no overflow, ever.
+            0 => serial.saturating_add(1),
             s => s,
         };
     }
@@ -216,6 +218,9 @@ impl RuleSource for Source<'_> {
                 self.summary.set(s);
             }
             match newest {
+                // A key that names no target comes only from an input that fails full
+                // verification: refuse it rather than write it into the new index.
+                Record::Rule(_) if target_of(kind, key).is_none() => Err(bad_key(kind, key)),
                 Record::Rule(_) => f(key, newest),
                 Record::Removed => Ok(()),
             }

@@ -6,7 +6,7 @@ use crate::format::key::target_of;
 use crate::model::change::Change;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
-use crate::update::union::{Union, bad_key, bad_value};
+use crate::update::union::{Union, bad_key, bad_value, too_many_keys};
 
 /// The changes that turn `old` into `new`: an add for every target only `new` has a rule
 /// for, a change for every target whose entry differs, a remove (with the old entry) for
@@ -74,8 +74,14 @@ impl Iterator for Diff<'_> {
                 .union
                 .get_or_insert_with(|| Union::new(&[old, new], kind));
             let Some((key, values)) = union.next() else {
+                let exhausted = union.exhausted();
                 self.kind += 1;
                 self.union = None;
+                if let Some(i) = exhausted {
+                    // The stream ends with the error: the changes after it are unknown.
+                    self.kind = RuleKind::ALL.len();
+                    return Some(Err(too_many_keys([old, new][i])));
+                }
                 continue;
             };
             let (mut was, mut is) = (None, None);

@@ -148,7 +148,10 @@ impl<'a> Merge<'a> {
         let written = write::write_index(w, &source, serial, None, io_err)?;
         Ok(MergeSummary {
             serial,
-            rules_in: self.inputs.iter().map(|i| i.stats().rules()).sum(),
+            rules_in: self
+                .inputs
+                .iter()
+                .fold(0, |n, i| n.saturating_add(i.stats().rules())),
             rules_written: written.counts.total(),
             merged: source.merged.get(),
             conflicts: source.conflicts.get(),

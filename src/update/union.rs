@@ -5,10 +5,8 @@
 //! `fst`'s own union for the few inputs these operations have, since it keeps no heap and
 //! copies each key once.
 
-use fst::Streamer;
-use fst::map::Stream;
-
 use crate::error::{Error, Origin};
+use crate::format::node::Stream;
 use crate::format::{FormatError, Record, Section};
 use crate::model::rule::RuleKind;
 use crate::read::index::Index;
@@ -23,22 +21,34 @@ pub(crate) struct Union<'a> {
     heads: Vec<Option<(Vec<u8>, u64)>>,
     key: Vec<u8>,
     values: Vec<Hit>,
+    /// The first input whose stream stopped at its budget, not at its last key.
+    exhausted: Option<usize>,
 }
 
 impl<'a> Union<'a> {
     /// The union of `kind`'s transducers of `inputs`.
     pub(crate) fn new(inputs: &[&'a Index], kind: RuleKind) -> Union<'a> {
-        let mut streams: Vec<Stream<'a>> = inputs.iter().map(|i| i.map(kind).stream()).collect();
+        // The crate's own streams: strictly increasing and panic-free on any bytes, which
+        // the merge below relies on.
+        let mut streams: Vec<Stream<'a>> = inputs.iter().map(|i| i.stream(kind)).collect();
         let heads = streams
             .iter_mut()
             .map(|s| s.next().map(|(k, v)| (k.to_vec(), v)))
             .collect();
+        let exhausted = streams.iter().position(Stream::exhausted);
         Union {
             streams,
             heads,
             key: Vec::with_capacity(16),
             values: Vec::with_capacity(inputs.len()),
+            exhausted,
         }
+    }
+
+    /// The first input (by position) whose keys were not all streamed: it holds more
+    /// than [`Verification::Full`](crate::Verification::Full) accepts for its size.
+    pub(crate) fn exhausted(&self) -> Option<usize> {
+        self.exhausted
     }
 
     /// The next key, with the (input position, value) of every input that has it, by input
@@ -60,7 +70,12 @@ impl<'a> Union<'a> {
                     k.extend_from_slice(next);
                     *v = value;
                 }
-                None => *head = None,
+                None => {
+                    *head = None;
+                    if stream.exhausted() && self.exhausted.is_none_or(|e| i < e) {
+                        self.exhausted = Some(i);
+                    }
+                }
             }
         }
         Some((&self.key, &self.values))
@@ -94,17 +109,20 @@ pub(crate) fn for_each(
         }
         f(key, &records)?;
     }
-    Ok(())
+    match union.exhausted() {
+        Some(i) => Err(too_many_keys(inputs[i])),
+        None => Ok(()),
+    }
+}
+
+/// The error for an input whose keys could not all be streamed.
+pub(crate) fn too_many_keys(input: &Index) -> Error {
+    Error::format(&Origin::Memory, input.too_many_keys())
 }
 
 /// The section of a kind's transducer.
 pub(crate) fn section_of(kind: RuleKind) -> Section {
-    match kind {
-        RuleKind::Pair => Section::Pair,
-        RuleKind::Imei => Section::Imei,
-        RuleKind::Range => Section::Range,
-        RuleKind::Tac => Section::Tac,
-    }
+    Section::of_kind(kind)
 }
 
 /// The error for a value that a verified index cannot hold.

@@ -194,8 +194,8 @@ static void test_versions(const expectations *e) {
 }
 
 static void test_result_text(void) {
-    const char *seen[8];
-    for (int code = IMEI_INDEX_RESULT_OK; code <= IMEI_INDEX_RESULT_PANIC; code++) {
+    const char *seen[9];
+    for (int code = IMEI_INDEX_RESULT_OK; code <= IMEI_INDEX_RESULT_OUT_OF_MEMORY; code++) {
         const char *t = imei_index_result_text(code);
         CHECK(t != NULL && strlen(t) > 0);
         CHECK(strcmp(t, "unknown result code") != 0);
@@ -206,7 +206,8 @@ static void test_result_text(void) {
     }
     CHECK(strcmp(imei_index_result_text(IMEI_INDEX_RESULT_INVALID_IMEI), "invalid IMEI") == 0);
     CHECK(strcmp(imei_index_result_text(-1), "unknown result code") == 0);
-    CHECK(strcmp(imei_index_result_text(8), "unknown result code") == 0);
+    CHECK(strcmp(imei_index_result_text(IMEI_INDEX_RESULT_OUT_OF_MEMORY), "out of memory") == 0);
+    CHECK(strcmp(imei_index_result_text(9), "unknown result code") == 0);
 }
 
 /* A non-NULL value that a failed open must overwrite with NULL. */
