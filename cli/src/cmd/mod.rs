@@ -8,6 +8,7 @@ pub(crate) mod demo;
 pub(crate) mod diff;
 pub(crate) mod dump;
 pub(crate) mod inspect;
+pub(crate) mod journal;
 pub(crate) mod merge;
 pub(crate) mod publish;
 pub(crate) mod scan;
