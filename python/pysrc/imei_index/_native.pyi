@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 from typing import Any, Dict, Final, List, Literal, Optional, Sequence, Union
 
 import pyarrow
@@ -72,7 +73,7 @@ class Index:
     def serial(self) -> int:
         """The serial number the index was built with."""
     @property
-    def path(self) -> Optional[str]:
+    def path(self) -> Optional[pathlib.Path]:
         """The path the index was opened from, or None."""
 
 class LiveIndex:
@@ -93,7 +94,7 @@ class LiveIndex:
     @property
     def serial(self) -> int: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> pathlib.Path: ...
     @property
     def refused(self) -> int:
         """Reloads refused since opening."""
