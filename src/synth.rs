@@ -605,6 +605,8 @@ impl ConnectionLog {
         let mut written = HEADER.len() as u64;
         // How many SIMs each listed handset has been seen with so far.
         let mut sims: HashMap<Imei, u64> = HashMap::new();
+        // The day of the rows being written, and its text (rows are in time order).
+        let mut day_text: (u32, Vec<u8>) = (u32::MAX, Vec::with_capacity(10));
         w.write_all(HEADER)?;
         for i in 0..self.rows {
             let (imei, sim) = if rng.chance(self.listed_share) {
@@ -621,10 +623,19 @@ impl ConnectionLog {
             };
             let (imsi, imsi_len, msisdn) = subscriber(sim);
             let second = i * span / self.rows.max(1) + rng.below(60);
-            let (y, mo, d) =
-                Date::from_days_since_epoch(start_day.days_since_epoch() + (second / DAY) as u32)
+            let day = start_day.days_since_epoch() + (second / DAY) as u32;
+            if day_text.0 != day {
+                let (y, mo, d) = Date::from_days_since_epoch(day)
                     .expect("after 1970")
                     .to_ymd();
+                day_text.1.clear();
+                push_digits(&mut day_text.1, u64::from(y), 4);
+                day_text.1.push(b'-');
+                push_digits(&mut day_text.1, u64::from(mo), 2);
+                day_text.1.push(b'-');
+                push_digits(&mut day_text.1, u64::from(d), 2);
+                day_text.0 = day;
+            }
             let s = second % DAY;
             buf.clear();
             push_digits(&mut buf, imsi, imsi_len);
@@ -643,11 +654,7 @@ impl ConnectionLog {
                 buf.push(b'0' + imei.check_digit());
             }
             buf.push(b',');
-            push_digits(&mut buf, u64::from(y), 4);
-            buf.push(b'-');
-            push_digits(&mut buf, u64::from(mo), 2);
-            buf.push(b'-');
-            push_digits(&mut buf, u64::from(d), 2);
+            buf.extend_from_slice(&day_text.1);
             buf.push(b'T');
             push_digits(&mut buf, s / 3600, 2);
             buf.push(b':');
@@ -729,12 +736,16 @@ fn subscriber(sim: u64) -> (u64, usize, u64) {
 
 /// Appends `value` as exactly `width` decimal digits (leading zeros kept).
 fn push_digits(buf: &mut Vec<u8>, mut value: u64, width: usize) {
-    let at = buf.len();
-    buf.resize(at + width, b'0');
-    for slot in buf[at..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
+    // A plain loop over a stack buffer: the demo writes millions of rows with this, and
+    // the tests run it unoptimized.
+    let mut digits = [b'0'; 20];
+    let mut i = width;
+    while i > 0 {
+        i -= 1;
+        digits[i] = b'0' + (value % 10) as u8;
         value /= 10;
     }
+    buf.extend_from_slice(&digits[..width]);
 }
 
 #[cfg(test)]
