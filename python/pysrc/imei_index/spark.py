@@ -46,9 +46,11 @@ _opened: Dict[str, Index] = {}
 _shipped: Dict[Tuple[int, str, int, int, int], str] = {}
 
 
-def _ship(df: "DataFrame", index_path: "str | os.PathLike[str]", verification: str) -> str:
+def _ship(
+    df: "DataFrame", index_path: "str | os.PathLike[str]", verification: str
+) -> Tuple[str, int]:
     """Verifies the index on the driver and ships it to the executors; returns the name
-    under which ``SparkFiles.get`` finds it there."""
+    under which ``SparkFiles.get`` finds it there, and its serial."""
     path = os.path.realpath(os.fspath(index_path))
     st = os.stat(path)
     index = Index(path, verification=verification)  # fails here, on the driver, if unusable
@@ -70,17 +72,28 @@ def _ship(df: "DataFrame", index_path: "str | os.PathLike[str]", verification: s
             raise RuntimeError(f"{path} changed while it was being shipped: try again")
         sc.addFile(snapshot)
         _shipped[key] = name
-    return name
+    return name, index.serial
 
 
-def _open_shipped(name: str, verification: str) -> Index:
-    """The shipped index, opened once per Python worker."""
-    index = _opened.get(name)
+def _open_shipped(name: str, verification: str, shared_path: Optional[str], serial: int) -> Index:
+    """The shipped index (or the one at a path every executor sees), opened once per
+    Python worker."""
+    key = f"{shared_path}:{name}" if shared_path else name
+    index = _opened.get(key)
     if index is None:
-        from pyspark import SparkFiles
+        if shared_path is None:
+            from pyspark import SparkFiles
 
-        index = Index(SparkFiles.get(name), verification=verification)
-        _opened[name] = index
+            path = SparkFiles.get(name)
+        else:
+            path = shared_path
+        index = Index(path, verification=verification)
+        if index.serial != serial:
+            raise RuntimeError(
+                f"the index at {path} has serial {index.serial}, but the job was planned with "
+                f"serial {serial}: it was republished meanwhile; run the job again"
+            )
+        _opened[key] = index
     return index
 
 
@@ -89,6 +102,8 @@ def _check_batches(
     *,
     name: str,
     verification: str,
+    shared_path: Optional[str],
+    serial: int,
     imei: str,
     imsi: Optional[str],
     columns: Sequence[str],
@@ -96,7 +111,7 @@ def _check_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The task: each batch with the verdict columns appended (and, for ``reverify``,
     only its rows of the given statuses)."""
-    index = _open_shipped(name, verification)
+    index = _open_shipped(name, verification, shared_path, serial)
     keep = pa.array(list(statuses), pa.string()) if statuses is not None else None
     for batch in batches:
         checked = index.check_many(
@@ -131,6 +146,7 @@ def _run(
     columns: Sequence[str],
     statuses: Optional[Sequence[str]],
     verification: str,
+    ship: bool,
 ) -> "DataFrame":
     from pyspark.sql.types import StructType
 
@@ -144,12 +160,21 @@ def _run(
             f"the DataFrame already has columns named {clash}: rename them first "
             "(the verdict is appended under those names)"
         )
-    name = _ship(df, index_path, verification)
+    if ship:
+        (name, serial), shared_path = _ship(df, index_path, verification), None
+    else:
+        # Every executor reads the same path (a shared or replicated file system): verify it
+        # here all the same, so that a bad file fails before any task starts.
+        shared_path = os.path.abspath(os.fspath(index_path))
+        serial = Index(shared_path, verification=verification).serial
+        name = f"serial-{serial}"
     schema = StructType(list(df.schema.fields) + _spark_fields(columns))
     task = functools.partial(
         _check_batches,
         name=name,
         verification=verification,
+        shared_path=shared_path,
+        serial=serial,
         imei=imei,
         imsi=imsi,
         columns=tuple(columns),
@@ -166,6 +191,7 @@ def reverify(
     statuses: Sequence[str] = ("blocked", "tracked"),
     *,
     verification: str = "checksums",
+    ship: bool = True,
 ) -> "DataFrame":
     """The rows of ``df`` seen with listed handsets, with ``status, reason, rule, date``
     appended: what ``imei-index scan`` writes, as a DataFrame.
@@ -177,11 +203,13 @@ def reverify(
     watches). Rows whose IMEI is not an IMEI are not returned: ``verdicts`` shows them, with
     their error. The index is verified on the driver at ``verification`` (``"checksums"``
     by default; ``"trusted"`` or ``"full"``) and opened at that level by every worker.
+    With ``ship=False`` the index is not shipped: every executor opens ``index_path``
+    itself, which must then be a path they all see (a shared or replicated file system).
     """
     unknown = sorted(set(statuses) - set(_STATUSES))
     if unknown or not statuses:
         raise ValueError(f"statuses are some of {_STATUSES}, not {list(statuses)}")
-    return _run(df, index_path, imei, imsi, REVERIFY_COLUMNS, statuses, verification)
+    return _run(df, index_path, imei, imsi, REVERIFY_COLUMNS, statuses, verification, ship)
 
 
 def verdicts(
@@ -191,8 +219,10 @@ def verdicts(
     imsi: Optional[str] = None,
     *,
     verification: str = "checksums",
+    ship: bool = True,
 ) -> "DataFrame":
     """Every row of ``df`` with the verdict columns appended: ``status`` (``blocked``,
     ``tracked``, ``allowed``, ``unknown``, or null when the IMEI is not one), ``reason``,
-    ``rule``, ``date``, ``check_digit_ok`` and ``error``: ``Index.check_many``'s columns."""
-    return _run(df, index_path, imei, imsi, VERDICT_COLUMNS, None, verification)
+    ``rule``, ``date``, ``check_digit_ok`` and ``error``: ``Index.check_many``'s columns.
+    The other arguments are ``reverify``'s."""
+    return _run(df, index_path, imei, imsi, VERDICT_COLUMNS, None, verification, ship)
