@@ -18,7 +18,7 @@
 //! assert_eq!(imeis, ListShape::new(10_000, 7).imeis().collect::<Vec<_>>());
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::field::Reason;
@@ -294,25 +294,30 @@ impl Permutation {
 
 /// `n` distinct random TACs with realistic reporting-body prefixes (35, 86, 01, 49 …).
 fn random_tacs(rng: &mut Rng, n: usize) -> Vec<Tac> {
-    const PREFIXES: [(u32, u32); 6] = [(35, 50), (86, 30), (1, 8), (49, 5), (99, 4), (44, 3)];
     let mut seen = HashSet::with_capacity(n);
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let mut pick = rng.below(100) as u32;
-        let prefix = PREFIXES
-            .iter()
-            .find(|&&(_, w)| {
-                let hit = pick < w;
-                pick = pick.saturating_sub(w);
-                hit
-            })
-            .map_or(35, |&(p, _)| p);
-        let tac = prefix * 1_000_000 + rng.below(1_000_000) as u32;
+        let tac = random_tac(rng);
         if seen.insert(tac) {
-            out.push(Tac::from_u32(tac).expect("8 digits"));
+            out.push(tac);
         }
     }
     out
+}
+
+/// A random TAC with a realistic reporting-body prefix.
+fn random_tac(rng: &mut Rng) -> Tac {
+    const PREFIXES: [(u32, u32); 6] = [(35, 50), (86, 30), (1, 8), (49, 5), (99, 4), (44, 3)];
+    let mut pick = rng.below(100) as u32;
+    let prefix = PREFIXES
+        .iter()
+        .find(|&&(_, w)| {
+            let hit = pick < w;
+            pick = pick.saturating_sub(w);
+            hit
+        })
+        .map_or(35, |&(p, _)| p);
+    Tac::from_u32(prefix * 1_000_000 + rng.below(1_000_000) as u32).expect("8 digits")
 }
 
 /// Probes for checks: IMEIs to look up, drawn from a sorted list of listed IMEIs.
@@ -498,12 +503,17 @@ pub fn write_list<W: std::io::Write>(mut w: W, rules: &[Rule]) -> std::io::Resul
 ///
 /// Rows are CSV, `imsi,msisdn,imei,time`, after a header row, in time order over the 30
 /// days before the May 2024 order. A share of the connections use equipment that the
-/// [`NationalList`] lists: the individually blocked handsets (each seen with a few SIMs, as
-/// handsets used in fraud are), handsets of counterfeit models, duplicated IMEIs inside the
-/// listed ranges, and the genuine paired handsets (with their own SIM or another one). The
-/// rest are honest handsets, most of them of the same models as listed ones. A small share
-/// of rows carry an IMEI field that is not an IMEI (empty, truncated, or not digits), as
-/// real logs do.
+/// [`NationalList`] lists: the individually blocked handsets, handsets of counterfeit
+/// models, duplicated IMEIs inside the listed ranges, and the genuine paired handsets (with
+/// their own SIM or another one). Handsets used in fraud rotate SIMs: each connection of a
+/// listed handset uses a SIM it was not seen with before with probability
+/// [`new_sim_share`](ConnectionLog::new_sim_share), else one it was seen with. The rest of
+/// the connections are honest handsets with their own SIMs, most of them of the same models
+/// as listed ones. A small share of rows carry an IMEI field that is not an IMEI (empty,
+/// truncated, or not digits), as real logs do.
+///
+/// [`ConnectionLog::order_shaped`] is the order's own shape: the 28,200 handsets seen with
+/// about 2 million numbers, among more honest traffic.
 ///
 /// The log says nothing about which rows are listed: that is the scan's job, and tests
 /// compare it with a reference join.
@@ -529,18 +539,49 @@ pub struct ConnectionLog {
     pub listed_share: f64,
     /// The share of rows whose IMEI field is not an IMEI (0 to 1).
     pub invalid_share: f64,
+    /// The chance that a connection with listed equipment uses a SIM the handset was not
+    /// seen with before (0 to 1; a handset's first connection always does).
+    pub new_sim_share: f64,
     /// The seed: the same seed and list give the same log, byte for byte.
     pub seed: u64,
 }
 
 impl ConnectionLog {
-    /// A log of `rows` connections, 5% of them with listed equipment and 0.1% with an IMEI
-    /// field that is not an IMEI.
+    /// A log of `rows` connections, 5% of them with listed equipment (a new SIM in a
+    /// quarter of their connections) and 0.1% with an IMEI field that is not an IMEI.
     pub fn new(rows: u64, seed: u64) -> ConnectionLog {
         ConnectionLog {
             rows,
             listed_share: 0.05,
             invalid_share: 0.001,
+            new_sim_share: 0.25,
+            seed,
+        }
+    }
+
+    /// Rows of [`ConnectionLog::order_shaped`] in which the listed handsets are seen with
+    /// about 2 million distinct numbers, as in the order.
+    pub const ORDER_ROWS: u64 = 6_000_000;
+
+    /// A log shaped like the May 2024 order inside an operator's attach log: at
+    /// [`ORDER_ROWS`](ConnectionLog::ORDER_ROWS) rows, the listed handsets (the 28,200 of
+    /// the order, blocked one by one, most of the traffic among them) are seen with about
+    /// 2 million distinct numbers, nearly every connection with a SIM the handset had not
+    /// used before, among nearly twice as many rows of honest traffic (36% of the
+    /// connections are made with listed equipment).
+    ///
+    /// ```
+    /// use imei_index::synth::ConnectionLog;
+    ///
+    /// let log = ConnectionLog::order_shaped(ConnectionLog::ORDER_ROWS, 2024);
+    /// assert!(log.listed_share < 0.5 && log.new_sim_share > 0.9);
+    /// ```
+    pub fn order_shaped(rows: u64, seed: u64) -> ConnectionLog {
+        ConnectionLog {
+            rows,
+            listed_share: 0.36,
+            invalid_share: 0.001,
+            new_sim_share: 0.95,
             seed,
         }
     }
@@ -563,26 +604,39 @@ impl ConnectionLog {
         };
         let mut buf = Vec::with_capacity(1 << 16);
         let mut written = HEADER.len() as u64;
+        // How many SIMs each listed handset has been seen with so far.
+        let mut sims: HashMap<Imei, u64> = HashMap::new();
+        // The day of the rows being written, and its text (rows are in time order).
+        let mut day_text: (u32, Vec<u8>) = (u32::MAX, Vec::with_capacity(10));
         w.write_all(HEADER)?;
         for i in 0..self.rows {
             let (imei, sim) = if rng.chance(self.listed_share) {
-                self.listed_connection(list, &mut rng)
+                self.listed_connection(list, &mut rng, &mut sims)
             } else {
                 // An honest handset, with its own SIM: of a listed model mostly.
                 let tac = if rng.chance(0.7) && !list_tacs.is_empty() {
                     list_tacs[rng.below(list_tacs.len() as u64) as usize]
                 } else {
-                    random_tacs(&mut rng, 1)[0]
+                    random_tac(&mut rng)
                 };
                 let imei = Imei::from_parts(tac, rng.below(1_000_000) as u32).expect("serial");
                 (imei, rng.next_u64() & !PAIRED_SIM)
             };
             let (imsi, imsi_len, msisdn) = subscriber(sim);
             let second = i * span / self.rows.max(1) + rng.below(60);
-            let (y, mo, d) =
-                Date::from_days_since_epoch(start_day.days_since_epoch() + (second / DAY) as u32)
+            let day = start_day.days_since_epoch() + (second / DAY) as u32;
+            if day_text.0 != day {
+                let (y, mo, d) = Date::from_days_since_epoch(day)
                     .expect("after 1970")
                     .to_ymd();
+                day_text.1.clear();
+                push_digits(&mut day_text.1, u64::from(y), 4);
+                day_text.1.push(b'-');
+                push_digits(&mut day_text.1, u64::from(mo), 2);
+                day_text.1.push(b'-');
+                push_digits(&mut day_text.1, u64::from(d), 2);
+                day_text.0 = day;
+            }
             let s = second % DAY;
             buf.clear();
             push_digits(&mut buf, imsi, imsi_len);
@@ -601,11 +655,7 @@ impl ConnectionLog {
                 buf.push(b'0' + imei.check_digit());
             }
             buf.push(b',');
-            push_digits(&mut buf, u64::from(y), 4);
-            buf.push(b'-');
-            push_digits(&mut buf, u64::from(mo), 2);
-            buf.push(b'-');
-            push_digits(&mut buf, u64::from(d), 2);
+            buf.extend_from_slice(&day_text.1);
             buf.push(b'T');
             push_digits(&mut buf, s / 3600, 2);
             buf.push(b':');
@@ -620,12 +670,24 @@ impl ConnectionLog {
     }
 
     /// A connection with listed equipment, and the seed of the SIM used.
-    fn listed_connection(&self, list: &NationalList, rng: &mut Rng) -> (Imei, u64) {
-        // Each handset is seen with a few SIMs of its own, as handsets used in fraud are.
-        let sim_of = |imei: Imei, rng: &mut Rng| {
-            let mut own = Rng::new(self.seed ^ imei.as_u64());
-            let sims = 1 + own.below(6);
-            (own.next_u64() ^ rng.below(sims)) & !PAIRED_SIM
+    fn listed_connection(
+        &self,
+        list: &NationalList,
+        rng: &mut Rng,
+        sims: &mut HashMap<Imei, u64>,
+    ) -> (Imei, u64) {
+        // Handsets used in fraud rotate SIMs: a new one, or one this handset was seen with.
+        let new_sim_share = self.new_sim_share;
+        let mut sim_of = |imei: Imei, rng: &mut Rng| {
+            let seen = sims.entry(imei).or_insert(0);
+            let k = if *seen == 0 || rng.chance(new_sim_share) {
+                *seen += 1;
+                *seen - 1
+            } else {
+                rng.below(*seen)
+            };
+            Rng::new(self.seed ^ imei.as_u64() ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64()
+                & !PAIRED_SIM
         };
         match rng.below(100) {
             0..=79 if !list.blocked.is_empty() => {
@@ -675,12 +737,16 @@ fn subscriber(sim: u64) -> (u64, usize, u64) {
 
 /// Appends `value` as exactly `width` decimal digits (leading zeros kept).
 fn push_digits(buf: &mut Vec<u8>, mut value: u64, width: usize) {
-    let at = buf.len();
-    buf.resize(at + width, b'0');
-    for slot in buf[at..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
+    // A plain loop over a stack buffer: the demo writes millions of rows with this, and
+    // the tests run it unoptimized.
+    let mut digits = [b'0'; 20];
+    let mut i = width;
+    while i > 0 {
+        i -= 1;
+        digits[i] = b'0' + (value % 10) as u8;
         value /= 10;
     }
+    buf.extend_from_slice(&digits[..width]);
 }
 
 #[cfg(test)]

@@ -165,6 +165,51 @@
 #define IMEI_INDEX_OPEN_ADVISE_RANDOM (1 << 4)
 
 /**
+ * Journal policy bit: record checks whose verdict is allowed.
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_ALLOWED 1
+
+/**
+ * Journal policy bit: record checks whose verdict is blocked.
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_BLOCKED (1 << 1)
+
+/**
+ * Journal policy bit: record checks whose verdict is tracked.
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_TRACKED (1 << 2)
+
+/**
+ * Journal policy bit: record checks of unknown equipment.
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_UNKNOWN (1 << 3)
+
+/**
+ * Journal policy: blocked and tracked handsets (the default).
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_LISTED (IMEI_INDEX_JOURNAL_RECORD_BLOCKED | IMEI_INDEX_JOURNAL_RECORD_TRACKED)
+
+/**
+ * Journal policy: every check.
+ */
+#define IMEI_INDEX_JOURNAL_RECORD_ALL ((IMEI_INDEX_JOURNAL_RECORD_ALLOWED | IMEI_INDEX_JOURNAL_RECORD_LISTED) | IMEI_INDEX_JOURNAL_RECORD_UNKNOWN)
+
+/**
+ * What `imei_index_journal_record` did: queued for the writer.
+ */
+#define IMEI_INDEX_JOURNAL_QUEUED 0
+
+/**
+ * What `imei_index_journal_record` did: not kept, by the policy.
+ */
+#define IMEI_INDEX_JOURNAL_SKIPPED 1
+
+/**
+ * What `imei_index_journal_record` did: dropped, and counted, because the queue was full.
+ */
+#define IMEI_INDEX_JOURNAL_DROPPED 2
+
+/**
  * What a function of the C API did: `IMEI_INDEX_RESULT_OK` (0), or why it failed.
  *
  * Every failure also sets this thread's error message, which says what was wrong and
@@ -221,6 +266,20 @@ typedef enum imei_index_result {
  * threads; `imei_index_close` must run after every other call with the handle returned.
  */
 typedef struct imei_index imei_index;
+
+/**
+ * A sightings journal. Opaque: create it with `imei_index_journal_open`, free it with
+ * `imei_index_journal_close`. `imei_index_journal_record` may be called from any number of
+ * threads at once and never waits.
+ */
+typedef struct imei_index_journal imei_index_journal;
+
+/**
+ * Options for `imei_index_journal_open`, set one by one: new settings come as new
+ * setters, so the ABI never changes. Opaque: create it with
+ * `imei_index_journal_options_new`, free it with `imei_index_journal_options_free`.
+ */
+typedef struct imei_index_journal_options imei_index_journal_options;
 
 /**
  * A live index: follows the file at a path, and swaps in a newly published version of it
@@ -345,6 +404,77 @@ typedef struct imei_index_live_health {
      */
     uint8_t stale;
 } imei_index_live_health;
+
+/**
+ * A traceability alert, as the alert callback receives it: a blocked or tracked handset
+ * seen with a SIM it was not seen with that day (or, when no SIM was named, seen for the
+ * first time that day). The strings are NUL-terminated and valid only during the call.
+ */
+typedef struct imei_index_journal_alert {
+    /**
+     * The handset's 14 digits.
+     */
+    const char *imei;
+    /**
+     * The IMSI's digits, or its keyed hash (64 hex digits) when the journal has a key;
+     * NULL when the check named no SIM.
+     */
+    const char *imsi;
+    /**
+     * The MSISDN's digits, or its keyed hash; NULL when the check named no number.
+     */
+    const char *msisdn;
+    /**
+     * When the handset was seen, in milliseconds since 1970-01-01 UTC.
+     */
+    int64_t unix_ms;
+    /**
+     * The verdict recorded (`check_digit_ok` is 1).
+     */
+    struct imei_index_verdict verdict;
+    /**
+     * 1 when `imsi` and `msisdn` are keyed hashes.
+     */
+    uint8_t hashed;
+} imei_index_journal_alert;
+
+/**
+ * The alert callback: called on the journal's writer thread, with the context given to
+ * `imei_index_journal_options_set_alert_callback`. It must return quickly (queue the alert
+ * for a thread of its own) and must not call `imei_index_journal_close`.
+ */
+typedef void (*imei_index_journal_alert_fn)(void *context,
+                                            const struct imei_index_journal_alert *alert);
+
+/**
+ * A journal's counts since it opened.
+ */
+typedef struct imei_index_journal_statistics {
+    /**
+     * Sightings queued for the writer.
+     */
+    uint64_t queued;
+    /**
+     * Sightings the policy did not keep.
+     */
+    uint64_t skipped;
+    /**
+     * Sightings dropped because the queue was full.
+     */
+    uint64_t dropped;
+    /**
+     * Sightings written to a journal file.
+     */
+    uint64_t written;
+    /**
+     * Sightings lost because a file could not be written.
+     */
+    uint64_t lost;
+    /**
+     * Traceability alerts raised.
+     */
+    uint64_t alerts;
+} imei_index_journal_statistics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -825,6 +955,192 @@ enum imei_index_result imei_index_live_check_many(const struct imei_index_live *
                                                   size_t n,
                                                   struct imei_index_verdict *out,
                                                   size_t *n_invalid);
+
+/**
+ * Creates journal options with the defaults: blocked and tracked checks recorded, written
+ * out every 1000 ms, a queue of 65,536 sightings, files kept forever, numbers as they
+ * are, no alert callback. On failure `*out` is NULL.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * `out` must be NULL or writable.
+ */
+enum imei_index_result imei_index_journal_options_new(struct imei_index_journal_options **out);
+
+/**
+ * Frees journal options. NULL is fine.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or from `imei_index_journal_options_new`, not yet freed.
+ */
+void imei_index_journal_options_free(struct imei_index_journal_options *options);
+
+/**
+ * Chooses which checks are recorded: a combination of the `IMEI_INDEX_JOURNAL_RECORD_*`
+ * bits (`_LISTED`, the default, is blocked and tracked; `_ALL` every check).
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_ARGUMENT` for 0 or an unknown bit.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile.
+ */
+enum imei_index_result imei_index_journal_options_set_policy(struct imei_index_journal_options *options,
+                                                             uint32_t record);
+
+/**
+ * How often the writer hands what it has to the operating system and syncs it, in
+ * milliseconds (default 1000; 0 counts as 1). A crash loses at most the sightings of the
+ * last interval, and those still queued.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile.
+ */
+enum imei_index_result imei_index_journal_options_set_flush_interval_ms(struct imei_index_journal_options *options,
+                                                                        uint32_t ms);
+
+/**
+ * How many sightings may wait for the writer (default 65,536; 0 counts as 1); when the
+ * queue is full, sightings are dropped and counted, never waited for.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile.
+ */
+enum imei_index_result imei_index_journal_options_set_queue_capacity(struct imei_index_journal_options *options,
+                                                                     size_t sightings);
+
+/**
+ * Deletes journal files (of every process in the directory) older than this many days,
+ * today counting as one; 0 keeps every file (the default).
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile.
+ */
+enum imei_index_result imei_index_journal_options_set_retention_days(struct imei_index_journal_options *options,
+                                                                     uint32_t days);
+
+/**
+ * Stores IMSIs and MSISDNs as HMAC-SHA256 of their digits under `key` (copied), in hex,
+ * instead of the digits.
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_ARGUMENT` for an empty key.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile; `key`
+ * NULL or `len` readable bytes.
+ */
+enum imei_index_result imei_index_journal_options_set_key(struct imei_index_journal_options *options,
+                                                          const uint8_t *key,
+                                                          size_t len);
+
+/**
+ * Calls `callback(context, alert)` with every traceability alert, on the journal's
+ * writer thread (see `imei_index_journal_alert_fn`). NULL removes the callback.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or live options, not used by another thread meanwhile;
+ * `callback` must be safe to call from another thread with `context` until the journal
+ * is closed.
+ */
+enum imei_index_result imei_index_journal_options_set_alert_callback(struct imei_index_journal_options *options,
+                                                                     imei_index_journal_alert_fn callback,
+                                                                     void *context);
+
+/**
+ * Opens a journal in the directory `dir` (created with mode 0700 if missing) and starts
+ * its writer thread: files `sightings-YYYYMMDD-<start>-<pid>.csv`, one per process and UTC
+ * day, created with mode 0600. `options` may be NULL for the defaults; it is not kept.
+ * Open the journal in each worker process, after any fork.
+ *
+ * On success `*out` is a new handle, to be freed with `imei_index_journal_close`; on
+ * failure it is NULL, and `IMEI_INDEX_RESULT_IO` says the directory or the first file
+ * could not be created.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * `dir` must be NULL or a NUL-terminated string; `options` NULL or live options; `out`
+ * NULL or writable.
+ */
+enum imei_index_result imei_index_journal_open(const char *dir,
+                                               const struct imei_index_journal_options *options,
+                                               struct imei_index_journal **out);
+
+/**
+ * Records a check: the IMEI (any form `imei_index_check_lenient` accepts), the IMSI and
+ * MSISDN it came with (NULL or length 0: none; an MSISDN of 5 to 15 digits, `msisdn-` or
+ * `+` allowed), the verdict the check wrote, and when (`unix_ms`, milliseconds since
+ * 1970-01-01 UTC; 0 for now). Returns at once: the sighting is queued for the writer, or
+ * skipped by the policy, or dropped and counted when the queue is full; `*outcome` (when
+ * not NULL) says which (`IMEI_INDEX_JOURNAL_QUEUED`, `_SKIPPED`, `_DROPPED`).
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_IMEI`, `_INVALID_IMSI`, or `_INVALID_ARGUMENT` (an
+ * MSISDN that is not one, a verdict no check writes); nothing is recorded then.
+ *
+ * Thread safety: safe to call from any number of threads at once with one journal; never
+ * waits for a lock or the disk.
+ *
+ * # Safety
+ *
+ * `journal` must be NULL or an open journal; `imei`, `imsi` and `msisdn` NULL or their
+ * length of readable bytes; `verdict` NULL or readable; `outcome` NULL or writable.
+ */
+enum imei_index_result imei_index_journal_record(const struct imei_index_journal *journal,
+                                                 const char *imei,
+                                                 size_t imei_len,
+                                                 const char *imsi,
+                                                 size_t imsi_len,
+                                                 const char *msisdn,
+                                                 size_t msisdn_len,
+                                                 const struct imei_index_verdict *verdict,
+                                                 int64_t unix_ms,
+                                                 uint8_t *outcome);
+
+/**
+ * Writes every sighting recorded before the call to its file and syncs it, waiting for
+ * the writer (a control thread's call, not a worker's).
+ *
+ * Returns `IMEI_INDEX_RESULT_IO` when a file could not be written or synced.
+ *
+ * Thread safety: safe to call from any thread, alongside records.
+ *
+ * # Safety
+ *
+ * `journal` must be NULL or an open journal.
+ */
+enum imei_index_result imei_index_journal_flush(const struct imei_index_journal *journal);
+
+/**
+ * Writes the journal's counts to `*out`.
+ *
+ * Thread safety: safe to call from any thread, alongside records.
+ *
+ * # Safety
+ *
+ * `journal` must be NULL or an open journal; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_journal_stats(const struct imei_index_journal *journal,
+                                                struct imei_index_journal_statistics *out);
+
+/**
+ * Writes everything queued, syncs, stops the writer and frees the journal. NULL is fine.
+ *
+ * Thread safety: call it once per journal, after every other call with it has returned.
+ *
+ * # Safety
+ *
+ * `journal` must be NULL or an open journal, not yet closed.
+ */
+void imei_index_journal_close(struct imei_index_journal *journal);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -26,6 +26,12 @@
 //! * Out-parameters are written on failure too, with values that cannot be mistaken for an
 //!   answer (NULL handles, `IMEI_INDEX_STATUS_INVALID` verdicts).
 //!
+//! # The sightings journal
+//!
+//! `imei_index_journal_*` records the checks an EIR answers (see `journal.rs` and the
+//! repository's docs/server.md): an opaque options handle with setters, `open`, `record`
+//! (never waits), `flush`, `stats`, `close`, and an alert callback.
+//!
 //! # Threads
 //!
 //! One handle serves any number of threads at once for every function that takes it as
@@ -73,7 +79,7 @@
 #![warn(unreachable_pub)]
 
 // cbindgen writes the header in this order: results, verdicts, the handle, checks, the
-// live handle.
+// live handle, the journal.
 mod result;
 
 mod verdict;
@@ -83,6 +89,8 @@ mod handle;
 mod check;
 
 mod live;
+
+mod journal;
 
 mod input;
 
@@ -95,6 +103,20 @@ pub use self::handle::{
     IMEI_INDEX_OPEN_TRUSTED, IMEI_INDEX_OPEN_VERIFY_FULL, imei_index, imei_index_close,
     imei_index_format_version, imei_index_open, imei_index_open_bytes, imei_index_open_trusted,
     imei_index_open_with, imei_index_statistics, imei_index_stats, imei_index_version,
+};
+pub use self::journal::{
+    IMEI_INDEX_JOURNAL_DROPPED, IMEI_INDEX_JOURNAL_QUEUED, IMEI_INDEX_JOURNAL_RECORD_ALL,
+    IMEI_INDEX_JOURNAL_RECORD_ALLOWED, IMEI_INDEX_JOURNAL_RECORD_BLOCKED,
+    IMEI_INDEX_JOURNAL_RECORD_LISTED, IMEI_INDEX_JOURNAL_RECORD_TRACKED,
+    IMEI_INDEX_JOURNAL_RECORD_UNKNOWN, IMEI_INDEX_JOURNAL_SKIPPED, imei_index_journal,
+    imei_index_journal_alert, imei_index_journal_alert_fn, imei_index_journal_close,
+    imei_index_journal_flush, imei_index_journal_open, imei_index_journal_options,
+    imei_index_journal_options_free, imei_index_journal_options_new,
+    imei_index_journal_options_set_alert_callback,
+    imei_index_journal_options_set_flush_interval_ms, imei_index_journal_options_set_key,
+    imei_index_journal_options_set_policy, imei_index_journal_options_set_queue_capacity,
+    imei_index_journal_options_set_retention_days, imei_index_journal_record,
+    imei_index_journal_statistics, imei_index_journal_stats,
 };
 pub use self::live::{
     imei_index_live, imei_index_live_check, imei_index_live_check_lenient,

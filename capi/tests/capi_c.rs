@@ -578,3 +578,145 @@ fn the_c_api_page_example_prints_what_it_shows() {
         "the example prints otherwise than docs/c-api.md shows"
     );
 }
+
+/// Every row of the journal files in `dir`.
+fn journal_rows(dir: &Path) -> (Vec<imei_index_trace::JournalRow>, bool) {
+    let mut rows = Vec::new();
+    let mut hashed = false;
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for path in names {
+        let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+        let reader = imei_index_trace::JournalReader::new("j", file).unwrap();
+        hashed |= reader.hashed();
+        rows.extend(reader.map(Result::unwrap));
+    }
+    (rows, hashed)
+}
+
+#[test]
+fn c_journal_records_what_c_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = IndexBuilder::new();
+    b.add(Rule::imei(
+        Imei::parse("354178036859789").unwrap(),
+        Entry::new(Status::Blocked).with_reason(Reason::Stolen),
+    ));
+    b.add(Rule::tac(
+        Tac::parse("86990000").unwrap(),
+        Entry::new(Status::Tracked),
+    ));
+    b.build_to_file(dir.path().join("journal.imeiidx")).unwrap();
+    let exe = dir.path().join("journal_test");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    compile(&root.join("tests/c/journal_test.c"), &exe);
+    // Fewer sightings under a runner such as valgrind, which runs threads one at a time.
+    let n = if runner().is_empty() { "5000" } else { "300" };
+    let out = run(&exe, &[dir.path(), Path::new(n)], None);
+    assert!(out.contains(" 0 failed"), "{out}");
+    let queued = |what: &str| -> usize {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("queued {what} ")))
+            .unwrap_or_else(|| panic!("no count for {what} in {out}"))
+            .parse()
+            .unwrap()
+    };
+
+    // What C recorded is in the files, field for field.
+    let (mut rows, hashed) = journal_rows(&dir.path().join("journal"));
+    assert!(!hashed);
+    rows.sort_by_key(|r| r.unix_millis);
+    let got: Vec<(u64, String, String, String, Option<Status>, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.unix_millis - 1_716_286_530_123,
+                format!("{:014}", r.imei.as_u64()),
+                r.imsi.clone(),
+                r.msisdn.clone(),
+                r.status,
+                r.alert,
+            )
+        })
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        [
+            (
+                0,
+                s("35417803685978"),
+                s("404685505601234"),
+                s("919876543210"),
+                Some(Status::Blocked),
+                true
+            ),
+            (
+                1,
+                s("35417803685978"),
+                s("404685505601234"),
+                s(""),
+                Some(Status::Blocked),
+                false
+            ),
+            (
+                2,
+                s("86990000123456"),
+                s(""),
+                s("919876543211"),
+                Some(Status::Tracked),
+                true
+            ),
+            (
+                3,
+                s("49015420323751"),
+                s("404685505601236"),
+                s(""),
+                None,
+                false
+            ),
+            (
+                10,
+                s("35417803685978"),
+                s("404685505601299"),
+                s(""),
+                Some(Status::Blocked),
+                true
+            ),
+        ]
+    );
+    // Keyed hashing.
+    let (rows, hashed) = journal_rows(&dir.path().join("hashed"));
+    assert!(hashed);
+    assert_eq!(
+        rows[0].imsi,
+        imei_index_trace::pseudonym(b"operator secret", "404685505601234")
+    );
+    // Exactly the sightings queued are in the files: from a full queue, and from threads.
+    assert_eq!(
+        journal_rows(&dir.path().join("full")).0.len(),
+        queued("full")
+    );
+    assert_eq!(
+        journal_rows(&dir.path().join("threads")).0.len(),
+        queued("threads")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for sub in ["journal", "hashed", "full", "threads"] {
+            let d = dir.path().join(sub);
+            assert_eq!(
+                std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+            for f in std::fs::read_dir(&d).unwrap() {
+                let mode = f.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600);
+            }
+        }
+    }
+}

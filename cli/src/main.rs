@@ -67,6 +67,11 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Find the rows of connection logs whose handset is listed, to re-verify them.
     Scan(cmd::scan::Args),
+    /// Read the sightings journals an EIR keeps (imei-index-eir --journal DIR).
+    Journal {
+        #[command(subcommand)]
+        command: cmd::journal::Command,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => cmd::publish::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
         Command::Scan(args) => cmd::scan::run(&args),
+        Command::Journal { command } => cmd::journal::run(&command),
     };
     cmd::finish(result)
 }

@@ -49,6 +49,17 @@ impl Files {
             b"imsi,imei\n404685505601234,352099001761481\n404685505601235,490154203237518\n",
         );
         f.write(
+            "journal.csv",
+            b"time,imei,imsi,msisdn,status,reason,rule,alert\n\
+              2024-05-21T10:15:30.123Z,35209900176148,404685505601234,,blocked,stolen,imei,new-sim\n",
+        );
+        f.write(
+            "bad-journal.csv",
+            b"time,imei,imsi,msisdn,status,reason,rule,alert\n\
+              2024-05-21T10:15:30.123Z,35209900176148,404685505601234,,blocked,stolen,imei,new-sim\n\
+              yesterday,35209900176148,404685505601234,,blocked,stolen,imei,\n",
+        );
+        f.write(
             "bad-log.csv",
             b"imsi,imei\n404685505601234,352099001761481\n404685505601235,not-an-imei\n",
         );
@@ -440,6 +451,44 @@ const CASES: &[Case] = &[
         2,
         "no column",
     ),
+    // journal export
+    case(
+        &["journal", "export", "--dirbs", "{journal.csv}"],
+        b"",
+        0,
+        "a journal",
+    ),
+    case(
+        &["journal", "export", "--dirbs", "{bad-journal.csv}"],
+        b"",
+        1,
+        "a bad row",
+    ),
+    case(
+        &["journal", "export", "--dirbs", "{missing}"],
+        b"",
+        2,
+        "no journal",
+    ),
+    case(
+        &["journal", "export", "--dirbs", "{list.csv}"],
+        b"",
+        2,
+        "not a journal",
+    ),
+    case(
+        &[
+            "journal",
+            "export",
+            "--dirbs",
+            "{journal.csv}",
+            "-o",
+            "{journal.csv}",
+        ],
+        b"",
+        2,
+        "the output is the input",
+    ),
 ];
 
 /// Every case, run once and shared by the tests that read the results.
@@ -503,7 +552,9 @@ fn every_subcommand_exits_as_the_readme_table_says() {
 
     // Every subcommand has a case for 0 and for 2, and for 1 when it reads input that can
     // be invalid.
-    let reads_input = ["build", "check", "verify", "apply", "scan", "publish"];
+    let reads_input = [
+        "build", "check", "verify", "apply", "scan", "publish", "journal",
+    ];
     for sub in subcommands() {
         let codes: BTreeSet<i32> = CASES
             .iter()

@@ -6,7 +6,9 @@
 //! A file's blocks run in order in one scratch directory, in which `eir/` holds what
 //! `imei-index demo --dir eir` writes (the demo's seeded list, index and connection log), so
 //! that the docs can use the demo's files: run first, unless the file's first example is that
-//! command itself. In a block:
+//! command itself. The demo's files are the same whoever makes them, so they are made once
+//! (by the README's first example, which is the demo) and shared with the other files. In a
+//! block:
 //!
 //! * `$ command` is run by bash (`2>&1`: what a terminal shows, in order); a line ending in
 //!   `\` continues it, and a here-document (`<<'EOF'` … `EOF`) belongs to it;
@@ -169,24 +171,56 @@ fn run_demo(dir: &Path) {
     assert!(demo.status.success(), "the demo failed: {demo:?}");
 }
 
+/// Links every file of `from` into `to` (our commands replace files, never write into them).
+fn link_files(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::hard_link(&from, to.join(from.file_name().unwrap())).unwrap();
+    }
+}
+
+/// The demo's files, shared by the documents: made by the first document that runs the
+/// demo itself, else by [`run_demo`] when a document first needs them.
+#[derive(Default)]
+struct SharedDemo(Option<tempfile::TempDir>);
+
+impl SharedDemo {
+    fn dir(&mut self) -> &Path {
+        self.0
+            .get_or_insert_with(|| {
+                let dir = tempfile::tempdir().unwrap();
+                run_demo(dir.path());
+                dir
+            })
+            .path()
+    }
+
+    /// Keeps what a document's own demo wrote in `eir`, if no demo was kept yet.
+    fn keep(&mut self, eir: &Path) {
+        if self.0.is_none() {
+            let dir = tempfile::tempdir().unwrap();
+            link_files(eir, dir.path());
+            self.0 = Some(dir);
+        }
+    }
+}
+
 /// Runs a file's console examples in a fresh directory holding the demo's files in `eir/`:
 /// how many ran, and a description of each that printed otherwise than the docs show.
-fn run_file(doc: &Path, demo: &Path) -> (usize, Vec<String>) {
+fn run_file(doc: &Path, demo: &mut SharedDemo) -> (usize, Vec<String>) {
     let steps = steps(doc);
     if steps.is_empty() {
         return (0, Vec::new());
     }
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_imei-index"));
     let dir = tempfile::tempdir().unwrap();
-    // A file whose examples start with the demo makes `eir/` itself; the others share one
-    // run of it, linked in (our commands replace files, never write into them).
-    if !steps[0].command.starts_with("imei-index demo --dir eir") {
+    // A file whose examples start with the demo makes `eir/` itself; the others share the
+    // demo's files, linked in.
+    let makes_demo = steps[0].command.starts_with("imei-index demo --dir eir");
+    if !makes_demo {
         let eir = dir.path().join("eir");
         std::fs::create_dir(&eir).unwrap();
-        for entry in std::fs::read_dir(demo).unwrap() {
-            let from = entry.unwrap().path();
-            std::fs::hard_link(&from, eir.join(from.file_name().unwrap())).unwrap();
-        }
+        link_files(demo.dir(), &eir);
     }
     let path = format!(
         "{}:{}",
@@ -194,7 +228,7 @@ fn run_file(doc: &Path, demo: &Path) -> (usize, Vec<String>) {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut failures = Vec::new();
-    for step in &steps {
+    for (i, step) in steps.iter().enumerate() {
         let out = Command::new("bash")
             .arg("-c")
             .arg(format!("exec 2>&1\nset -o pipefail\n{}", step.command))
@@ -203,6 +237,9 @@ fn run_file(doc: &Path, demo: &Path) -> (usize, Vec<String>) {
             .env("LC_ALL", "C.UTF-8")
             .output()
             .unwrap();
+        if i == 0 && makes_demo && out.status.success() {
+            demo.keep(&dir.path().join("eir"));
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         let actual: Vec<&str> = text.lines().map(str::trim_end).collect();
         let code = out.status.code().unwrap_or(-1);
@@ -243,11 +280,10 @@ fn documents() -> Vec<PathBuf> {
 
 #[test]
 fn console_examples_in_the_docs_print_what_they_show() {
-    let demo = tempfile::tempdir().unwrap();
-    run_demo(demo.path());
+    let mut demo = SharedDemo::default();
     let (mut checked, mut failures) = (0, Vec::new());
     for doc in documents() {
-        let (n, f) = run_file(&doc, demo.path());
+        let (n, f) = run_file(&doc, &mut demo);
         checked += n;
         failures.extend(f);
     }

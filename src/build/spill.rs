@@ -12,8 +12,10 @@ use std::collections::BinaryHeap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::build::atomic::Owner;
 use crate::format::key::{imei_key, imei_of_key, pair_key};
 
 /// Runs merged at once; more are first merged into one, so that open files stay few.
@@ -81,19 +83,31 @@ impl RunKey for (u64, u64, u8) {
 
 /// A temporary file that disappears when dropped (on Unix, as soon as it is created, so
 /// that not even a crash leaves it behind).
+///
+/// Only a process killed between creating and unlinking it leaves it, under a name that
+/// says whose it is; the next build that spills to the same directory removes it once
+/// that process is gone.
 #[derive(Debug)]
 struct TempFile {
     file: File,
     path: Option<PathBuf>,
 }
 
+/// How run files' names start and end: `.imei-index-run.{pid}.{start}.{n}.tmp`, with the
+/// process id, its start time and a count, as the atomic files' names.
+const RUN_PREFIX: &str = ".imei-index-run.";
+const RUN_SUFFIX: &str = ".tmp";
+
 impl TempFile {
     fn create(dir: &Path) -> io::Result<TempFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        sweep_once(dir);
+        let me = Owner::me();
         loop {
             let path = dir.join(format!(
-                ".imei-index-run.{}.{}.tmp",
-                std::process::id(),
+                "{RUN_PREFIX}{}.{}.{}{RUN_SUFFIX}",
+                me.pid,
+                me.start,
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
             match OpenOptions::new()
@@ -124,6 +138,46 @@ impl TempFile {
             }
         }
     }
+}
+
+/// Removes, the first time this process spills to `dir`, the run files that dead
+/// processes left there (see [`sweep_runs`]).
+fn sweep_once(dir: &Path) {
+    static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut swept = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if !swept.iter().any(|d| d == dir) {
+        swept.push(dir.to_path_buf());
+        drop(swept);
+        // A directory that cannot be read fails the spill itself, with its own error.
+        let _ = sweep_runs(dir);
+    }
+}
+
+/// Removes the run files in `dir` whose processes are known to be gone (see
+/// `Owner::is_gone`): never a running process's. No lock is needed: on Unix a run file is
+/// unlinked as soon as it is created, so a name is only seen in between, and removing it
+/// then takes nothing from its process, which holds it open.
+fn sweep_runs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_PREFIX))
+            .and_then(|n| n.strip_suffix(RUN_SUFFIX))
+            .and_then(Owner::parse)
+        else {
+            continue;
+        };
+        if entry.file_type().is_ok_and(|t| t.is_file()) && owner.is_gone() {
+            // One that cannot be removed (another user's) does not stop the others.
+            if fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    Ok(removed)
 }
 
 impl Drop for TempFile {
@@ -400,6 +454,39 @@ mod tests {
         // Run files are unlinked at once (Unix) or removed with the runs: none are left.
         drop(sorted);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_first_spill_removes_run_files_of_dead_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = Owner::me();
+        let stale = [
+            format!(".imei-index-run.{dead}.0.0.tmp"),
+            format!(".imei-index-run.{}.{}.0.tmp", me.pid, me.start + 1),
+        ];
+        let kept = [
+            format!(".imei-index-run.{}.{}.999999.tmp", me.pid, me.start),
+            format!(".imei-index-run.{dead}.0.tmp"),
+            format!("imei-index-run.{dead}.0.0.tmp"),
+        ];
+        for n in stale.iter().chain(&kept) {
+            fs::write(dir.path().join(n), b"run").unwrap();
+        }
+        let mut store: Store<u64> = Store::default();
+        store.push(1, 0);
+        store.spill(dir.path()).unwrap();
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = kept.to_vec();
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imei_index::list::{ListError, ListReader};
-use imei_index::{BuildPhase, BuildSummary, IndexBuilder, Progress, RuleKind, Status};
+use imei_index::{BuildPhase, BuildSummary, ErrorChain, IndexBuilder, Progress, RuleKind, Status};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliResult, Failure, OutFile, Outcome, bytes, count, refuse_overlaps, warn};
@@ -207,7 +207,9 @@ pub(crate) fn run(args: &Args) -> CliResult {
         Some((rows, path, prepared)) => Some((rows, path, prepared?)),
         None => None,
     };
-    let summary = builder.build_to_file(&args.output)?;
+    let summary = builder
+        .build_to_file(&args.output)
+        .map_err(|e| build_failure(e, &args.output))?;
     bar.finish_and_clear();
     let rejected = match rejected {
         Some((rows, path, prepared)) => {
@@ -251,6 +253,19 @@ pub(crate) fn run(args: &Args) -> CliResult {
         return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
+}
+
+/// A build that failed left its output as it was. A failed spill names the directory the
+/// runs go to (beside the output, so usually a full disk there): name the output too.
+fn build_failure(e: imei_index::Error, output: &Path) -> Failure {
+    match &e {
+        imei_index::Error::Io { action, .. } if action.contains("spill") => Failure::new(format!(
+            "{}; {} was left as it was",
+            ErrorChain(&e),
+            output.display()
+        )),
+        _ => e.into(),
+    }
 }
 
 /// Turns the builder's progress reports into the bar: while reading, it counts bytes of the

@@ -25,8 +25,9 @@ pub(crate) struct Args {
     /// How many checks to time.
     #[arg(long, default_value_t = 1_000_000)]
     checks: usize,
-    /// How many connections the synthetic log for the re-verification scan holds.
-    #[arg(long, default_value_t = 2_000_000)]
+    /// How many connections the synthetic log for the re-verification scan holds (the
+    /// default is the order's shape: about 2 million numbers seen with listed handsets).
+    #[arg(long, default_value_t = ConnectionLog::ORDER_ROWS)]
     connections: u64,
 }
 
@@ -126,19 +127,23 @@ fn reverify(
     let log_path = dir.join("connections.csv");
     let started = Instant::now();
     let mut w = OutFile::create(&log_path)?;
-    let log = ConnectionLog::new(connections, seed);
+    let log = ConnectionLog::order_shaped(connections, seed);
     let written = log.write(list, &mut w)?;
     w.commit()?;
     println!("   {}", log_path.display());
     println!(
-        "   {} connections (IMSI, MSISDN, IMEI, time) over 30 days, {}, generated in {:.1} s;",
+        "   {} connections (IMSI, MSISDN, IMEI, time) over 30 days, {}, generated in {:.1} s:",
         count(connections),
         bytes(written),
         started.elapsed().as_secs_f64()
     );
     println!(
-        "   {:.0}% of them made with listed equipment, {:.1}% with an IMEI field that is not an IMEI",
+        "   {:.0}% of them made with listed equipment, whose handsets rotate SIMs as fraud rings do",
         log.listed_share * 100.0,
+    );
+    println!(
+        "   (a new SIM in {:.0}% of their connections); {:.1}% with an IMEI field that is not an IMEI",
+        log.new_sim_share * 100.0,
         log.invalid_share * 100.0
     );
 
@@ -184,6 +189,13 @@ fn reverify(
         count(s.imsis.unwrap_or(0)),
         count(s.msisdns.unwrap_or(0)),
         count(s.handsets),
+    );
+    let numbers = s.msisdns.unwrap_or(0);
+    println!(
+        "   the order found 20 lakh numbers (2,000,000) used with its {} handsets; this log: {:.1} lakh ({})",
+        count(NationalList::BLOCKED_HANDSETS),
+        numbers as f64 / 100_000.0,
+        count(numbers),
     );
     Ok(())
 }

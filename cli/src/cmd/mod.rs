@@ -8,6 +8,7 @@ pub(crate) mod demo;
 pub(crate) mod diff;
 pub(crate) mod dump;
 pub(crate) mod inspect;
+pub(crate) mod journal;
 pub(crate) mod merge;
 pub(crate) mod publish;
 pub(crate) mod scan;
@@ -48,7 +49,7 @@ impl From<imei_index::Error> for Failure {
         match &e {
             // Every file the library writes replaces its target whole or not at all.
             imei_index::Error::Io {
-                action: "write" | "replace",
+                action: "write" | "replace" | "create a file beside",
                 path,
                 ..
             } => Failure::new(format!(
@@ -244,7 +245,8 @@ impl OutFile {
     pub(crate) fn create(path: &Path) -> Result<OutFile, Failure> {
         let file = AtomicFile::create(path).map_err(|e| {
             Failure::new(format!(
-                "could not create a new file beside {}: {e}",
+                "could not create a new file beside {}: {e}; {} was left as it was",
+                path.display(),
                 path.display()
             ))
         })?;

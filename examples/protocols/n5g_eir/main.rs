@@ -8,11 +8,9 @@
 //! ```
 //!
 //! HTTP/1.1 and HTTP/2 over cleartext with prior knowledge share one port. The index is
-//! reloaded when a new one is published at the same path.
-
-#[path = "../common/reload.rs"]
-mod reload;
-mod service;
+//! reloaded when a new one is published at the same path. The service itself is the
+//! reference server's (`imei_index_eir::n5g`); `imei-index-eir` adds S13, metrics, the
+//! journal and the rest of what an operator runs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,10 +18,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use imei_index::Status;
-
-use crate::service::{Eir, UnknownPolicy};
+use clap::Parser;
+use imei_index_eir::checks::{Checks, UnknownPolicy};
+use imei_index_eir::config::LogFormat;
+use imei_index_eir::metrics::Metrics;
+use imei_index_eir::n5g::{self, Eir};
+use imei_index_eir::served::{IndexEvent, Served};
 
 /// N5g-eir Equipment Identity Check server on an imei-index file.
 #[derive(Debug, Parser)]
@@ -34,38 +34,21 @@ struct Args {
     /// Address and port to listen on (HTTP/1.1 and h2c on the same port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// What to answer for equipment that no list names: 404 ERROR_EQUIPMENT_UNKNOWN
-    /// (TS 29.511), or 200 with a status of the operator's choosing.
-    #[arg(long, value_enum, default_value_t = Unknown::NotFound)]
-    unknown: Unknown,
+    /// What to answer for equipment that no list names: not-found (404
+    /// ERROR_EQUIPMENT_UNKNOWN, TS 29.511), or 200 with whitelisted, greylisted or
+    /// blacklisted, as the operator chooses.
+    #[arg(long, value_name = "POLICY", default_value = "not-found")]
+    unknown: UnknownPolicy,
     /// How often to look for a newly published index, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     reload_interval: u64,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Unknown {
-    NotFound,
-    Whitelisted,
-    Greylisted,
-    Blacklisted,
-}
-
-impl Unknown {
-    fn policy(self) -> UnknownPolicy {
-        match self {
-            Unknown::NotFound => UnknownPolicy::NotFound,
-            Unknown::Whitelisted => UnknownPolicy::Answer(Status::Allowed),
-            Unknown::Greylisted => UnknownPolicy::Answer(Status::Tracked),
-            Unknown::Blacklisted => UnknownPolicy::Answer(Status::Blocked),
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let shared = match reload::open_shared(&args.index) {
+    imei_index_eir::init_logging(LogFormat::Text);
+    let served = match Served::open(&args.index) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("n5g_eir: {}", imei_index::ErrorChain(&e));
@@ -83,20 +66,28 @@ async fn main() -> ExitCode {
     eprintln!(
         "n5g_eir: serving {} on http://{local}{} (HTTP/1.1 and h2c)",
         args.index.display(),
-        service::EQUIPMENT_STATUS_PATH
+        n5g::EQUIPMENT_STATUS_PATH
     );
-    let _watcher =
-        match reload::follow(&shared, Duration::from_millis(args.reload_interval.max(10))) {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("n5g_eir: {}", imei_index::ErrorChain(&e));
-                return ExitCode::FAILURE;
-            }
-        };
-    let eir = Arc::new(Eir::new(shared, args.unknown.policy()));
-    tokio::select! {
-        () = service::serve(listener, eir) => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("n5g_eir: stopped"),
-    }
+    let interval = Duration::from_millis(args.reload_interval.max(10));
+    let _follower = match served.follow(interval, |event| match event {
+        IndexEvent::Reloaded(r) => {
+            eprintln!("reloaded (serial {} -> {})", r.old.serial, r.new.serial)
+        }
+        IndexEvent::Refused(e) => eprintln!("kept the current index: {e}"),
+        IndexEvent::Loaded { .. } => {}
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("n5g_eir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let checks = Checks::new(served, args.unknown, Arc::new(Metrics::new()), None);
+    let eir = Arc::new(Eir::new(Arc::new(checks)));
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    n5g::serve(listener, eir, stop, Duration::from_secs(2)).await;
+    eprintln!("n5g_eir: stopped");
     ExitCode::SUCCESS
 }

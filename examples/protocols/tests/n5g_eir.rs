@@ -4,11 +4,6 @@
 //!
 //! Schema conformance against 3GPP's OpenAPI file is checked by `.ci/protocols`.
 
-#[path = "../common/reload.rs"]
-mod reload;
-#[path = "../n5g_eir/service.rs"]
-mod service;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +17,10 @@ use hyper_util::rt::TokioExecutor;
 use imei_index::{Entry, Imei, Imsi, IndexBuilder, Rule, Status, Tac};
 use serde_json::Value;
 
-use service::{EQUIPMENT_STATUS_PATH, Eir, UnknownPolicy};
+use imei_index_eir::checks::{Checks, UnknownPolicy};
+use imei_index_eir::metrics::Metrics;
+use imei_index_eir::n5g::{self, EQUIPMENT_STATUS_PATH, Eir};
+use imei_index_eir::served::{Follower, Served};
 
 /// The lists the tests serve, as plain data: the model the answers are computed from.
 struct Lists {
@@ -67,7 +65,7 @@ impl Lists {
 struct Server {
     base: String,
     task: tokio::task::JoinHandle<()>,
-    _watcher: imei_index::Watcher,
+    _follower: Follower,
 }
 
 impl Drop for Server {
@@ -77,21 +75,24 @@ impl Drop for Server {
 }
 
 async fn start(index: &Path, unknown: UnknownPolicy) -> Server {
-    let shared = reload::open_shared(index).unwrap();
-    let watcher = reload::follow(&shared, Duration::from_millis(20)).unwrap();
+    let served = Served::open(index).unwrap();
+    let follower = served.follow(Duration::from_millis(20), |_| {}).unwrap();
+    let checks = Checks::new(served, unknown, Arc::new(Metrics::new()), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!(
         "http://{}{EQUIPMENT_STATUS_PATH}",
         listener.local_addr().unwrap()
     );
-    let task = tokio::spawn(service::serve(
+    let task = tokio::spawn(n5g::serve(
         listener,
-        Arc::new(Eir::new(shared, unknown)),
+        Arc::new(Eir::new(Arc::new(checks))),
+        std::future::pending(),
+        Duration::ZERO,
     ));
     Server {
         base,
         task,
-        _watcher: watcher,
+        _follower: follower,
     }
 }
 

@@ -1,13 +1,14 @@
 //! The N5g-eir Equipment Identity Check service (3GPP TS 29.511), independent of how it is
-//! started: `main.rs` serves it from the command line, `tests/n5g_eir.rs` drives it directly.
+//! started: the server and the `n5g_eir` example serve it, tests drive it directly.
 //!
 //! One operation: `GET {apiRoot}/n5g-eir-eic/v1/equipment-status?pei=…[&supi=…][&gpsi=…]`.
 //! Identifier formats are those of TS 29.571 (`Pei`, `Supi`, `Gpsi`); causes are those of
 //! TS 29.500 Table 5.2.7.2-1 and TS 29.511 Table 6.1.7.3-1.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -15,39 +16,47 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use imei_index::{Imei, Imsi, Status};
+use imei_index_trace::Msisdn;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::reload::{SharedIndex, snapshot};
+use crate::checks::Checks;
+use crate::metrics::Interface;
 
 /// The one resource of the API.
 pub const EQUIPMENT_STATUS_PATH: &str = "/n5g-eir-eic/v1/equipment-status";
 
-/// What to answer for equipment that no list names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnknownPolicy {
-    /// 404 with cause `ERROR_EQUIPMENT_UNKNOWN`, as TS 29.511 specifies.
-    NotFound,
-    /// 200 with this status, as operators who greylist unknown handsets choose.
-    Answer(Status),
-}
-
-/// The service: an index and the policy for unknown equipment.
+/// The service: the shared check path, which holds the index and the policy for unknown
+/// equipment.
 #[derive(Debug)]
 pub struct Eir {
-    index: SharedIndex,
-    unknown: UnknownPolicy,
+    checks: Arc<Checks>,
 }
 
 impl Eir {
-    /// A service answering from `index`.
-    pub fn new(index: SharedIndex, unknown: UnknownPolicy) -> Eir {
-        Eir { index, unknown }
+    /// A service answering through `checks`.
+    pub fn new(checks: Arc<Checks>) -> Eir {
+        Eir { checks }
     }
 
-    /// Answers one request.
+    /// The check path.
+    pub fn checks(&self) -> &Arc<Checks> {
+        &self.checks
+    }
+
+    /// Answers one request, counting how long it took.
     pub fn respond<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let response = self.route(request);
+        self.checks
+            .metrics()
+            .latency(Interface::N5g, started.elapsed());
+        response
+    }
+
+    fn route<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
         if request.uri().path() != EQUIPMENT_STATUS_PATH {
             return problem(
                 StatusCode::NOT_FOUND,
@@ -78,24 +87,34 @@ impl Eir {
         }
         match Query::parse(request.uri().query().unwrap_or("")) {
             Ok(query) => self.answer(&query),
-            Err(bad) => bad.into_response(),
+            Err(bad) => {
+                self.checks.metrics().invalid(Interface::N5g);
+                bad.into_response()
+            }
         }
     }
 
     fn answer(&self, query: &Query) -> Response<Full<Bytes>> {
-        let index = snapshot(&self.index);
-        let verdict = match query.pei {
-            Pei::Imei(imei) => match &query.imsi {
-                Some(imsi) => index.check_with_imsi(imei, imsi),
-                None => index.check(imei),
-            },
-            Pei::NotAnImei => imei_index::Verdict::unknown(),
-        };
-        match (verdict.status(), self.unknown) {
-            (Some(status), _) | (None, UnknownPolicy::Answer(status)) => {
-                json_response(StatusCode::OK, "application/json", &status_body(status))
+        let answer = match query.pei {
+            Pei::Imei(imei) => {
+                self.checks
+                    .check(Interface::N5g, imei, query.imsi.as_ref(), query.msisdn)
             }
-            (None, UnknownPolicy::NotFound) => problem(
+            Pei::NotAnImei => self.checks.not_an_imei(Interface::N5g),
+        };
+        let Some(answer) = answer else {
+            // TS 29.500: 500 SYSTEM_FAILURE, "a generic error condition in the NF".
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "No index loaded",
+                "SYSTEM_FAILURE",
+                "this EIR has no valid index loaded yet: it cannot check equipment".to_string(),
+                Vec::new(),
+            );
+        };
+        match answer.status {
+            Some(status) => json_response(StatusCode::OK, "application/json", &status_body(status)),
+            None => problem(
                 StatusCode::NOT_FOUND,
                 "Equipment unknown",
                 "ERROR_EQUIPMENT_UNKNOWN",
@@ -118,6 +137,8 @@ struct Query {
     /// The SUPI when it is an IMSI: pair rules need it. NAI and other SUPIs name no SIM
     /// that IMEI lists can pair with, so they are accepted and not used.
     imsi: Option<Imsi>,
+    /// The GPSI when it is an MSISDN, for the journal; `extid-…` GPSIs name no number.
+    msisdn: Option<Msisdn>,
 }
 
 /// A PEI (TS 29.571 `Pei`).
@@ -203,22 +224,24 @@ impl Query {
                 None
             }
         };
-        match gpsi.as_slice() {
-            [] => {}
-            [one] => {
-                if let Err(reason) = check_gpsi(one) {
-                    params.push(("gpsi", reason));
-                }
+        let msisdn = match gpsi.as_slice() {
+            [] => None,
+            [one] => parse_gpsi(one).unwrap_or_else(|reason| {
+                params.push(("gpsi", reason));
+                None
+            }),
+            many => {
+                params.push(("gpsi", repeated(many.len())));
+                None
             }
-            many => params.push(("gpsi", repeated(many.len()))),
-        }
+        };
         if !params.is_empty() {
             return Err(BadRequest {
                 cause: "OPTIONAL_IE_INCORRECT",
                 params,
             });
         }
-        Ok(Query { pei, imsi })
+        Ok(Query { pei, imsi, msisdn })
     }
 }
 
@@ -319,11 +342,12 @@ fn parse_supi(supi: &str) -> Result<Option<Imsi>, String> {
     ))
 }
 
-/// Checks a GPSI: `msisdn-<5 to 15 digits>` or `extid-<local>@<domain>`.
-fn check_gpsi(gpsi: &str) -> Result<(), String> {
+/// Parses a GPSI: `msisdn-<5 to 15 digits>` gives a number; `extid-<local>@<domain>` is
+/// a valid GPSI that names none.
+fn parse_gpsi(gpsi: &str) -> Result<Option<Msisdn>, String> {
     if let Some(body) = gpsi.strip_prefix("msisdn-") {
         if (5..=15).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(());
+            return Msisdn::parse(body).map(Some).map_err(|e| e.to_string());
         }
         return Err(format!(
             "{gpsi:?} is not msisdn- followed by 5 to 15 digits"
@@ -335,7 +359,7 @@ fn check_gpsi(gpsi: &str) -> Result<(), String> {
             && !local.is_empty()
             && !domain.is_empty()
         {
-            return Ok(());
+            return Ok(None);
         }
         return Err(format!(
             "{gpsi:?} is not extid- followed by <local>@<domain>"
@@ -382,31 +406,58 @@ fn json_response(
     response
 }
 
-/// Serves `eir` on `listener` until the task is dropped: HTTP/1.1 and, on the same port,
-/// HTTP/2 over cleartext with prior knowledge (h2c), as 5G service-based interfaces use.
-pub async fn serve(listener: TcpListener, eir: Arc<Eir>) {
+/// Serves `eir` on `listener` until `shutdown` completes, then stops accepting and lets the
+/// connections open finish what they are answering (HTTP/2 connections are sent GOAWAY),
+/// for at most `drain`: HTTP/1.1 and, on the same port, HTTP/2 over cleartext with prior
+/// knowledge (h2c), as 5G service-based interfaces use.
+pub async fn serve(
+    listener: TcpListener,
+    eir: Arc<Eir>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                eprintln!("n5g_eir: could not accept a connection: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "n5g-eir: could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
         };
+        // Answers are small writes: with Nagle's algorithm on, one that follows an
+        // unacknowledged one waits for the peer's delayed ACK (40 ms on Linux), which was
+        // the worst-case latency under load.
+        let _ = stream.set_nodelay(true);
+        let metrics = Arc::clone(eir.checks().metrics());
         let eir = Arc::clone(&eir);
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let response = eir.respond(&request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let response = eir.respond(&request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("n5g_eir: connection ended with an error: {e}");
+            let _open = metrics.http_connection();
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "n5g-eir: connection ended with an error");
             }
         });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("n5g-eir: connections still open after the drain time, closing them");
     }
 }

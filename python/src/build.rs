@@ -1,0 +1,82 @@
+//! `build`: list files to an index file.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use imei_index::list::ListReader;
+use imei_index::{BuildSummary, Error, IndexBuilder};
+
+use crate::errors;
+use crate::index::counts_dict;
+
+/// Rejected rows whose messages `build` returns (it counts them all).
+const REJECTS_SHOWN: usize = 100;
+
+/// Builds an index file from list files (CSV ``imei,status,reason,imsi,date``; see the
+/// README's "List files").
+///
+/// ``build(lists, output, serial=None, *, skip_invalid=False)``: ``lists`` is a path or a
+/// sequence of paths, ``output`` the index to write (beside its path, then renamed over
+/// it: readers never see a half-written file), ``serial`` the list's version (such as
+/// 20240521). A row that cannot be read raises ``InvalidList`` naming its file, line and
+/// column, and nothing is written; with ``skip_invalid=True`` such rows are left out,
+/// counted, and the first 100 messages returned. Returns the build summary as a dict:
+/// ``rows_read``, ``rules_written``, ``merged``, ``conflicts``, ``rejected``, ``counts``
+/// (rules by kind, then status), ``distinct_entries``, ``index_bytes``, ``rejects``.
+#[pyfunction]
+#[pyo3(signature = (lists, output, serial = None, *, skip_invalid = false))]
+pub(crate) fn build<'py>(
+    py: Python<'py>,
+    lists: &Bound<'py, PyAny>,
+    output: PathBuf,
+    serial: Option<u64>,
+    skip_invalid: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let lists: Vec<PathBuf> = match lists.extract::<PathBuf>() {
+        Ok(one) => vec![one],
+        Err(_) => lists.extract()?,
+    };
+    let mut rejects = Vec::new();
+    let result = py.detach(|| -> Result<BuildSummary, Error> {
+        let mut builder = IndexBuilder::new();
+        if let Some(s) = serial {
+            builder.serial(s);
+        }
+        for path in &lists {
+            let file = File::open(path).map_err(|e| Error::Io {
+                action: "read",
+                path: path.clone(),
+                source: e,
+            })?;
+            let reader = ListReader::new(path.display().to_string(), BufReader::new(file));
+            builder.add_list(reader, |e| {
+                if skip_invalid {
+                    if rejects.len() < REJECTS_SHOWN {
+                        rejects.push(e.to_string());
+                    }
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        }
+        builder.build_to_file(&output)
+    });
+    let s = result.map_err(|e| errors::from_core(py, &e))?;
+    let d = PyDict::new(py);
+    d.set_item("rows_read", s.rows_read())?;
+    d.set_item("rules_in", s.rules_in)?;
+    d.set_item("rules_written", s.rules_written)?;
+    d.set_item("merged", s.merged)?;
+    d.set_item("conflicts", s.conflicts)?;
+    d.set_item("rejected", s.rejected)?;
+    d.set_item("counts", counts_dict(py, &s.counts)?)?;
+    d.set_item("distinct_entries", s.distinct_entries)?;
+    d.set_item("index_bytes", s.index_bytes)?;
+    d.set_item("rejects", rejects)?;
+    Ok(d)
+}
