@@ -55,8 +55,8 @@ fn day(listed: &[Imei], fresh: &[Imei], seed: u64) -> Vec<Change> {
 
 fn delta_of(changes: &[Change]) -> Delta {
     let mut b = DeltaBuilder::new();
-    for &c in changes {
-        b.add(c);
+    for c in changes {
+        b.add(c.clone());
     }
     b.build().expect("delta").0
 }
@@ -127,8 +127,8 @@ fn living(c: &mut Criterion) {
     g.bench_function("rebuild-from-rules", |b| {
         b.iter(|| {
             let mut builder = IndexBuilder::new();
-            for &r in &rules_after {
-                builder.add(r);
+            for r in &rules_after {
+                builder.add(r.clone());
             }
             black_box(builder.build_to_vec().expect("build").0.len())
         })

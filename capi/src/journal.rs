@@ -458,7 +458,7 @@ fn verdict_of(v: &imei_index_verdict) -> Result<Verdict, Failure> {
         entry = entry
             .with_date(Date::from_days_since_epoch(v.date).ok_or_else(|| bad("date", v.date))?);
     }
-    Ok(Verdict::listed(kind, entry))
+    Ok(Verdict::listed(kind, &entry))
 }
 
 /// Records a check: the IMEI (any form `imei_index_check_lenient` accepts), the IMSI and

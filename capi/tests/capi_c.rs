@@ -118,7 +118,7 @@ fn write_fixtures(dir: &Path) {
     let mut builder = IndexBuilder::new();
     builder.serial(20_240_521);
     for r in &rules {
-        builder.add(*r);
+        builder.add(r.clone());
     }
     let path = dir.join("index.imeiidx");
     builder.build_to_file(&path).unwrap();
@@ -406,7 +406,7 @@ fn c_example_prints_verdicts() {
     let (list, rules) = rules();
     let mut builder = IndexBuilder::new();
     for r in &rules {
-        builder.add(*r);
+        builder.add(r.clone());
     }
     let path = dir.path().join("index.imeiidx");
     builder.build_to_file(&path).unwrap();

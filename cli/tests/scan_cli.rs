@@ -27,7 +27,7 @@ impl Fixture {
         let list = NationalList::generate(5);
         let mut b = IndexBuilder::new();
         for r in &list.rules {
-            b.add(*r);
+            b.add(r.clone());
         }
         b.build_to_file(path.join("n.imeiidx")).expect("build");
         let mut log = Vec::new();

@@ -6,6 +6,7 @@
 //! IMEIs and their verdicts stay in the CPU's cache on their way to the columns). The
 //! columns leave as one Arrow record batch: no Python object is made per row.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -60,6 +61,8 @@ struct Runner<'a> {
     parsed: Vec<Result<Read, String>>,
     batched: Vec<Imei>,
     columns: Columns,
+    /// Reason sets met so far, joined with `|`, by id.
+    texts: HashMap<u32, String>,
 }
 
 impl Runner<'_> {
@@ -100,10 +103,20 @@ impl Runner<'_> {
                             other.and_then(|r| r.as_ref().err()).map(String::as_str),
                         ),
                     };
+                    let reasons = match verdict.reasons_id() {
+                        // None, or a known reason alone: its name, without a look-up.
+                        0..=6 => "",
+                        id => self
+                            .texts
+                            .entry(id)
+                            .or_insert_with(|| self.index.reason_set(&verdict).to_string()),
+                    };
                     Row::Checked {
                         verdict,
                         check_digit_ok: *check_digit_ok,
                         note,
+                        reasons,
+                        source: self.index.source(&verdict),
                     }
                 }
             };
@@ -130,6 +143,7 @@ fn run(
         parsed: Vec::with_capacity(BLOCK.min(n)),
         batched: Vec::with_capacity(BLOCK.min(n)),
         columns: Columns::with_capacity(n),
+        texts: HashMap::new(),
     };
     for c in imeis {
         c.for_each(|v| runner.push(input::imei_value(v, lenient)))?;
@@ -255,5 +269,5 @@ pub(crate) fn check_one(
         Some(imsi) => index.check_with_imsi(imei, &imsi),
         None => index.check(imei),
     };
-    Ok(PyVerdict::new(imei, verdict, check_digit_ok))
+    Ok(PyVerdict::new(index, imei, verdict, check_digit_ok))
 }

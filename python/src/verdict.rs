@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
-use imei_index::{Imei, Verdict};
+use imei_index::{Imei, Index, Verdict};
 
 use crate::arrow::export::{Batch, BoolBuilder, Date32Builder, Utf8Builder};
 
@@ -32,6 +32,11 @@ pub(crate) enum Row<'a> {
         /// What else was wrong with the input, though it was checked (an IMSI that is not
         /// one: checked without it).
         note: Option<&'a str>,
+        /// The deciding rule's reasons joined with `|` (none: empty), resolved with the
+        /// index that answered.
+        reasons: &'a str,
+        /// The deciding rule's source, resolved with the index that answered.
+        source: Option<&'a str>,
     },
     /// The IMEI could not be read: why.
     Invalid(&'a str),
@@ -49,11 +54,21 @@ pub(crate) fn status(r: &Row<'_>) -> Option<&'static str> {
     }
 }
 
-/// `reason`: the deciding rule's reason, or null.
+/// `reason`: the deciding rule's reasons, several joined with `|`, or null.
 #[inline]
-pub(crate) fn reason(r: &Row<'_>) -> Option<&'static str> {
+pub(crate) fn reason<'a>(r: &Row<'a>) -> Option<&'a str> {
     match r {
+        Row::Checked { reasons, .. } if !reasons.is_empty() => Some(reasons),
         Row::Checked { verdict, .. } => verdict.reason().map(|r| r.as_str()),
+        Row::Invalid(_) => None,
+    }
+}
+
+/// `source`: the deciding rule's source (the list it came from), or null.
+#[inline]
+pub(crate) fn source<'a>(r: &Row<'a>) -> Option<&'a str> {
+    match r {
+        Row::Checked { source, .. } => *source,
         Row::Invalid(_) => None,
     }
 }
@@ -97,20 +112,22 @@ pub(crate) fn error<'a>(r: &Row<'a>) -> Option<&'a str> {
 }
 
 /// The columns of `check_many`'s record batch, in order.
-pub(crate) const COLUMNS: [&str; 6] = [
+pub(crate) const COLUMNS: [&str; 7] = [
     "status",
     "reason",
     "rule",
+    "source",
     "date",
     "check_digit_ok",
     "error",
 ];
 
 /// The column names as C strings, for the Arrow schema.
-const NAMES: [&CStr; 6] = [
+const NAMES: [&CStr; 7] = [
     c"status",
     c"reason",
     c"rule",
+    c"source",
     c"date",
     c"check_digit_ok",
     c"error",
@@ -122,6 +139,7 @@ pub(crate) struct Columns {
     status: Utf8Builder,
     reason: Utf8Builder,
     rule: Utf8Builder,
+    source: Utf8Builder,
     date: Date32Builder,
     check_digit_ok: BoolBuilder,
     error: Utf8Builder,
@@ -135,6 +153,7 @@ impl Columns {
             status: Utf8Builder::with_capacity(n, 7 * n),
             reason: Utf8Builder::with_capacity(n, n),
             rule: Utf8Builder::with_capacity(n, n),
+            source: Utf8Builder::with_capacity(n, n),
             date: Date32Builder::with_capacity(n),
             check_digit_ok: BoolBuilder::with_capacity(n),
             error: Utf8Builder::with_capacity(n, 0),
@@ -147,6 +166,7 @@ impl Columns {
         self.status.push(status(r));
         self.reason.push(reason(r));
         self.rule.push(rule(r));
+        self.source.push(source(r));
         self.date.push(date(r));
         self.check_digit_ok.push(check_digit_ok(r));
         self.error.push(error(r));
@@ -154,11 +174,12 @@ impl Columns {
 
     /// The columns as one record batch (named as [`COLUMNS`] says).
     pub(crate) fn finish(self) -> PyResult<Batch> {
-        let [status, reason, rule, date, check_digit_ok, error] = NAMES;
+        let [status, reason, rule, source, date, check_digit_ok, error] = NAMES;
         let columns = vec![
             self.status.finish(status)?,
             self.reason.finish(reason)?,
             self.rule.finish(rule)?,
+            self.source.finish(source)?,
             self.date.finish(date),
             self.check_digit_ok.finish(check_digit_ok),
             self.error.finish(error)?,
@@ -188,27 +209,40 @@ fn py_date<'py>(py: Python<'py>, days: i32) -> PyResult<Bound<'py, PyAny>> {
 /// `status` is `"blocked"`, `"tracked"`, `"allowed"` or `"unknown"` (no rule matches);
 /// `reason`, `rule` and `date` are those of the deciding rule, or `None`.
 #[pyclass(frozen, eq, hash, module = "imei_index", name = "Verdict")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PyVerdict {
     imei: Imei,
     verdict: Verdict,
     check_digit_ok: bool,
+    /// The reasons joined with `|` and the source, as the index that answered names them.
+    reasons: String,
+    source: Option<String>,
 }
 
 impl PyVerdict {
-    pub(crate) fn new(imei: Imei, verdict: Verdict, check_digit_ok: bool) -> PyVerdict {
+    /// A verdict of `index` (which resolves its texts).
+    pub(crate) fn new(
+        index: &Index,
+        imei: Imei,
+        verdict: Verdict,
+        check_digit_ok: bool,
+    ) -> PyVerdict {
         PyVerdict {
             imei,
             verdict,
             check_digit_ok,
+            reasons: index.reason_set(&verdict).to_string(),
+            source: index.source(&verdict).map(str::to_string),
         }
     }
 
-    fn row(&self) -> Row<'static> {
+    fn row(&self) -> Row<'_> {
         Row::Checked {
             verdict: self.verdict,
             check_digit_ok: self.check_digit_ok,
             note: None,
+            reasons: &self.reasons,
+            source: self.source.as_deref(),
         }
     }
 }
@@ -227,10 +261,17 @@ impl PyVerdict {
         status(&self.row()).unwrap_or("unknown")
     }
 
-    /// The deciding rule's reason (`"stolen"`, `"fraud"` …), or None.
+    /// The deciding rule's reasons (`"stolen"`, `"Duplicate IMEI detected"` …), several
+    /// joined with `|`, or None.
     #[getter]
-    fn reason(&self) -> Option<&'static str> {
+    fn reason(&self) -> Option<&str> {
         reason(&self.row())
+    }
+
+    /// The deciding rule's source (the list it came from, e.g. `"local"`), or None.
+    #[getter]
+    fn source(&self) -> Option<&str> {
+        source(&self.row())
     }
 
     /// The kind of the deciding rule: `"pair"`, `"imei"`, `"range"`, `"tac"`, or None.
@@ -265,6 +306,7 @@ impl PyVerdict {
         d.set_item("status", self.status())?;
         d.set_item("reason", self.reason())?;
         d.set_item("rule", self.rule())?;
+        d.set_item("source", self.source())?;
         d.set_item("date", self.date(py)?)?;
         d.set_item("check_digit_ok", self.check_digit_ok())?;
         Ok(d)

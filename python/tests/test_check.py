@@ -114,6 +114,7 @@ def test_verdict_values(small):
         "status": "blocked",
         "reason": "stolen",
         "rule": "imei",
+        "source": "local",
         "date": datetime.date(2024, 5, 21),
         "check_digit_ok": True,
     }

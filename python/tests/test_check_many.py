@@ -21,6 +21,7 @@ SCHEMA = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("rule", pa.string()),
+        ("source", pa.string()),
         ("date", pa.date32()),
         ("check_digit_ok", pa.bool_()),
         ("error", pa.string()),

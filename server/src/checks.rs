@@ -107,17 +107,23 @@ impl Checks {
             self.metrics.unavailable(on);
             return None;
         };
-        let verdict = match imsi {
-            Some(imsi) => live.check_with_imsi(imei, imsi),
-            None => live.check(imei),
-        };
-        self.metrics.check(on, &verdict);
-        if let Some(journal) = &self.journal {
-            let mut s = Sighting::new(imei, verdict);
+        let verdict = if let Some(journal) = &self.journal {
+            // The journal writes the reasons' texts and the source: resolved with the
+            // very index that answered, whatever reload comes meanwhile.
+            let described = live.describe(imei, imsi, None);
+            let verdict = described.verdict;
+            let mut s = Sighting::described(imei, described);
             s.imsi = imsi.copied();
             s.msisdn = msisdn;
             journal.record(&s);
-        }
+            verdict
+        } else {
+            match imsi {
+                Some(imsi) => live.check_with_imsi(imei, imsi),
+                None => live.check(imei),
+            }
+        };
+        self.metrics.check(on, &verdict);
         Some(self.answer(verdict))
     }
 
@@ -147,7 +153,7 @@ impl Answer {
     /// verdict itself, or for unknown equipment under a policy, a verdict of that status.
     pub fn as_verdict(&self) -> Verdict {
         match (self.verdict.is_listed(), self.status) {
-            (false, Some(s)) => Verdict::listed(RuleKind::Imei, Entry::new(s)),
+            (false, Some(s)) => Verdict::listed(RuleKind::Imei, &Entry::new(s)),
             _ => self.verdict,
         }
     }

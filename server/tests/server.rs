@@ -647,7 +647,7 @@ fn the_webhook_queue_is_bounded() {
         )
         .unwrap();
         let blocked =
-            imei_index::Verdict::listed(imei_index::RuleKind::Imei, Entry::new(Status::Blocked));
+            imei_index::Verdict::listed(imei_index::RuleKind::Imei, &Entry::new(Status::Blocked));
         for i in 0..10 {
             let imei = Imei::from_u64(35_417_803_000_000 + i).unwrap();
             journal.record(&imei_index_trace::Sighting::new(imei, blocked));

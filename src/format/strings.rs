@@ -90,11 +90,6 @@ impl Strings {
         u32_at(&self.data, self.set_ends + 4 * i)
     }
 
-    /// How many strings.
-    pub(crate) fn len(&self) -> usize {
-        self.strings
-    }
-
     /// How many reason set ids there are, the implied ones included.
     pub(crate) fn set_ids(&self) -> u64 {
         u64::from(FIRST_STORED_SET) + self.sets as u64

@@ -490,6 +490,31 @@ impl Index {
             .map(|s| s.name.as_str())
     }
 
+    /// Checks a handset (with its SIM if given, on `day` if given, else today) and resolves
+    /// the verdict's reasons and source with this index, as owned values.
+    pub fn describe(&self, imei: Imei, imsi: Option<&Imsi>, day: Option<Date>) -> Described {
+        let day = day.map_or_else(|| self.today(), Date::days_since_epoch);
+        let verdict = match imsi {
+            Some(imsi) => self.check_with_imsi_on(imei, imsi, day),
+            None => self.check_on(imei, day),
+        };
+        self.described(verdict)
+    }
+
+    /// A verdict of this index with its reasons and source resolved.
+    pub fn described(&self, verdict: Verdict) -> Described {
+        let source = verdict
+            .is_listed()
+            .then(|| self.sources.get(usize::from(verdict.source_id())))
+            .flatten()
+            .map(|s| s.name.clone());
+        Described {
+            verdict,
+            reasons: self.reason_set(&verdict),
+            source,
+        }
+    }
+
     /// The sources of the index's rules, by id (in the order of their names); one, `local`,
     /// in files written before sources.
     pub fn sources(&self) -> &[SourceStats] {
@@ -624,16 +649,6 @@ impl Index {
         self.check_range(&key::imei(imei), day.days_since_epoch())
     }
 
-    /// The verdict of one target's rules in one kind's map on `day` (see `exact`).
-    pub(crate) fn exact_verdict(
-        &self,
-        kind: RuleKind,
-        prefix: &[u8],
-        day: Date,
-    ) -> Option<Verdict> {
-        self.exact(kind, prefix, day.days_since_epoch())
-    }
-
     /// The configured offset from UTC of `check`'s today.
     pub(crate) fn utc_offset(&self) -> i32 {
         self.utc_offset
@@ -658,14 +673,6 @@ impl Index {
     pub(crate) fn is_dated(&self) -> bool {
         self.v2.as_ref().is_some_and(|v| v.dated)
     }
-
-    /// The source with a name, if the index has it.
-    pub(crate) fn source_id(&self, name: &Source) -> Option<u8> {
-        self.sources
-            .iter()
-            .position(|s| &s.name == name)
-            .map(|i| i as u8)
-    }
 }
 
 #[cfg(test)]
@@ -677,4 +684,17 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Index>();
     }
+}
+
+/// A verdict with the texts it names, resolved by the index that answered it
+/// ([`Index::describe`], [`LiveIndex::describe`](crate::LiveIndex::describe)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Described {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The deciding rule's reasons (none for unknown equipment).
+    pub reasons: Reasons,
+    /// The deciding rule's source (`None` for unknown equipment).
+    pub source: Option<Source>,
 }

@@ -12,8 +12,8 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use crate::error::{Error, ErrorChain};
 use crate::format::FormatError;
 use crate::model::ident::{Imei, Imsi};
-use crate::model::rule::Verdict;
-use crate::read::index::Index;
+use crate::model::rule::{Date, Verdict};
+use crate::read::index::{Described, Index};
 use crate::read::open::OpenOptions;
 
 /// An index that swaps in a newly published file while serving checks.
@@ -236,6 +236,50 @@ impl LiveIndex {
     /// Checks many handsets against one index (none swapped in midway).
     pub fn check_many(&self, imeis: &[Imei]) -> Vec<Verdict> {
         self.shared.current.load().check_many(imeis)
+    }
+
+    /// Checks a handset on `day`; see [`Index::check_at`].
+    #[inline]
+    pub fn check_at(&self, imei: Imei, day: Date) -> Verdict {
+        self.shared.current.load().check_at(imei, day)
+    }
+
+    /// Checks a handset used with a SIM on `day`; see [`Index::check_with_imsi_at`].
+    #[inline]
+    pub fn check_with_imsi_at(&self, imei: Imei, imsi: &Imsi, day: Date) -> Verdict {
+        self.shared
+            .current
+            .load()
+            .check_with_imsi_at(imei, imsi, day)
+    }
+
+    /// Checks a handset (with its SIM if given, on `day` if given, else today) and resolves
+    /// the verdict's reasons and source with the very index that answered, which a reload
+    /// may replace at any moment: a verdict's ids must never be resolved with another.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{publish, Entry, Imei, IndexBuilder, LiveIndex, Reasons, Rule, Source, Status};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("live.imeiidx");
+    /// let imei = Imei::parse("35209900176148")?;
+    /// let reasons = Reasons::parse_joined("Duplicate IMEI detected|IMEI in local stolen list")?;
+    /// let mut b = IndexBuilder::new();
+    /// b.add(Rule::imei(imei, Entry::new(Status::Blocked).with_reasons(reasons.clone()))
+    ///     .with_source(Source::new("dirbs")?));
+    /// b.build_to_file(&path)?;
+    /// let live = LiveIndex::open(&path)?;
+    /// let d = live.describe(imei, None, None);
+    /// assert_eq!(d.verdict.status(), Some(Status::Blocked));
+    /// assert_eq!(d.reasons, reasons);
+    /// assert_eq!(d.source.as_ref().map(|s| s.as_str()), Some("dirbs"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn describe(&self, imei: Imei, imsi: Option<&Imsi>, day: Option<Date>) -> Described {
+        let index = self.shared.current.load();
+        index.describe(imei, imsi, day)
     }
 
     /// Opens the file the path names now and, if it is a valid index, serves it instead

@@ -138,7 +138,9 @@ pub(crate) fn push_row(out: &mut Vec<u8>, s: &Sighting, alert: bool, numbers: &N
             .as_bytes(),
     );
     out.push(b',');
-    if let Some(r) = s.verdict.reason() {
+    if !s.reasons.is_empty() {
+        push_text(out, &s.reasons.to_string());
+    } else if let Some(r) = s.verdict.reason() {
         push_text(out, r.as_str());
     }
     out.push(b',');
@@ -178,7 +180,7 @@ mod tests {
             Imei::parse("354178036859789").unwrap(),
             Verdict::listed(
                 RuleKind::Imei,
-                Entry::new(Status::Blocked).with_reason(Reason::Stolen),
+                &Entry::new(Status::Blocked).with_reason(Reason::Stolen),
             ),
         )
         .with_imsi(Imsi::parse("404685505601234").unwrap())
@@ -188,6 +190,26 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "2024-05-21T10:15:30.123Z,35417803685978,404685505601234,,blocked,stolen,imei,new-sim\n"
+        );
+    }
+
+    #[test]
+    fn rows_hold_every_reason_text() {
+        let reasons = imei_index::Reasons::parse_joined(
+            "Duplicate IMEI detected|IMEI in local stolen list, reported",
+        )
+        .unwrap();
+        let s = Sighting::new(
+            Imei::parse("354178036859789").unwrap(),
+            Verdict::listed(RuleKind::Imei, &Entry::new(Status::Blocked)),
+        )
+        .with_texts(reasons, Some(imei_index::Source::new("dirbs").unwrap()))
+        .at(time::from_unix_millis(1_716_286_530_123));
+        let mut out = Vec::new();
+        push_row(&mut out, &s, false, &Numbers::Clear);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2024-05-21T10:15:30.123Z,35417803685978,,,blocked,\"Duplicate IMEI detected|IMEI in local stolen list, reported\",imei,\n"
         );
     }
 

@@ -290,7 +290,7 @@ enum Control {
 ///
 /// let dir = tempfile::tempdir()?;
 /// let journal = Journal::open(dir.path(), JournalOptions::new())?;
-/// let stolen = Verdict::listed(RuleKind::Imei, Entry::new(Status::Blocked));
+/// let stolen = Verdict::listed(RuleKind::Imei, &Entry::new(Status::Blocked));
 /// let s = Sighting::new(Imei::parse("354178036859789")?, stolen)
 ///     .with_imsi(Imsi::parse("404685505601234")?);
 /// assert_eq!(journal.record(&s), Recorded::Queued);
@@ -397,7 +397,7 @@ impl Journal {
             self.counters.skipped.0.fetch_add(1, Relaxed);
             return Recorded::Skipped;
         }
-        match self.data.try_send(*sighting) {
+        match self.data.try_send(sighting.clone()) {
             Ok(()) => {
                 self.counters.queued.0.fetch_add(1, Relaxed);
                 Recorded::Queued
@@ -612,6 +612,8 @@ impl Writer {
             imsi: s.imsi.map(|i| self.numbers.text(&i.to_string())),
             msisdn: s.msisdn.map(|m| self.numbers.text(&m.to_string())),
             verdict: s.verdict,
+            reasons: s.reasons.clone(),
+            source: s.source.clone(),
             hashed: matches!(self.numbers, Numbers::Hashed(_)),
         };
         if catch_unwind(AssertUnwindSafe(|| hook(&alert))).is_err() {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use imei_index::{Imei, Imsi, Status, Verdict};
+use imei_index::{Described, Imei, Imsi, Reason, Reasons, Source, Status, Verdict};
 
 /// A subscriber's number (MSISDN; a GPSI `msisdn-…` in 5G): 5 to 15 digits, E.164 without
 /// the `+`.
@@ -113,7 +113,7 @@ impl FromStr for Msisdn {
 /// assert!(s.imsi.is_some() && s.msisdn.is_some());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sighting {
     /// When the check was answered.
     pub at: SystemTime,
@@ -125,18 +125,46 @@ pub struct Sighting {
     pub msisdn: Option<Msisdn>,
     /// What the lists said (not the answer a policy for unknown equipment made of it).
     pub verdict: Verdict,
+    /// The deciding rule's reasons, as the index that answered names them (the journal's
+    /// `reason` column joins them with `|`).
+    pub reasons: Reasons,
+    /// The deciding rule's source, when known.
+    pub source: Option<Source>,
 }
 
 impl Sighting {
-    /// A sighting now, with no SIM or number.
+    /// A sighting now, with no SIM or number. Its reasons are the verdict's known reason
+    /// alone, if it has one and no other ([`Verdict::reason`]); give the texts the index
+    /// holds with [`Sighting::described`] or [`Sighting::with_texts`].
     pub fn new(imei: Imei, verdict: Verdict) -> Sighting {
+        let reasons = match verdict.reason() {
+            Some(Reason::Other) | None => Reasons::none(),
+            Some(r) => Reasons::from(r),
+        };
         Sighting {
             at: SystemTime::now(),
             imei,
             imsi: None,
             msisdn: None,
             verdict,
+            reasons,
+            source: None,
         }
+    }
+
+    /// A sighting now of a verdict with its texts, as
+    /// [`LiveIndex::describe`](imei_index::LiveIndex::describe) resolved them.
+    pub fn described(imei: Imei, d: Described) -> Sighting {
+        Sighting::new(imei, d.verdict).with_texts(d.reasons, d.source)
+    }
+
+    /// The same, with the deciding rule's reasons and source (resolved with the index that
+    /// answered).
+    #[must_use]
+    pub fn with_texts(mut self, reasons: Reasons, source: Option<Source>) -> Sighting {
+        self.reasons = reasons;
+        self.source = source;
+        self
     }
 
     /// The same, with the SIM it came with.

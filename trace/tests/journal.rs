@@ -27,12 +27,12 @@ fn at(millis: u64) -> SystemTime {
 fn blocked() -> Verdict {
     Verdict::listed(
         RuleKind::Imei,
-        Entry::new(Status::Blocked).with_reason(Reason::Stolen),
+        &Entry::new(Status::Blocked).with_reason(Reason::Stolen),
     )
 }
 
 fn tracked() -> Verdict {
-    Verdict::listed(RuleKind::Range, Entry::new(Status::Tracked))
+    Verdict::listed(RuleKind::Range, &Entry::new(Status::Tracked))
 }
 
 fn imei(n: u64) -> Imei {
@@ -199,7 +199,7 @@ fn a_full_queue_drops_and_counts_and_never_waits() {
 fn the_policy_chooses_what_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path(), JournalOptions::new()).unwrap();
-    let allowed = Verdict::listed(RuleKind::Pair, Entry::new(Status::Allowed));
+    let allowed = Verdict::listed(RuleKind::Pair, &Entry::new(Status::Allowed));
     for (v, want) in [
         (blocked(), Recorded::Queued),
         (tracked(), Recorded::Queued),
@@ -334,7 +334,7 @@ fn alerts_come_once_per_handset_sim_and_day() {
             .at(t(0, 6)),
         Sighting::new(
             imei(4),
-            Verdict::listed(RuleKind::Pair, Entry::new(Status::Allowed)),
+            Verdict::listed(RuleKind::Pair, &Entry::new(Status::Allowed)),
         )
         .with_imsi(imsi(4))
         .at(t(0, 7)),

@@ -437,7 +437,7 @@ async fn the_readme_examples_answer_as_shown() {
     let mut b = IndexBuilder::new();
     b.serial(20240521);
     for rule in &list.rules {
-        b.add(*rule);
+        b.add(rule.clone());
     }
     b.build_to_file(&path).unwrap();
     let server = start(&path, UnknownPolicy::NotFound).await;

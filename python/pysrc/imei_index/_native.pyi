@@ -32,10 +32,13 @@ class Verdict:
         """``"blocked"``, ``"tracked"``, ``"allowed"``, or ``"unknown"``."""
     @property
     def reason(self) -> Optional[str]:
-        """The deciding rule's reason, or None."""
+        """The deciding rule's reasons (several joined with ``|``), or None."""
     @property
     def rule(self) -> Optional[_Rule]:
         """The kind of the deciding rule, or None."""
+    @property
+    def source(self) -> Optional[str]:
+        """The deciding rule's source (the list it came from), or None."""
     @property
     def date(self) -> Optional[datetime.date]:
         """The deciding rule's date, or None."""
@@ -66,7 +69,7 @@ class Index:
     def check_many(
         self, imeis: _Values, imsis: Optional[_Values] = None, *, lenient: bool = False
     ) -> pyarrow.RecordBatch:
-        """``status, reason, rule, date, check_digit_ok, error`` for every IMEI, in order."""
+        """``status, reason, rule, source, date, check_digit_ok, error`` for every IMEI, in order."""
     def stats(self) -> Dict[str, Any]:
         """Counts, sizes and versions."""
     @property
