@@ -20,8 +20,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::field::Reason;
+use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::rule::{Date, Entry, Rule, Status};
 
 /// A small, fast, seeded pseudo-random generator (SplitMix64). Not for cryptography.

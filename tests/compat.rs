@@ -546,7 +546,10 @@ fn todays_build_answers_as_the_fixtures() {
                 same += 1;
             }
         }
-        assert!(same * 10 > probes.imeis.len() * 9, "{what}: {same} answers alike");
+        assert!(
+            same * 10 > probes.imeis.len() * 9,
+            "{what}: {same} answers alike"
+        );
         answers += probes.assert_answers(&what, &today);
         assert_eq!(today.stats().counts, fixture.stats().counts, "{what}");
         assert_eq!(today.serial(), fixture.serial(), "{what}");
@@ -576,7 +579,10 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
         last.insert(c.target(), e);
     }
     let delta_rules = Model {
-        rules: last.iter().filter_map(|(t, e)| Some((*t, (*e).clone()?))).collect(),
+        rules: last
+            .iter()
+            .filter_map(|(t, e)| Some((*t, (*e).clone()?)))
+            .collect(),
         today: false,
     };
     let probes = Probes::new(&model, &base_model);
@@ -629,8 +635,12 @@ fn the_delta_fixture_layers_and_applies_as_the_lists() {
                 (summary.added, summary.changed, summary.unchanged),
                 (
                     outcome(&|t, e| e.is_some() && in_base(t).is_none()),
-                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) != *e)),
-                    outcome(&|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) == *e)),
+                    outcome(
+                        &|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) != *e)
+                    ),
+                    outcome(
+                        &|t, e| e.is_some() && in_base(t).is_some_and(|b| Some(b.clone()) == *e)
+                    ),
                 ),
                 "{what}: added, changed, unchanged"
             );

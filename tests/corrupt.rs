@@ -999,8 +999,18 @@ fn full_verification_refuses_segments_that_disagree_with_the_ranges() {
     // key and value well-formed, and wrong. Checks read the segments only, so such a file
     // answers an IMEI inside its listed range `unknown` and one outside it `blocked`.
     let blocked = e(imei_index::Status::Blocked);
-    let listed = Rule::range(imei_n(35209900100000), imei_n(35209900199999), blocked.clone()).unwrap();
-    let other = Rule::range(imei_n(35209900300000), imei_n(35209900399999), blocked.clone()).unwrap();
+    let listed = Rule::range(
+        imei_n(35209900100000),
+        imei_n(35209900199999),
+        blocked.clone(),
+    )
+    .unwrap();
+    let other = Rule::range(
+        imei_n(35209900300000),
+        imei_n(35209900399999),
+        blocked.clone(),
+    )
+    .unwrap();
     let (bytes, _) = build_bytes(&[listed.clone()]);
     let (elsewhere, _) = build_bytes(&[other]);
     let mut p = Parts::of(&bytes);
@@ -1273,7 +1283,11 @@ fn re_signed_deltas_never_panic_through_apply_or_layers() {
         imei_n(49015420323751),
         e(imei_index::Status::Blocked),
     )));
-    d.add(Change::Remove(Target::Imei(imei_n(35417803685978)), imei_index::Source::local(), None));
+    d.add(Change::Remove(
+        Target::Imei(imei_n(35417803685978)),
+        imei_index::Source::local(),
+        None,
+    ));
     d.add(Change::Add(
         Rule::range(
             imei_n(35209900150000),

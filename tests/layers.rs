@@ -308,7 +308,11 @@ fn deltas_must_sit_on_the_serial_they_were_made_for() {
     let delta = |serial, base_serial| {
         let mut b = DeltaBuilder::new();
         b.serial(serial).base_serial(base_serial);
-        b.add(Change::Remove(Target::Imei(imei(0, 1)), imei_index::Source::local(), None));
+        b.add(Change::Remove(
+            Target::Imei(imei(0, 1)),
+            imei_index::Source::local(),
+            None,
+        ));
         b.build().unwrap().0
     };
     let ok = [delta(20240522, 20240521), delta(20240523, 20240522)];
@@ -359,7 +363,11 @@ fn a_tombstone_in_a_delta_hides_a_range_of_the_base() {
     let (_, base) = build(&model, 1);
     let view = LayeredIndex::new(
         base,
-        vec![delta_of(&[Change::Remove(Target::Range(a, b), imei_index::Source::local(), None)])],
+        vec![delta_of(&[Change::Remove(
+            Target::Range(a, b),
+            imei_index::Source::local(),
+            None,
+        )])],
     )
     .unwrap();
     // The wider range answers where the narrower one was.

@@ -156,11 +156,9 @@ fn bad_status_reason_date_and_imsi_fields_point_at_the_field() {
             22,
             |k| matches!(k, RowError::Field(FieldError::Source(s)) if s == "Local"),
         ),
-        (
-            "35209900,tracked>blocked",
-            10,
-            |k| matches!(k, RowError::Field(FieldError::EarlierWithoutStart)),
-        ),
+        ("35209900,tracked>blocked", 10, |k| {
+            matches!(k, RowError::Field(FieldError::EarlierWithoutStart))
+        }),
         (
             "35209900,blocked,,,2024-02-30",
             20,
@@ -216,7 +214,10 @@ fn every_status_word_is_accepted_in_any_case() {
             "35209900,blocked,{}\n",
             reason.as_str().to_uppercase()
         ));
-        assert_eq!(rows[0].as_ref().unwrap().entry.reasons.known(), Some(reason));
+        assert_eq!(
+            rows[0].as_ref().unwrap().entry.reasons.known(),
+            Some(reason)
+        );
     }
 }
 

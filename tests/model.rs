@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use common::strategy;
 use imei_index::{
-    Date, Entry, Imei, Imsi, IndexBuilder, OpenOptions, Rule, RuleCounts, RuleKind, Status,
-    Target, Verdict, Verification,
+    Date, Entry, Imei, Imsi, IndexBuilder, OpenOptions, Rule, RuleCounts, RuleKind, Status, Target,
+    Verdict, Verification,
 };
 use proptest::prelude::*;
 
@@ -35,12 +35,19 @@ impl Model {
     fn new(input: &[Rule]) -> Model {
         let mut by_target: BTreeMap<Target, Vec<Entry>> = BTreeMap::new();
         for r in input {
-            by_target.entry(r.target()).or_default().push(r.entry.clone());
+            by_target
+                .entry(r.target())
+                .or_default()
+                .push(r.entry.clone());
         }
         let mut rules = Vec::new();
         let (mut merged, mut conflicts) = (0, 0);
         for (target, entries) in by_target {
-            let winner = entries.iter().max_by_key(|e| precedence(e)).unwrap().clone();
+            let winner = entries
+                .iter()
+                .max_by_key(|e| precedence(e))
+                .unwrap()
+                .clone();
             merged += entries.len() as u64 - 1;
             conflicts += entries.iter().filter(|e| e.status != winner.status).count() as u64;
             rules.push(rule_with(target, winner));

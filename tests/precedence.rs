@@ -24,7 +24,10 @@ fn an_allowed_pair_inside_a_blocked_tac() {
         Rule::pair(handset, sim, allowed.clone()),
     ]);
     // Without the SIM, or with another SIM, the TAC rule answers.
-    assert_eq!(index.check(handset), verdict(RuleKind::Tac, blocked.clone()));
+    assert_eq!(
+        index.check(handset),
+        verdict(RuleKind::Tac, blocked.clone())
+    );
     assert_eq!(
         index.check_with_imsi(handset, &imsi("404685505601235")),
         verdict(RuleKind::Tac, blocked.clone())
@@ -64,7 +67,10 @@ fn a_range_inside_a_tac_overrides_it_endpoints_included() {
     let last = Imei::from_parts(t, 199_999).unwrap();
     let blocked = e(Status::Blocked);
     let allowed = Entry::new(Status::Allowed).with_date(date("2024-05-21"));
-    let (index, _) = build(&[Rule::tac(t, blocked.clone()), range(first, last, allowed.clone())]);
+    let (index, _) = build(&[
+        Rule::tac(t, blocked.clone()),
+        range(first, last, allowed.clone()),
+    ]);
     let at = |snr| index.check(Imei::from_parts(t, snr).unwrap());
     for snr in [100_000, 100_001, 150_000, 199_998, 199_999] {
         assert_eq!(at(snr), verdict(RuleKind::Range, allowed.clone()), "{snr}");

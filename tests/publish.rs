@@ -38,7 +38,11 @@ fn delta(dir: &Path, name: &str, serial: u64, add: &[u64], remove: &[u64]) -> Pa
         )));
     }
     for &n in remove {
-        b.add(Change::Remove(Target::Imei(imei(n)), imei_index::Source::local(), None));
+        b.add(Change::Remove(
+            Target::Imei(imei(n)),
+            imei_index::Source::local(),
+            None,
+        ));
     }
     b.build_to_file(&path).unwrap();
     path

@@ -71,7 +71,9 @@ impl Model {
         if let Some((_, e)) = narrowest {
             return Some((RuleKind::Range, e.clone()));
         }
-        self.tacs.get(&imei.tac()).map(|e| (RuleKind::Tac, e.clone()))
+        self.tacs
+            .get(&imei.tac())
+            .map(|e| (RuleKind::Tac, e.clone()))
     }
 }
 

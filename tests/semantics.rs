@@ -15,15 +15,20 @@ use common::strategy::{self, IMSIS, OTHER_IMSI};
 use common::{Said, index_said, ref_rule, ref_said, said};
 use imei_index::list::{ListReader, format_row};
 use imei_index::{
-    Apply, Change, Date, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex,
-    Merge, OpenOptions, Reasons, Rule, Source, Status, Verification, diff,
+    Apply, Change, Date, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex, Merge,
+    OpenOptions, Reasons, Rule, Source, Status, Verification, diff,
 };
 use proptest::prelude::*;
 
 /// The sources lists come from; "local" sorts after "dirbs/…" and before "op/…".
 const SOURCES: [&str; 3] = ["dirbs/blacklist", "local", "op/a"];
 /// Reason texts: two known names, a register's text, and one that needs quotes in a list.
-const REASONS: [&str; 4] = ["stolen", "lost", "Duplicate IMEI detected", "a, \"quoted\" one"];
+const REASONS: [&str; 4] = [
+    "stolen",
+    "lost",
+    "Duplicate IMEI detected",
+    "a, \"quoted\" one",
+];
 /// Days that dates and starts fall on, and the days checks are made on around them.
 const DAYS: [u32; 4] = [19_860, 19_864, 19_865, 19_870];
 const STARTS: [u32; 3] = [19_862, 19_864, 19_866];
@@ -58,7 +63,8 @@ fn entry() -> impl Strategy<Value = Entry> {
 fn target() -> impl Strategy<Value = imei_index::Target> {
     use imei_index::{Tac, Target};
     let tac = prop::sample::select(vec![35_209_900u32, 35_209_901]);
-    let imei = (tac.clone(), 0u32..8).prop_map(|(t, s)| Imei::from_parts(Tac::from_u32(t).unwrap(), s).unwrap());
+    let imei = (tac.clone(), 0u32..8)
+        .prop_map(|(t, s)| Imei::from_parts(Tac::from_u32(t).unwrap(), s).unwrap());
     let imsi = prop::sample::select(IMSIS[..2].to_vec()).prop_map(|s| Imsi::parse(s).unwrap());
     let width = prop_oneof![Just(0u64), Just(3), Just(7), Just(1_999_999)];
     prop_oneof![
@@ -72,11 +78,8 @@ fn target() -> impl Strategy<Value = imei_index::Target> {
 
 fn rule() -> impl Strategy<Value = Rule> {
     let source = prop::sample::select(SOURCES.to_vec());
-    (target(), entry(), source).prop_map(|(t, e, s)| {
-        Rule::new(t, e)
-            .unwrap()
-            .with_source(s.parse().unwrap())
-    })
+    (target(), entry(), source)
+        .prop_map(|(t, e, s)| Rule::new(t, e).unwrap().with_source(s.parse().unwrap()))
 }
 
 fn rules() -> impl Strategy<Value = Vec<Rule>> {
@@ -130,13 +133,25 @@ fn want(model: &[RefRule], imei: Imei, imsi: Option<&Imsi>, d: u32) -> Said {
 }
 
 /// Checks `index` against the reference over `rules` on every probe, day and IMSI.
-fn assert_index(what: &str, index: &Index, model: &[RefRule], imeis: &[Imei]) -> Result<(), TestCaseError> {
+fn assert_index(
+    what: &str,
+    index: &Index,
+    model: &[RefRule],
+    imeis: &[Imei],
+) -> Result<(), TestCaseError> {
     for d in CHECK_DAYS {
         let many = index.check_many_at(imeis, day(d));
         for (k, &i) in imeis.iter().enumerate() {
             let w = want(model, i, None, d);
             let v = index.check_at(i, day(d));
-            prop_assert_eq!(&index_said(index, &v), &w, "{}: check_at({}, {})", what, i, d);
+            prop_assert_eq!(
+                &index_said(index, &v),
+                &w,
+                "{}: check_at({}, {})",
+                what,
+                i,
+                d
+            );
             prop_assert_eq!(many[k], v, "{}: check_many_at({}, {})", what, i, d);
             for s in imsis() {
                 let v = index.check_with_imsi_at(i, &s, day(d));
@@ -287,15 +302,28 @@ fn no_source_lifts_another_sources_block_but_a_more_specific_rule_does() {
         Rule::pair(imei, imsi, Entry::new(Status::Allowed)).with_source(exceptions),
     ]);
     let v = index.check(imei);
-    assert_eq!((v.status(), index.source(&v)), (Some(Status::Blocked), Some("dirbs/blacklist")));
+    assert_eq!(
+        (v.status(), index.source(&v)),
+        (Some(Status::Blocked), Some("dirbs/blacklist"))
+    );
     let v = index.check_with_imsi(imei, &imsi);
-    assert_eq!((v.status(), index.source(&v)), (Some(Status::Allowed), Some("dirbs/exceptions/op1")));
+    assert_eq!(
+        (v.status(), index.source(&v)),
+        (Some(Status::Allowed), Some("dirbs/exceptions/op1"))
+    );
     // The register's unblock (a delta of its source) leaves the operator's rule.
     let mut d = DeltaBuilder::new();
-    d.add(Change::Remove(imei_index::Target::Imei(imei), register, None));
+    d.add(Change::Remove(
+        imei_index::Target::Imei(imei),
+        register,
+        None,
+    ));
     let view = LayeredIndex::new(index, vec![d.build().unwrap().0]).unwrap();
     let v = view.check(imei);
-    assert_eq!((v.status(), view.source(&v).map(Source::as_str)), (Some(Status::Allowed), Some("local")));
+    assert_eq!(
+        (v.status(), view.source(&v).map(Source::as_str)),
+        (Some(Status::Allowed), Some("local"))
+    );
 }
 
 #[test]
@@ -303,14 +331,26 @@ fn a_rule_before_its_start_hides_nothing() {
     // A dated range narrower than an undated one: before its start the wider range decides.
     let a = Imei::parse("35209900000000").unwrap();
     let b = Imei::parse("35209900000099").unwrap();
-    let (c, e) = (Imei::parse("35209900000010").unwrap(), Imei::parse("35209900000020").unwrap());
+    let (c, e) = (
+        Imei::parse("35209900000010").unwrap(),
+        Imei::parse("35209900000020").unwrap(),
+    );
     let index = build(&[
         Rule::range(a, b, Entry::new(Status::Tracked)).unwrap(),
         Rule::range(c, e, Entry::new(Status::Blocked).with_start(day(19_870))).unwrap(),
         Rule::tac(a.tac(), Entry::new(Status::Allowed)),
     ]);
     let at = Imei::parse("35209900000015").unwrap();
-    assert_eq!(index.check_at(at, day(19_869)).status(), Some(Status::Tracked));
-    assert_eq!(index.check_at(at, day(19_870)).status(), Some(Status::Blocked));
-    assert_eq!(index.check_at(b, day(19_869)).status(), Some(Status::Tracked));
+    assert_eq!(
+        index.check_at(at, day(19_869)).status(),
+        Some(Status::Tracked)
+    );
+    assert_eq!(
+        index.check_at(at, day(19_870)).status(),
+        Some(Status::Blocked)
+    );
+    assert_eq!(
+        index.check_at(b, day(19_869)).status(),
+        Some(Status::Tracked)
+    );
 }

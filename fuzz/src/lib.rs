@@ -225,7 +225,12 @@ fn assert_answers_as_its_rules_say(index: &Index) {
                 let v = index.check(i);
                 assert_eq!(
                     (v.rule(), v.status(), v.date(), index.reason_set(&v)),
-                    (Some(RuleKind::Imei), Some(r.entry.status), r.entry.date, r.entry.reasons.clone()),
+                    (
+                        Some(RuleKind::Imei),
+                        Some(r.entry.status),
+                        r.entry.date,
+                        r.entry.reasons.clone()
+                    ),
                     "{r:?}"
                 );
             }
@@ -233,7 +238,12 @@ fn assert_answers_as_its_rules_say(index: &Index) {
                 let v = index.check_with_imsi(i, &s);
                 assert_eq!(
                     (v.rule(), v.status(), v.date(), index.reason_set(&v)),
-                    (Some(RuleKind::Pair), Some(r.entry.status), r.entry.date, r.entry.reasons.clone()),
+                    (
+                        Some(RuleKind::Pair),
+                        Some(r.entry.status),
+                        r.entry.date,
+                        r.entry.reasons.clone()
+                    ),
                     "{r:?}"
                 );
             }

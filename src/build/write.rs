@@ -382,18 +382,46 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                 }
                 // With sources, the records are in `entries v2`.
                 Section::Entries => {}
-                Section::Imei => {
-                    write_kind(&mut sw, source, RuleKind::Imei, &table, f, cut, &remap, io_err)?
-                }
-                Section::Tac => {
-                    write_kind(&mut sw, source, RuleKind::Tac, &table, None, cut, &remap, io_err)?
-                }
-                Section::Pair => {
-                    write_kind(&mut sw, source, RuleKind::Pair, &table, f, cut, &remap, io_err)?
-                }
-                Section::Range => {
-                    write_kind(&mut sw, source, RuleKind::Range, &table, None, cut, &remap, io_err)?
-                }
+                Section::Imei => write_kind(
+                    &mut sw,
+                    source,
+                    RuleKind::Imei,
+                    &table,
+                    f,
+                    cut,
+                    &remap,
+                    io_err,
+                )?,
+                Section::Tac => write_kind(
+                    &mut sw,
+                    source,
+                    RuleKind::Tac,
+                    &table,
+                    None,
+                    cut,
+                    &remap,
+                    io_err,
+                )?,
+                Section::Pair => write_kind(
+                    &mut sw,
+                    source,
+                    RuleKind::Pair,
+                    &table,
+                    f,
+                    cut,
+                    &remap,
+                    io_err,
+                )?,
+                Section::Range => write_kind(
+                    &mut sw,
+                    source,
+                    RuleKind::Range,
+                    &table,
+                    None,
+                    cut,
+                    &remap,
+                    io_err,
+                )?,
                 Section::Segments if v1 => {
                     write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
                 }

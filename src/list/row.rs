@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use crate::list::csv::Field;
 use crate::list::error::RowError;
 use crate::model::change::Change;
-use crate::model::ident::{IdError, Imei, Imsi, Tac};
 use crate::model::field::FieldError;
+use crate::model::ident::{IdError, Imei, Imsi, Tac};
 use crate::model::rule::{Entry, Rule, RuleKind, Status, Target};
 use crate::model::source::{Reasons, Source};
 

@@ -127,4 +127,3 @@ pub enum FieldError {
         last: Imei,
     },
 }
-

@@ -262,9 +262,30 @@ mod tests {
         let mut b = IndexBuilder::new();
         b.add(Rule::imei(imei(35_209_900_000_001), e.clone()));
         b.add(Rule::tac(Tac::from_u32(86_000_001).unwrap(), e.clone()));
-        b.add(Rule::range(imei(10_000_000_000_000), imei(10_000_000_000_100), e.clone()).unwrap());
-        b.add(Rule::range(imei(10_000_000_000_050), imei(10_000_000_000_200), e.clone()).unwrap());
-        b.add(Rule::range(imei(10_000_000_000_201), imei(10_000_000_000_300), e.clone()).unwrap());
+        b.add(
+            Rule::range(
+                imei(10_000_000_000_000),
+                imei(10_000_000_000_100),
+                e.clone(),
+            )
+            .unwrap(),
+        );
+        b.add(
+            Rule::range(
+                imei(10_000_000_000_050),
+                imei(10_000_000_000_200),
+                e.clone(),
+            )
+            .unwrap(),
+        );
+        b.add(
+            Rule::range(
+                imei(10_000_000_000_201),
+                imei(10_000_000_000_300),
+                e.clone(),
+            )
+            .unwrap(),
+        );
         b.add(Rule::range(imei(20_000_000_000_000), imei(20_000_000_000_000), e).unwrap());
         let (bytes, _) = b.build_to_vec().unwrap();
         let index = Index::from_bytes(bytes.into()).unwrap();
@@ -299,7 +320,14 @@ mod tests {
         let e = Entry::new(Status::Tracked);
         let mut b = IndexBuilder::new();
         // 10,000,000 TACs: too many to key, so every IMEI searches the ranges.
-        b.add(Rule::range(imei(10_000_000_000_000), imei(19_999_999_999_999), e.clone()).unwrap());
+        b.add(
+            Rule::range(
+                imei(10_000_000_000_000),
+                imei(19_999_999_999_999),
+                e.clone(),
+            )
+            .unwrap(),
+        );
         b.add(Rule::tac(Tac::from_u32(86_000_001).unwrap(), e));
         let (bytes, _) = b.build_to_vec().unwrap();
         let index = Index::from_bytes(bytes.into()).unwrap();

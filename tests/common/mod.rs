@@ -146,7 +146,15 @@ pub fn ref_rule(r: &Rule) -> reference::RefRule {
 
 /// A verdict as plain values: status, whether it is the earlier one, kind, source, reasons,
 /// date and start (days). Unknown equipment is `None`.
-pub type Said = Option<(String, bool, String, String, Vec<String>, Option<i64>, Option<i64>)>;
+pub type Said = Option<(
+    String,
+    bool,
+    String,
+    String,
+    Vec<String>,
+    Option<i64>,
+    Option<i64>,
+)>;
 
 /// What the reference answers, as plain values.
 pub fn ref_said(v: Option<reference::RefVerdict>) -> Said {
