@@ -126,8 +126,8 @@ impl Model {
 
     fn check(&self, i: Imei) -> Verdict {
         let x = i.as_u64();
-        if let Some(e) = self.exact.get(&x).clone() {
-            return Verdict::listed(RuleKind::Imei, &e);
+        if let Some(e) = self.exact.get(&x) {
+            return Verdict::listed(RuleKind::Imei, e);
         }
         // Narrowest range; then the more severe status, the later date; then the earlier
         // start (docs/semantics.md, rules 3 to 5).
@@ -141,18 +141,18 @@ impl Model {
                     .then_with(|| (q.2.status, q.2.date).cmp(&(p.2.status, p.2.date)))
                     .then(p.0.cmp(&q.0))
             });
-        if let Some((_, _, e)) = best.clone() {
-            return Verdict::listed(RuleKind::Range, &e);
+        if let Some((_, _, e)) = best {
+            return Verdict::listed(RuleKind::Range, e);
         }
-        match self.tacs.get(&i.tac().as_u32()).clone() {
-            Some(e) => Verdict::listed(RuleKind::Tac, &e),
+        match self.tacs.get(&i.tac().as_u32()) {
+            Some(e) => Verdict::listed(RuleKind::Tac, e),
             None => Verdict::unknown(),
         }
     }
 
     fn check_with_imsi(&self, i: Imei, s: &Imsi) -> Verdict {
-        match self.pairs.get(&(i.as_u64(), *s)).clone() {
-            Some(e) => Verdict::listed(RuleKind::Pair, &e),
+        match self.pairs.get(&(i.as_u64(), *s)) {
+            Some(e) => Verdict::listed(RuleKind::Pair, e),
             None => self.check(i),
         }
     }

@@ -164,10 +164,10 @@ impl Model {
         if let Some(s) = imsi
             && let Some(e) = self.rules.get(&Target::Pair(imei, s))
         {
-            return Verdict::listed(RuleKind::Pair, &e);
+            return Verdict::listed(RuleKind::Pair, e);
         }
         if let Some(e) = self.rules.get(&Target::Imei(imei)) {
-            return Verdict::listed(RuleKind::Imei, &e);
+            return Verdict::listed(RuleKind::Imei, e);
         }
         let mut best: Option<(u64, u64, Entry)> = None;
         for (t, e) in &self.rules {
@@ -198,7 +198,7 @@ impl Model {
             return Verdict::listed(RuleKind::Range, &e);
         }
         if let Some(e) = self.rules.get(&Target::Tac(imei.tac())) {
-            return Verdict::listed(RuleKind::Tac, &e);
+            return Verdict::listed(RuleKind::Tac, e);
         }
         Verdict::unknown()
     }

@@ -1011,7 +1011,7 @@ fn full_verification_refuses_segments_that_disagree_with_the_ranges() {
         blocked.clone(),
     )
     .unwrap();
-    let (bytes, _) = build_bytes(&[listed.clone()]);
+    let (bytes, _) = build_bytes(std::slice::from_ref(&listed));
     let (elsewhere, _) = build_bytes(&[other]);
     let mut p = Parts::of(&bytes);
     *p.section_mut(SEGMENTS) = Parts::of(&elsewhere).section_mut(SEGMENTS).clone();

@@ -100,10 +100,10 @@ fn model_check(model: &Model, imei: Imei, imsi: Option<&Imsi>) -> Verdict {
     if let Some(imsi) = imsi
         && let Some(e) = model.get(&Target::Pair(imei, *imsi))
     {
-        return Verdict::listed(RuleKind::Pair, &e);
+        return Verdict::listed(RuleKind::Pair, e);
     }
     if let Some(e) = model.get(&Target::Imei(imei)) {
-        return Verdict::listed(RuleKind::Imei, &e);
+        return Verdict::listed(RuleKind::Imei, e);
     }
     let narrowest = model
         .iter()
@@ -122,7 +122,7 @@ fn model_check(model: &Model, imei: Imei, imsi: Option<&Imsi>) -> Verdict {
         return Verdict::listed(RuleKind::Range, &e);
     }
     match model.get(&Target::Tac(imei.tac())) {
-        Some(e) => Verdict::listed(RuleKind::Tac, &e),
+        Some(e) => Verdict::listed(RuleKind::Tac, e),
         None => Verdict::unknown(),
     }
 }

@@ -85,7 +85,7 @@ pub enum BuildPhase {
 ///
 /// Rules may come in any order. Several rules of one source for one target (the same IMEI,
 /// pair, range or TAC) are merged (docs/semantics.md): the most severe status wins (blocked
-/// > tracked > allowed), then the earliest start (no start is earliest), then the latest
+/// over tracked over allowed), then the earliest start (no start is earliest), then the latest
 /// date, then the greater reasons. The summary counts every merge and every conflict.
 /// Rules of different sources are never merged: the index keeps each, and checks weigh
 /// them.

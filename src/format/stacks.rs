@@ -249,7 +249,7 @@ impl Stacks {
     /// Reads the section's header and checks that its offsets fit it (the offsets
     /// themselves are checked as stacks are read).
     pub(crate) fn parse(data: Bytes) -> Result<Stacks, String> {
-        if data.len() < 8 || data.len() % 4 != 0 {
+        if data.len() < 8 || !data.len().is_multiple_of(4) {
             return Err(format!(
                 "it is {} bytes, not an 8-byte header and whole words",
                 data.len()

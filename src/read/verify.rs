@@ -42,6 +42,9 @@ use crate::model::ident::Imei;
 use crate::model::rule::{Entry, RuleKind};
 use crate::read::index::Index;
 
+/// A key checked: its target bytes, its source id, and its entry's (id, dated) if any.
+type Checked = (Vec<u8>, u8, Option<(u64, bool)>);
+
 /// What verifying a file with sources keeps while walking its keys.
 struct SourcesCheck {
     /// Per entry id: whether it applies every day, and its reasons' digest.
@@ -242,7 +245,7 @@ impl Index {
                             v: u64,
                             counts: &mut RuleCounts,
                             kind: RuleKind|
-         -> Result<(Vec<u8>, u8, Option<(u64, bool)>), String> {
+         -> Result<Checked, String> {
             let (target, src) = split(k)?;
             let id = usize::try_from(v)
                 .ok()
