@@ -3,8 +3,8 @@
 use std::fmt;
 use std::io;
 
-use crate::model::ident::IdError;
 use crate::model::field::FieldError;
+use crate::model::ident::IdError;
 use crate::model::rule::RuleKind;
 
 /// What is wrong with one row of a list.
@@ -191,6 +191,21 @@ pub enum RowError {
         /// The list the file is read as, likewise.
         expected: &'static str,
     },
+    /// A register's delta file given where full lists are read. This stops reading.
+    #[error(
+        "the file is a delta of the register's list (its name ends in \
+         _delta_BASE_RUN_CHANGE.csv), but full lists are read here: build the index from the \
+         full lists, then apply the deltas to it (imei-index apply INDEX --format dirbs DELTA…)"
+    )]
+    DirbsDeltaInBuild,
+    /// A register's full list given where delta files are read. This stops reading.
+    #[error(
+        "the file is not a delta of the register's list: deltas are named \
+         YYYYMMDD_HHMMSS_LIST_delta_BASE_RUN_CHANGE.csv (the change is in the name, not in a \
+         column); build a new index from full lists (imei-index build --format dirbs), or give \
+         the delta file its register name"
+    )]
+    DirbsFullInApply,
     /// The source could not be read. Unlike the others, this stops reading.
     #[error("reading failed: {0}")]
     Io(io::Error),
@@ -251,6 +266,8 @@ impl ListError {
                 | RowError::DirbsNoHeader
                 | RowError::DirbsHeader { .. }
                 | RowError::DirbsHeaderMismatch { .. }
+                | RowError::DirbsDeltaInBuild
+                | RowError::DirbsFullInApply
         )
     }
 }

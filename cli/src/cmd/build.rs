@@ -5,8 +5,11 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imei_index::list::{ListError, ListReader};
-use imei_index::{BuildPhase, BuildSummary, ErrorChain, IndexBuilder, Progress, RuleKind, Status};
+use imei_index::list::dirbs::{Import, RegisterOptions};
+use imei_index::list::{ListError, ListReader, RowError};
+use imei_index::{
+    BuildPhase, BuildSummary, ErrorChain, IndexBuilder, Progress, RuleKind, Source, Status,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliResult, Failure, OutFile, Outcome, bytes, count, refuse_overlaps, warn};
@@ -40,6 +43,59 @@ pub(crate) struct Args {
     /// faster (0 for none).
     #[arg(long, value_name = "BITS", default_value_t = imei_index::DEFAULT_FILTER_BITS)]
     filter_bits: u32,
+    /// What the lists are: `csv`, this tool's own list format, or `dirbs`, a national
+    /// register's full lists (its zips, their CSV files, or `-`; see docs/register-files.md).
+    #[arg(long, value_enum, default_value_t = ListFormat::Csv)]
+    pub(crate) format: ListFormat,
+    /// The source the rules belong to (docs/semantics.md). For `--format csv`, the source's
+    /// name (default `local`); for `--format dirbs`, the register's name, which starts its
+    /// sources' names: NAME/blacklist, NAME/notifications/OP, NAME/exceptions/OP (default
+    /// `dirbs`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) source: Option<String>,
+    /// The register's run the lists are from (`--format dirbs`; DIRBS numbers its runs),
+    /// recorded for each of its sources: `apply` then refuses a delta that does not start
+    /// from it.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    run_id: Option<i64>,
+    /// Keep notified IMEIs tracked until the register's blacklist lists them, instead of
+    /// blocking them from their block date (`--format dirbs`).
+    #[arg(long)]
+    pub(crate) notified_stay_tracked: bool,
+}
+
+/// The formats of list files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ListFormat {
+    /// This tool's CSV: imei,status,reason,imsi,date,start.
+    Csv,
+    /// A national register's (DIRBS) list files, zipped or not.
+    Dirbs,
+}
+
+/// The register options of the command line's flags.
+pub(crate) fn register_options(
+    source: Option<&str>,
+    notified_stay_tracked: bool,
+) -> Result<RegisterOptions, Failure> {
+    let mut options = RegisterOptions::new();
+    if let Some(name) = source {
+        options.register(name).map_err(|e| {
+            Failure::new(format!(
+                "--source {name:?} cannot name a register: {e}; use lower-case letters, digits \
+                 and _ . / -, like dirbs"
+            ))
+        })?;
+    }
+    options.notified_stay_tracked(notified_stay_tracked);
+    Ok(options)
+}
+
+/// The current time in unix seconds, recorded as the build time of the sources read.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
 /// Parses a byte size: a number with an optional K, M, G or T suffix (powers of 1024).
@@ -75,13 +131,13 @@ fn parse_size(s: &str) -> Result<usize, String> {
 
 /// Where rejected rows go: a list file of its own, each row preceded by a comment saying
 /// why, so that it can be fixed and fed back to `build`.
-struct Rejects {
-    out: OutFile,
-    rows: u64,
+pub(crate) struct Rejects {
+    pub(crate) out: OutFile,
+    pub(crate) rows: u64,
 }
 
 impl Rejects {
-    fn create(path: &Path) -> Result<Rejects, Failure> {
+    pub(crate) fn create(path: &Path) -> Result<Rejects, Failure> {
         let mut out = OutFile::create(path)?;
         writeln!(
             out,
@@ -93,7 +149,7 @@ impl Rejects {
     /// Writes a rejected row after a comment saying what is wrong with it. The row is
     /// written as it was read, byte for byte (not as text, which would turn bytes that are
     /// not UTF-8 into U+FFFD), so that the fixed row is the row that was meant.
-    fn write(&mut self, e: &ListError) -> io::Result<()> {
+    pub(crate) fn write(&mut self, e: &ListError) -> io::Result<()> {
         self.rows += 1;
         writeln!(self.out, "# {e}")?;
         self.out.write_all(e.row_bytes())?;
@@ -157,7 +213,66 @@ pub(crate) fn run(args: &Args) -> CliResult {
     }
     let phase_bar = bar.clone();
     builder.progress(move |p: Progress| show_progress(&phase_bar, p));
-    for path in &args.lists {
+    if args.format == ListFormat::Csv && (args.run_id.is_some() || args.notified_stay_tracked) {
+        return Err(Failure::new(
+            "--run-id and --notified-stay-tracked are for a register's lists: add --format dirbs",
+        ));
+    }
+    let csv_source = match (args.format, &args.source) {
+        (ListFormat::Csv, Some(name)) => Some(Source::new(name).map_err(|e| {
+            Failure::new(format!(
+                "--source {name:?} is not a source name: {e}; use lower-case letters, digits \
+                 and _ . / -, like local or operator"
+            ))
+        })?),
+        _ => None,
+    };
+    let mut files = 0;
+    let mut import = match args.format {
+        ListFormat::Dirbs => Some(Import::new(register_options(
+            args.source.as_deref(),
+            args.notified_stay_tracked,
+        )?)),
+        ListFormat::Csv => None,
+    };
+    if let Some(import) = &mut import {
+        for path in &args.lists {
+            let mut input = crate::input::RegisterInput::open(path)?;
+            while let Some(next) = input.next_file() {
+                let (file, reader) = next?;
+                // A register's zip holds the list's deltas too: they are for `apply`.
+                if file.file.as_ref().is_some_and(|f| f.is_delta()) && input_is_zip(path) {
+                    continue;
+                }
+                files += 1;
+                bar.set_message(format!("reading {}", file.name));
+                let mut write_error = None;
+                let added =
+                    import.add_file(&mut builder, &file.name, file.file.as_ref(), reader, |e| {
+                        match rejects.as_mut() {
+                            None => Err(e),
+                            Some(r) => {
+                                if let Err(io) = r.write(&e) {
+                                    write_error.get_or_insert(io);
+                                }
+                                Ok(())
+                            }
+                        }
+                    });
+                if let Some(e) = write_error {
+                    return Err(e.into());
+                }
+                if let Some(outcome) = row_failure(added, &bar)? {
+                    return Ok(outcome);
+                }
+            }
+        }
+    }
+    if let Some(import) = import {
+        import.finish(&mut builder, args.run_id, now_unix());
+    }
+    for path in args.lists.iter().filter(|_| args.format == ListFormat::Csv) {
+        files += 1;
         let name = path.display().to_string();
         bar.set_message(format!("reading {name}"));
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
@@ -174,7 +289,11 @@ pub(crate) fn run(args: &Args) -> CliResult {
             ))
         };
         let mut write_error = None;
-        let added = builder.add_list(ListReader::new(name, reader), |e| match rejects.as_mut() {
+        let mut list = ListReader::new(name, reader);
+        if let Some(source) = &csv_source {
+            list = list.source(source.clone());
+        }
+        let added = builder.add_list(list, |e| match rejects.as_mut() {
             None => Err(e),
             Some(r) => {
                 if let Err(io) = r.write(&e) {
@@ -186,18 +305,8 @@ pub(crate) fn run(args: &Args) -> CliResult {
         if let Some(e) = write_error {
             return Err(e.into());
         }
-        match added {
-            Ok(()) => {}
-            Err(imei_index::Error::List(e)) if !e.is_fatal() => {
-                bar.finish_and_clear();
-                eprintln!("imei-index: error: {e}");
-                eprintln!(
-                    "imei-index: error: nothing was written; fix the row, or use --skip-invalid \
-                     to write bad rows aside and build the rest"
-                );
-                return Ok(Outcome::Invalid);
-            }
-            Err(e) => return Err(e.into()),
+        if let Some(outcome) = row_failure(added, &bar)? {
+            return Ok(outcome);
         }
     }
     // The rejects are written out before the index, so that a full disk stops the build
@@ -221,7 +330,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
     print_summary(
         &summary,
         &args.output,
-        args.lists.len(),
+        files,
         started.elapsed().as_secs_f64(),
         "",
     );
@@ -253,6 +362,45 @@ pub(crate) fn run(args: &Args) -> CliResult {
         return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
+}
+
+/// True when the input is a zip (as `RegisterInput::open` tells them).
+pub(crate) fn input_is_zip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        || File::open(path)
+            .and_then(|mut f| {
+                let mut head = [0u8; 4];
+                f.read_exact(&mut head).map(|()| head)
+            })
+            .is_ok_and(|h| h == *b"PK\x03\x04" || h == *b"PK\x05\x06")
+}
+
+/// A row that stopped the build: reported, and nothing written (exit 1).
+fn row_failure(
+    added: Result<impl Sized, imei_index::Error>,
+    bar: &ProgressBar,
+) -> Result<Option<Outcome>, Failure> {
+    match added {
+        Ok(_) => Ok(None),
+        Err(imei_index::Error::List(e)) if !e.is_fatal() => {
+            bar.finish_and_clear();
+            eprintln!("imei-index: error: {e}");
+            eprintln!(
+                "imei-index: error: nothing was written; fix the row, or use --skip-invalid \
+                 to write bad rows aside and build the rest"
+            );
+            Ok(Some(Outcome::Invalid))
+        }
+        // A register file that cannot be read as the list it is given as: refused whole.
+        Err(imei_index::Error::List(e)) if !matches!(e.kind, RowError::Io(_)) => {
+            bar.finish_and_clear();
+            eprintln!("imei-index: error: {e}");
+            eprintln!("imei-index: error: nothing was written");
+            Ok(Some(Outcome::Invalid))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A build that failed left its output as it was. A failed spill names the directory the

@@ -51,7 +51,36 @@ pub(crate) fn stats(path: &Path) -> CliResult {
         "  distinct (status, reason, date) entries: {}",
         count(s.distinct_entries)
     );
+    println!(
+        "  {:<32} {:>8} {:<20} {:<16} {:>12}",
+        "sources", "run", "built (UTC)", "content hash", "rules"
+    );
+    for source in &s.sources {
+        println!(
+            "  {:<32} {:>8} {:<20} {:<16} {:>12}",
+            source.name.as_str(),
+            source.run_id.map_or("-".to_string(), |r| r.to_string()),
+            built(source.built),
+            source.hash.map_or("-".to_string(), |h| format!("{h:016x}")),
+            count(source.rules()),
+        );
+    }
     Ok(Outcome::Success)
+}
+
+/// A build time: `YYYY-MM-DD HH:MM:SS` in UTC, `-` when unknown.
+fn built(unix: i64) -> String {
+    if unix == 0 {
+        return "-".to_string();
+    }
+    let secs = unix.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        imei_index::Date::at_unix_seconds(unix),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Verifies an index completely. A file that is an index of this format but damaged is
