@@ -4,7 +4,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 
 use imei_index::list::strip_bom;
-use imei_index::{CheckDigit, Imei, Imsi, Index, Verdict, Verification};
+use imei_index::{CheckDigit, Date, Imei, Imsi, Index, Verdict, Verification};
 
 use super::{CliResult, Failure, Outcome, open_index};
 
@@ -23,6 +23,15 @@ pub(crate) struct Args {
     /// Accept a 15th digit that is not the Luhn check digit (forged handsets, spare 0).
     #[arg(long)]
     lenient: bool,
+    /// The day the checks are made on, YYYY-MM-DD, for rules that take effect on a date
+    /// (a notified handset is tracked until its block date, blocked from it). Default:
+    /// today in the time zone `--tz` names.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    at: Option<String>,
+    /// The time zone whose today the checks are made on without `--at`: an IANA name
+    /// (Asia/Kolkata, Europe/Berlin) or UTC, the default.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    tz: String,
     /// IMEIs to check: 14 or 15 digits, 16-digit IMEISVs, imei-/imeisv- PEIs, spaces and
     /// hyphens allowed. Without any, reads one per line from standard input.
     #[arg(value_name = "IMEI")]
@@ -41,9 +50,11 @@ pub(crate) fn run(args: &Args) -> CliResult {
                 args.imsi.as_deref().unwrap_or("")
             ))
         })?;
+    let day = check_day(args.at.as_deref(), &args.tz)?;
     let index = open_index(&args.index, Verification::Checksums)?;
     let mut checker = Checker {
         index: &index,
+        day,
         imsi,
         json: args.json,
         lenient: args.lenient,
@@ -109,6 +120,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
 
 struct Checker<'a, W: Write> {
     index: &'a Index,
+    day: Date,
     imsi: Option<Imsi>,
     json: bool,
     lenient: bool,
@@ -128,14 +140,14 @@ impl<W: Write> Checker<'_, W> {
             Err(e) => return self.invalid(input, place, &e.to_string()),
         };
         let verdict = match &self.imsi {
-            Some(imsi) => self.index.check_with_imsi(imei, imsi),
-            None => self.index.check(imei),
+            Some(imsi) => self.index.check_with_imsi_at(imei, imsi, self.day),
+            None => self.index.check_at(imei, self.day),
         };
         if self.json {
             writeln!(
                 self.out,
                 "{}",
-                json_verdict(input, imei, &verdict, check_digit.is_ok())
+                json_verdict(self.index, input, imei, &verdict, check_digit.is_ok())
             )?;
         } else {
             let dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
@@ -143,7 +155,7 @@ impl<W: Write> Checker<'_, W> {
                 self.out,
                 "{input}\t{imei}\t{}\t{}\t{}\t{}",
                 verdict.status().map_or("unknown", |s| s.as_str()),
-                dash(verdict.reason().map(|r| r.to_string())),
+                dash(reasons(self.index, &verdict)),
                 dash(verdict.rule().map(|r| r.to_string())),
                 dash(verdict.date().map(|d| d.to_string())),
             )?;
@@ -180,17 +192,66 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings always serialize")
 }
 
+/// The day checks are made on: `at` (YYYY-MM-DD), or today in the time zone `tz`.
+pub(crate) fn check_day(at: Option<&str>, tz: &str) -> Result<Date, Failure> {
+    if let Some(at) = at {
+        return at.parse().map_err(|e| {
+            Failure::new(format!(
+                "--at {at:?} is not a day: {e}; write it YYYY-MM-DD"
+            ))
+        });
+    }
+    let zone = jiff::tz::TimeZone::get(tz).map_err(|e| {
+        Failure::new(format!(
+            "--tz {tz:?} is not a time zone this system knows: {e}; give an IANA name such as \
+             Asia/Kolkata or Europe/Berlin, or UTC"
+        ))
+    })?;
+    let today = jiff::Timestamp::now().to_zoned(zone).date();
+    // jiff's years are -9999 to 9999; a day of today's is one of ours.
+    Date::from_ymd(
+        u32::try_from(today.year()).unwrap_or(0),
+        u32::try_from(today.month()).unwrap_or(0),
+        u32::try_from(today.day()).unwrap_or(0),
+    )
+    .ok_or_else(|| {
+        Failure::new(format!(
+            "today in {tz} ({today}) is not a day an index can hold"
+        ))
+    })
+}
+
+/// A verdict's reasons as the index holds them, several joined with `|`; `None` for none.
+fn reasons(index: &Index, v: &Verdict) -> Option<String> {
+    let mut joined = String::new();
+    for (i, r) in index.reasons(v).enumerate() {
+        if i > 0 {
+            joined.push('|');
+        }
+        joined.push_str(r);
+    }
+    (!joined.is_empty()).then_some(joined)
+}
+
 /// The JSON Lines object of the product contract, keys in its order, then the fields added
 /// since: `check_digit_ok`, false only for a wrong 15th digit accepted with `--lenient`
-/// (what the tab-separated output flags with a last column).
-pub(crate) fn json_verdict(input: &str, imei: Imei, v: &Verdict, check_digit_ok: bool) -> String {
+/// (what the tab-separated output flags with a last column), and `source`, the list the
+/// deciding rule came from. `reason` joins several reasons with `|`.
+pub(crate) fn json_verdict(
+    index: &Index,
+    input: &str,
+    imei: Imei,
+    v: &Verdict,
+    check_digit_ok: bool,
+) -> String {
     let opt = |s: Option<String>| s.map_or("null".to_string(), |s| json_string(&s));
     format!(
-        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{},\"check_digit_ok\":{check_digit_ok}}}",
+        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{},\"check_digit_ok\":{check_digit_ok},\"source\":{}}}",
         json_string(input),
         v.status().map_or("unknown", |s| s.as_str()),
-        opt(v.reason().map(|r| r.to_string())),
+        opt(reasons(index, v)),
         opt(v.rule().map(|r| r.to_string())),
         opt(v.date().map(|d| d.to_string())),
+        opt(index.source(v).map(str::to_string)),
     )
 }
