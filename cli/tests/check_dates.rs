@@ -72,7 +72,10 @@ fn a_dated_rule_before_on_and_after_its_day() {
     // An unknown handset has no source.
     let out = run(&["check", "--index", &index, "--json", "490154203237518"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["status"].as_str(), v["source"].is_null()), (Some("unknown"), true));
+    assert_eq!(
+        (v["status"].as_str(), v["source"].is_null()),
+        (Some("unknown"), true)
+    );
 }
 
 #[test]
@@ -87,16 +90,34 @@ fn today_turns_in_the_time_zone_given() {
         assert!(west < east);
         let index = notified(dir.path(), east);
         let check = |tz: &str| {
-            status_of(&run(&["check", "--index", &index, "--tz", tz, "35209900176148"]))
+            status_of(&run(&[
+                "check",
+                "--index",
+                &index,
+                "--tz",
+                tz,
+                "35209900176148",
+            ]))
         };
-        let (e, w, utc) = (check("Pacific/Kiritimati"), check("Etc/GMT+12"), check("UTC"));
+        let (e, w, utc) = (
+            check("Pacific/Kiritimati"),
+            check("Etc/GMT+12"),
+            check("UTC"),
+        );
         // A day that turned meanwhile makes the answers another day's: ask again.
         if Date::today_at_offset(14 * 3600) != east {
             continue;
         }
         assert_eq!((e.as_str(), w.as_str()), ("blocked", "tracked"));
         let utc_today = Date::today_utc();
-        assert_eq!(utc, if utc_today >= east { "blocked" } else { "tracked" });
+        assert_eq!(
+            utc,
+            if utc_today >= east {
+                "blocked"
+            } else {
+                "tracked"
+            }
+        );
         return;
     }
     panic!("the day turned during every attempt");
@@ -106,14 +127,28 @@ fn today_turns_in_the_time_zone_given() {
 fn a_bad_day_or_zone_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let index = notified(dir.path(), "2024-06-10".parse().unwrap());
-    let out = run(&["check", "--index", &index, "--at", "2024-13-01", "35209900176148"]);
+    let out = run(&[
+        "check",
+        "--index",
+        &index,
+        "--at",
+        "2024-13-01",
+        "35209900176148",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--at \"2024-13-01\" is not a day"),
         "{}",
         text(&out.stderr)
     );
-    let out = run(&["check", "--index", &index, "--tz", "Mars/Olympus", "35209900176148"]);
+    let out = run(&[
+        "check",
+        "--index",
+        &index,
+        "--tz",
+        "Mars/Olympus",
+        "35209900176148",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--tz \"Mars/Olympus\" is not a time zone"),

@@ -183,10 +183,7 @@ type RegisterDeltas = (Vec<Delta>, Option<Rejected>);
 
 /// Reads a register's delta files into deltas for `base`, accounting for every row; `None`
 /// after reporting a row or file that stopped it.
-fn read_register_deltas(
-    args: &Args,
-    base: &Index,
-) -> Result<Option<RegisterDeltas>, Failure> {
+fn read_register_deltas(args: &Args, base: &Index) -> Result<Option<RegisterDeltas>, Failure> {
     let rejects_path = args.skip_invalid.as_ref().map(|path| {
         path.clone().unwrap_or_else(|| {
             let mut p = args.output.clone().into_os_string();
