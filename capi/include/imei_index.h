@@ -210,6 +210,17 @@
 #define IMEI_INDEX_JOURNAL_DROPPED 2
 
 /**
+ * The bytes `imei_index_verdict_text.source` holds: a source name (at most 64 bytes) and
+ * its NUL.
+ */
+#define IMEI_INDEX_SOURCE_BYTES 65
+
+/**
+ * The bytes `imei_index_verdict_text.reasons` holds, its NUL included.
+ */
+#define IMEI_INDEX_REASONS_BYTES 1024
+
+/**
  * What a function of the C API did: `IMEI_INDEX_RESULT_OK` (0), or why it failed.
  *
  * Every failure also sets this thread's error message, which says what was wrong and
@@ -475,6 +486,45 @@ typedef struct imei_index_journal_statistics {
      */
     uint64_t alerts;
 } imei_index_journal_statistics;
+
+/**
+ * What the index says about one handset on a day, with the deciding rule's texts.
+ *
+ * `source` and `reasons` are NUL-terminated UTF-8 held in the struct: nothing to free, and
+ * nothing that a reload of a live index could change under the caller.
+ */
+typedef struct imei_index_verdict_text {
+    /**
+     * The verdict, as the first checks write it (`reason` the known reason's code, or
+     * `IMEI_INDEX_REASON_OTHER` for reasons that are not one known reason alone).
+     */
+    struct imei_index_verdict verdict;
+    /**
+     * The deciding rule's start, as days since 1970-01-01 (0 when it has none): with
+     * `earlier`, the day its status changes.
+     */
+    uint32_t start;
+    /**
+     * 1 when `verdict.status` is the rule's status before its start (a notified handset,
+     * tracked until its block date); 0 otherwise.
+     */
+    uint8_t earlier;
+    /**
+     * The deciding rule's source (`local`, `dirbs/blacklist` …); empty for unknown
+     * equipment.
+     */
+    char source[IMEI_INDEX_SOURCE_BYTES];
+    /**
+     * The deciding rule's reasons, several joined with `|`; empty for none. Cut at a
+     * character boundary when longer than the field holds: `reasons_len` says.
+     */
+    char reasons[IMEI_INDEX_REASONS_BYTES];
+    /**
+     * The length in bytes of the whole joined reasons (more than
+     * `IMEI_INDEX_REASONS_BYTES - 1` when `reasons` was cut).
+     */
+    size_t reasons_len;
+} imei_index_verdict_text;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1141,6 +1191,56 @@ enum imei_index_result imei_index_journal_stats(const struct imei_index_journal 
  * `journal` must be NULL or an open journal, not yet closed.
  */
 void imei_index_journal_close(struct imei_index_journal *journal);
+
+/**
+ * Checks an IMEI, with the SIM's IMSI if given, on a day, and writes the verdict with the
+ * deciding rule's start, source and reasons as text.
+ *
+ * `imei` is `imei_len` bytes, in any form `imei_index_check` accepts. `imsi` is NULL (no
+ * SIM: pair rules do not apply) or `imsi_len` bytes of 5 to 15 digits. The day is `year`,
+ * `month` (1 to 12) and `day` (1 to 31), from 1970-01-01 to 9999-12-31; all three 0 check
+ * on today (in UTC, or at the offset the index was opened with).
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_IMEI` or `_INVALID_IMSI` for input that is not one,
+ * `IMEI_INDEX_RESULT_INVALID_ARGUMENT` for a day that is not one; `*out` then says
+ * `IMEI_INDEX_STATUS_INVALID`.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle.
+ *
+ * # Safety
+ *
+ * `index` must be NULL or a live handle; `imei` NULL or `imei_len` readable bytes; `imsi`
+ * NULL or `imsi_len` readable bytes; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_check_at(const struct imei_index *index,
+                                           const char *imei,
+                                           size_t imei_len,
+                                           const char *imsi,
+                                           size_t imsi_len,
+                                           uint32_t year,
+                                           uint32_t month,
+                                           uint32_t day,
+                                           struct imei_index_verdict_text *out);
+
+/**
+ * As `imei_index_check_at`, against the index a live handle serves now; the texts are
+ * those of the index that answered, whatever reload comes meanwhile.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * As `imei_index_check_at`, with `live` NULL or an open live handle.
+ */
+enum imei_index_result imei_index_live_check_at(const struct imei_index_live *live,
+                                                const char *imei,
+                                                size_t imei_len,
+                                                const char *imsi,
+                                                size_t imsi_len,
+                                                uint32_t year,
+                                                uint32_t month,
+                                                uint32_t day,
+                                                struct imei_index_verdict_text *out);
 
 #ifdef __cplusplus
 }  // extern "C"

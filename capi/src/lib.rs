@@ -92,6 +92,8 @@ mod live;
 
 mod journal;
 
+mod text;
+
 mod input;
 
 pub use self::check::{
@@ -127,4 +129,8 @@ pub use self::live::{
     imei_index_live_stats, imei_index_reload,
 };
 pub use self::result::{imei_index_last_error, imei_index_result, imei_index_result_text};
+pub use self::text::{
+    IMEI_INDEX_REASONS_BYTES, IMEI_INDEX_SOURCE_BYTES, imei_index_check_at,
+    imei_index_live_check_at, imei_index_verdict_text,
+};
 pub use self::verdict::*;

@@ -139,7 +139,7 @@ pub unsafe extern "C" fn imei_index_live_close(live: *mut imei_index_live) {
 /// # Safety
 ///
 /// `live` must be NULL or an open live handle, not closed while the borrow lasts.
-unsafe fn borrow<'a>(live: *const imei_index_live) -> Result<&'a LiveIndex, Failure> {
+pub(crate) unsafe fn borrow<'a>(live: *const imei_index_live) -> Result<&'a LiveIndex, Failure> {
     let p = input::non_null(live, "live")?;
     // SAFETY: not NULL, aligned; the caller guarantees a live handle.
     Ok(unsafe { &p.as_ref().live })

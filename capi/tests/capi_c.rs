@@ -125,6 +125,46 @@ fn write_fixtures(dir: &Path) {
     let index = Index::open(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
+    // Dated rules with sources and open reasons, for imei_index_check_at.
+    let day = |s: &str| s.parse::<imei_index::Date>().unwrap();
+    let source = |s: &str| imei_index::Source::new(s).unwrap();
+    let mut dated = IndexBuilder::new();
+    dated.add(
+        Rule::imei(
+            Imei::parse("35209900176148").unwrap(),
+            Entry::new(Status::Blocked)
+                .with_start(day("2024-06-10"))
+                .with_date(day("2024-06-10"))
+                .with_earlier(Status::Tracked)
+                .unwrap()
+                .with_reasons(
+                    imei_index::Reasons::parse_joined("Duplicate IMEI detected|not_registered")
+                        .unwrap(),
+                ),
+        )
+        .with_source(source("dirbs/notifications/op1")),
+    );
+    dated.add(
+        Rule::pair(
+            Imei::parse("35209900176148").unwrap(),
+            Imsi::parse("404685505609999").unwrap(),
+            Entry::new(Status::Allowed),
+        )
+        .with_source(source("dirbs/exceptions/op1")),
+    );
+    dated.add(Rule::imei(
+        Imei::parse("35417803685978").unwrap(),
+        Entry::new(Status::Blocked).with_reason(imei_index::Reason::Stolen),
+    ));
+    let long: Vec<String> = (b'a'..b'f')
+        .map(|c| (c as char).to_string().repeat(250))
+        .collect();
+    dated.add(Rule::imei(
+        Imei::parse("49015420323751").unwrap(),
+        Entry::new(Status::Blocked).with_reasons(imei_index::Reasons::new(&long).unwrap()),
+    ));
+    dated.build_to_file(dir.join("dated.imeiidx")).unwrap();
+
     // Files that must not open.
     std::fs::write(dir.join("empty.imeiidx"), b"").unwrap();
     std::fs::write(dir.join("foreign.imeiidx"), b"imei,status\n").unwrap();

@@ -650,6 +650,98 @@ static void test_threads(const imei_index *index, const probe *probes, size_t n)
     }
 }
 
+/* An exact-length copy of a string, without its NUL. */
+static char *exact(const char *s) {
+    size_t n = strlen(s);
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* imei_index_check_at on dated.imeiidx (tests/capi_c.rs writes it): a notified handset
+ * tracked until 2024-06-10 and blocked from it, with two reasons and its source; its
+ * exception pair; a known reason; reasons longer than the field; days that are not. */
+static void check_at_on(const imei_index *ix, const imei_index_live *live) {
+    char *notified = exact("35209900176148");
+    char *paired_sim = exact("404685505609999");
+    char *stolen = exact("35417803685978");
+    char *long_reasons = exact("49015420323751");
+    char *unlisted = exact("86000002000015");
+    char *not_imei = exact("3520990017614X");
+    imei_index_verdict_text t;
+#define AT(imei, imsi, imsi_len, y, m, d) \
+    (ix ? imei_index_check_at(ix, imei, 14, imsi, imsi_len, y, m, d, &t) \
+        : imei_index_live_check_at(live, imei, 14, imsi, imsi_len, y, m, d, &t))
+
+    CHECK(AT(notified, NULL, 0, 2024, 6, 9) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_TRACKED && t.earlier == 1);
+    CHECK(t.start == 19884 && t.verdict.date == 19884);
+    CHECK(t.verdict.rule == IMEI_INDEX_RULE_IMEI && t.verdict.check_digit_ok == 1);
+    CHECK(t.verdict.reason == IMEI_INDEX_REASON_OTHER);
+    CHECK(strcmp(t.reasons, "Duplicate IMEI detected|not_registered") == 0);
+    CHECK(t.reasons_len == strlen("Duplicate IMEI detected|not_registered"));
+    CHECK(strcmp(t.source, "dirbs/notifications/op1") == 0);
+
+    CHECK(AT(notified, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_BLOCKED && t.earlier == 0 && t.start == 19884);
+    /* Today (0, 0, 0) is after 2024. */
+    CHECK(AT(notified, NULL, 0, 0, 0, 0) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_BLOCKED);
+
+    CHECK(AT(notified, paired_sim, 15, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_ALLOWED && t.verdict.rule == IMEI_INDEX_RULE_PAIR);
+    CHECK(strcmp(t.source, "dirbs/exceptions/op1") == 0 && t.reasons[0] == 0 && t.reasons_len == 0);
+
+    CHECK(AT(stolen, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.reason == IMEI_INDEX_REASON_STOLEN);
+    CHECK(strcmp(t.reasons, "stolen") == 0 && strcmp(t.source, "local") == 0);
+
+    /* Five reasons of 250 bytes: 1,254 joined, cut to fit with its NUL. */
+    CHECK(AT(long_reasons, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.reasons_len == 1254);
+    CHECK(strlen(t.reasons) == IMEI_INDEX_REASONS_BYTES - 1);
+
+    CHECK(AT(unlisted, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_UNKNOWN && t.source[0] == 0 && t.reasons[0] == 0);
+
+    /* Days that are not, and input that is not an IMEI or IMSI: refused, out invalid. */
+    CHECK(AT(notified, NULL, 0, 2023, 2, 29) == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_INVALID);
+    CHECK(AT(notified, NULL, 0, 2024, 13, 1) == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
+    CHECK(AT(notified, NULL, 0, 1969, 12, 31) == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
+    CHECK(AT(notified, paired_sim, 3, 2024, 6, 10) == IMEI_INDEX_RESULT_INVALID_IMSI);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_INVALID);
+    CHECK(AT(notified, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_OK);
+    CHECK(AT(not_imei, NULL, 0, 2024, 6, 10) == IMEI_INDEX_RESULT_INVALID_IMEI);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_INVALID && t.source[0] == 0);
+#undef AT
+    free(notified);
+    free(paired_sim);
+    free(stolen);
+    free(long_reasons);
+    free(unlisted);
+    free(not_imei);
+}
+
+static void test_check_at(const char *dir) {
+    char *path = join(dir, "dated.imeiidx");
+    imei_index *ix = NULL;
+    CHECK(imei_index_open(path, &ix) == IMEI_INDEX_RESULT_OK);
+    check_at_on(ix, NULL);
+    imei_index_live *live = NULL;
+    CHECK(imei_index_live_open(path, &live) == IMEI_INDEX_RESULT_OK);
+    check_at_on(NULL, live);
+    imei_index_verdict_text t;
+    CHECK(imei_index_check_at(NULL, "x", 1, NULL, 0, 0, 0, 0, &t) == IMEI_INDEX_RESULT_NULL_POINTER);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_INVALID);
+    CHECK(imei_index_check_at(ix, NULL, 0, NULL, 0, 0, 0, 0, &t) == IMEI_INDEX_RESULT_NULL_POINTER);
+    CHECK(imei_index_check_at(ix, "x", 1, NULL, 0, 0, 0, 0, NULL) == IMEI_INDEX_RESULT_NULL_POINTER);
+    imei_index_live_close(live);
+    imei_index_close(ix);
+    free(path);
+}
+
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
@@ -680,6 +772,7 @@ int main(int argc, char **argv) {
     test_last_error(mapped);
     test_threads(mapped, probes, n_probes);
     test_tampered(dir, &e, probes, n_probes);
+    test_check_at(dir);
     imei_index_close(mapped);
     imei_index_close(copied);
 
