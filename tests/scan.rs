@@ -875,3 +875,58 @@ fn a_failing_input_is_a_read_error_and_keeps_the_counts_so_far() {
         );
     }
 }
+
+/// A notified handset: tracked until 2024-06-10, blocked from it.
+fn dated_index(utc_offset: i32) -> Index {
+    let mut b = IndexBuilder::new();
+    let start: Date = "2024-06-10".parse().unwrap();
+    b.add(Rule::imei(
+        Imei::parse("35209900176148").unwrap(),
+        Entry::new(Status::Blocked)
+            .with_start(start)
+            .with_date(start)
+            .with_earlier(Status::Tracked)
+            .unwrap(),
+    ));
+    imei_index::OpenOptions::new()
+        .utc_offset(utc_offset)
+        .open_bytes(b.build_to_vec().unwrap().0.into())
+        .unwrap()
+}
+
+#[test]
+fn each_row_is_checked_on_the_day_of_its_time() {
+    let log = "imei,time\n\
+               35209900176148,2024-06-09T12:00:00Z\n\
+               35209900176148,2024-06-10T01:00:00Z\n\
+               35209900176148,2024-06-09T19:00:00Z\n\
+               35209900176148,2024-06-10\n\
+               35209900176148,\n\
+               35209900176148,yesterday\n";
+    let mut options = ScanOptions::new();
+    options.statuses(&[Status::Blocked, Status::Tracked]);
+    // In UTC, and in India (UTC+05:30), where 19:00 UTC on 9 June is already 10 June.
+    for (offset, third) in [(0, "tracked"), (19_800, "blocked")] {
+        let (s, out, rejects) = scan_bytes(&dated_index(offset), &options, log.as_bytes());
+        assert!(s.accounts_for_every_row(), "{s:?}");
+        let text = String::from_utf8(out.clone()).unwrap();
+        let statuses: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap())
+            .collect();
+        // A row without a time is checked today, long after the start.
+        assert_eq!(
+            statuses,
+            ["tracked", "blocked", third, "blocked", "blocked"],
+            "at offset {offset}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        let rejects = String::from_utf8(rejects).unwrap();
+        assert_eq!(s.rejected(), 1, "{rejects}");
+        assert!(rejects.contains("field 2 is not a time"), "{rejects}");
+    }
+    // An index without dated rules reads no time column: the same rows, unchanged.
+    let (s, _, _) = scan_bytes(&tac_index(), &options, log.as_bytes());
+    assert_eq!(s.rejected(), 0);
+}

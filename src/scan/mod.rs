@@ -79,15 +79,23 @@ use self::options::check_delimiter;
 use self::prefilter::Prefilter;
 use self::record::WANTED;
 use self::summary::Totals;
-use self::worker::{Chunk, IMEI, IMSI, MSISDN, NONE, Plan, Scratch, scan_chunk};
+use self::worker::{Chunk, IMEI, IMSI, MSISDN, NONE, Plan, Scratch, TIME, scan_chunk};
 use crate::list::{split_record, strip_bom};
-use crate::model::rule::RuleKind;
+use crate::model::rule::{Date, RuleKind};
 use crate::read::index::Index;
 
 /// The names that [`Column::Auto`] looks for, normalized (see [`normalize`]).
 const IMEI_NAMES: [&str; 5] = ["imei", "imeisv", "pei", "servedimei", "servedimeisv"];
 const IMSI_NAMES: [&str; 3] = ["imsi", "supi", "servedimsi"];
 const MSISDN_NAMES: [&str; 3] = ["msisdn", "gpsi", "servedmsisdn"];
+/// A time column's names: when the index has dated rules, each row is checked on its day.
+const TIME_NAMES: [&str; 5] = [
+    "time",
+    "timestamp",
+    "datetime",
+    "eventtime",
+    "recordopeningtime",
+];
 
 /// The columns appended to every matching row.
 const VERDICT_COLUMNS: [&str; 4] = ["status", "reason", "rule", "date"];
@@ -198,6 +206,8 @@ impl Scanner {
             statuses: self.options.statuses,
             lenient: self.options.lenient,
             pairs: self.pairs,
+            today: Date::today_at_offset(self.index.utc_offset()),
+            offset: self.index.utc_offset(),
         };
         self.totals.had_imsi |= head.columns[IMSI] != NONE;
         self.totals.had_msisdn |= head.columns[MSISDN] != NONE;
@@ -357,6 +367,11 @@ impl Scanner {
                     }
                 },
             };
+        }
+        // A time column matters only to an index with dated rules: then each row is
+        // checked on the day of its time.
+        if self.index.is_dated() {
+            columns[TIME] = find(&TIME_NAMES).unwrap_or(NONE);
         }
         Ok(columns)
     }

@@ -10,8 +10,8 @@ use std::ops::Range;
 use crate::list::{RowError, is_comment, split_record};
 use crate::model::ident::{CheckDigit, IdError, Imei, LenientImei};
 
-/// The most columns a scan reads from a record: IMEI, IMSI and MSISDN.
-pub(crate) const WANTED: usize = 3;
+/// The most columns a scan reads from a record: IMEI, IMSI, MSISDN and time.
+pub(crate) const WANTED: usize = 4;
 
 /// Where a field's text is: in the chunk (a record without quotes) or, unquoted, in a
 /// scratch arena (a record with quotes).
@@ -291,7 +291,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn get(line: &str, cols: [usize; 3]) -> Result<(Vec<Option<String>>, usize), SplitError> {
+    fn get(line: &str, cols3: [usize; 3]) -> Result<(Vec<Option<String>>, usize), SplitError> {
+        let cols = [cols3[0], cols3[1], cols3[2], usize::MAX];
         let last = cols
             .iter()
             .copied()
@@ -311,7 +312,10 @@ mod tests {
             true,
         )?;
         let text = |s: Span| String::from_utf8_lossy(s.text(data.as_bytes(), &arena)).into_owned();
-        Ok((f.values.iter().map(|v| v.map(text)).collect(), f.seen))
+        Ok((
+            f.values.iter().take(3).map(|v| v.map(text)).collect(),
+            f.seen,
+        ))
     }
 
     #[test]
@@ -369,7 +373,7 @@ mod tests {
         #[test]
         fn split_agrees_with_split_record(line in "[a-c ,\"]{0,16}", col in 0usize..4) {
             let mut arena = Vec::new();
-            let cols = [col, usize::MAX, usize::MAX];
+            let cols = [col, usize::MAX, usize::MAX, usize::MAX];
             let ours = fields(line.as_bytes(), 0..line.len(), b',', &cols, col, &mut arena, true);
             match split_record(&line, ',') {
                 Ok(theirs) => {
@@ -381,6 +385,94 @@ mod tests {
                 }
                 Err(_) => prop_assert!(ours.is_err()),
             }
+        }
+    }
+}
+
+/// The day of a row's time, at `offset` seconds from UTC: `YYYY-MM-DD`, optionally followed
+/// by `T` or a space and `HH:MM[:SS[.fraction]]`, optionally followed by `Z` or an offset
+/// (`+05:30`, `-0800`). A time with an offset or `Z` is an instant, whose day is taken at
+/// `offset`; a time without one is taken as written (the operator's own clock). `None` when
+/// the text is not such a time.
+pub(crate) fn row_day(text: &[u8], offset: i32) -> Option<crate::model::rule::Date> {
+    use crate::model::rule::Date;
+    let num = |b: &[u8]| -> Option<u32> {
+        b.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if text.len() < 10 || text[4] != b'-' || text[7] != b'-' {
+        return None;
+    }
+    let date = Date::from_ymd(num(&text[0..4])?, num(&text[5..7])?, num(&text[8..10])?)?;
+    let mut rest = &text[10..];
+    if rest.is_empty() {
+        return Some(date);
+    }
+    if !matches!(rest[0], b'T' | b't' | b' ') || rest.len() < 6 || rest[3] != b':' {
+        return None;
+    }
+    let (h, m) = (num(&rest[1..3])?, num(&rest[4..6])?);
+    let mut secs = 0;
+    rest = &rest[6..];
+    if rest.first() == Some(&b':') {
+        secs = num(rest.get(1..3)?)?;
+        rest = &rest[3..];
+        if rest.first() == Some(&b'.') {
+            let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            rest = &rest[1 + digits..];
+        }
+    }
+    if h > 23 || m > 59 || secs > 60 {
+        return None;
+    }
+    let zone: i64 = match rest {
+        [] => return Some(date),
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), zh1, zh2, tail @ ..] => {
+            let zm = match tail {
+                [] => 0,
+                [b':', a, b] | [a, b] => num(&[*a, *b])?,
+                _ => return None,
+            };
+            let z = i64::from(num(&[*zh1, *zh2])?) * 3600 + i64::from(zm) * 60;
+            if *sign == b'-' { -z } else { z }
+        }
+        _ => return None,
+    };
+    let utc =
+        i64::from(date.days_since_epoch()) * 86_400 + i64::from(h * 3600 + m * 60 + secs) - zone;
+    Some(Date::at_unix_seconds(utc + i64::from(offset)))
+}
+
+#[cfg(test)]
+mod row_day_tests {
+    use super::row_day;
+
+    #[test]
+    fn times_give_their_day_in_the_operators_zone() {
+        let day = |t: &str, offset| row_day(t.as_bytes(), offset).map(|d| d.to_string());
+        let ist = 19_800;
+        for (text, offset, want) in [
+            ("2024-05-31", 0, Some("2024-05-31")),
+            ("2024-05-31T19:00:00Z", 0, Some("2024-05-31")),
+            ("2024-05-31T19:00:00Z", ist, Some("2024-06-01")),
+            ("2024-05-31T19:00:00.123Z", ist, Some("2024-06-01")),
+            ("2024-05-31 19:00", ist, Some("2024-05-31")),
+            ("2024-06-01T00:30:00+05:30", 0, Some("2024-05-31")),
+            ("2024-06-01T00:30:00+0530", ist, Some("2024-06-01")),
+            ("2024-05-31T23:30:00-01:00", 0, Some("2024-06-01")),
+            ("2024-02-30", 0, None),
+            ("2024-05-31T25:00:00Z", 0, None),
+            ("2024-05-31T19:00:00X", 0, None),
+            ("20240531", 0, None),
+            ("yesterday", 0, None),
+            ("", 0, None),
+        ] {
+            assert_eq!(day(text, offset).as_deref(), want, "{text} at {offset}");
         }
     }
 }

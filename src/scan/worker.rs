@@ -16,6 +16,7 @@ use crate::read::index::Index;
 pub(crate) const IMEI: usize = 0;
 pub(crate) const IMSI: usize = 1;
 pub(crate) const MSISDN: usize = 2;
+pub(crate) const TIME: usize = 3;
 pub(crate) const NONE: usize = usize::MAX;
 
 /// How to scan the lines of one input: shared by every worker.
@@ -32,6 +33,11 @@ pub(crate) struct Plan<'a> {
     pub(crate) lenient: bool,
     /// Whether the index has pair rules (so that IMSIs matter for verdicts).
     pub(crate) pairs: bool,
+    /// The day rows without a time are checked on (today at the index's offset), and the
+    /// offset rows' times are read at; rows with a time are checked on its day when the
+    /// index has dated rules and the log a time column (`columns[TIME]`).
+    pub(crate) today: Date,
+    pub(crate) offset: i32,
 }
 
 /// A chunk of input and, once scanned, what it gave.
@@ -89,6 +95,7 @@ pub(crate) enum Problem {
     MissingColumn { column: usize, fields: usize },
     NotAnImei { column: usize, error: IdError },
     TooLong { len: u64 },
+    BadTime { column: usize },
 }
 
 impl fmt::Display for Problem {
@@ -109,6 +116,12 @@ impl fmt::Display for Problem {
             Problem::NotAnImei { column, error } => {
                 write!(f, "field {} is not an IMEI: {error}", column + 1)
             }
+            Problem::BadTime { column } => write!(
+                f,
+                "field {} is not a time: write it YYYY-MM-DD, optionally with THH:MM[:SS] and Z \
+                 or an offset such as +05:30 (RFC 3339), or leave it empty to check the row today",
+                column + 1
+            ),
             Problem::TooLong { len } => write!(
                 f,
                 "the line is {len} bytes long, more than any record ({MAX_LINE} bytes): \
@@ -129,6 +142,8 @@ struct Row {
     verdict: Verdict,
     /// True when the verdict is already known (checked with the IMSI).
     checked: bool,
+    /// The day of the row's time, when the log has a time column and the index dated rules.
+    day: Option<Date>,
 }
 
 /// Rows are filtered this many at a time: the filter's memory accesses for a run of rows
@@ -253,6 +268,16 @@ fn parse_row(
         CheckDigit::Invalid { .. } => true,
         _ => false,
     };
+    let day = match fields.values[TIME].map(|t| t.text(data, arena)) {
+        Some(t) if !t.is_empty() => match record::row_day(t, plan.offset) {
+            Some(d) => Some(d),
+            None => {
+                let column = plan.columns[TIME];
+                return Parsed::Reject(Problem::BadTime { column }, range);
+            }
+        },
+        _ => None,
+    };
     let row = Row {
         line: range,
         imei: parsed.imei,
@@ -260,6 +285,7 @@ fn parse_row(
         msisdn: fields.values[MSISDN],
         verdict: Verdict::unknown(),
         checked: false,
+        day,
     };
     Parsed::Row(row, wrong)
 }
@@ -295,6 +321,22 @@ fn check(plan: &Plan<'_>, data: &[u8], scratch: &mut Scratch) {
         ..
     } = scratch;
     batch.clear();
+    if plan.columns[TIME] != NONE {
+        // Each row on its own day: one at a time.
+        for c in candidates.iter_mut() {
+            let day = c.day.unwrap_or(plan.today);
+            let imsi = plan
+                .pairs
+                .then(|| c.imsi.and_then(|s| parse_imsi(s.text(data, arena))))
+                .flatten();
+            c.verdict = match imsi {
+                Some(Ok(imsi)) => plan.index.check_with_imsi_at(c.imei, &imsi, day),
+                _ => plan.index.check_at(c.imei, day),
+            };
+            c.checked = true;
+        }
+        return;
+    }
     for c in candidates.iter_mut() {
         let may_pair = plan.pairs && plan.filter.is_none_or(|f| f.may_pair(c.imei));
         let imsi = || c.imsi.and_then(|s| parse_imsi(s.text(data, arena)));
