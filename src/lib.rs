@@ -106,6 +106,7 @@ mod format; // the file's encodings: header, keys, filter, transducer nodes, seg
 pub mod list; // list files: CSV records, list and delta readers, formatters, DIRBS files
 mod model; // identifiers, rules, verdicts, changes
 mod read; // opening, checking, verifying, statistics, iteration
+pub mod register; // a national register's lists into indexes and deltas
 #[cfg(feature = "s13")]
 pub mod s13;
 pub mod scan; // the re-verification scan

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("update", 5),
     ("serve", 6),
     ("scan", 6),
+    ("register", 6),
     ("s13", 7),
     ("synth", 7),
 ];

@@ -5,8 +5,8 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imei_index::list::dirbs::DeltaImport;
 use imei_index::list::{DeltaReader, RowError};
+use imei_index::register::DeltaImport;
 use imei_index::{Apply, Delta, DeltaBuilder, Error, FormatError, Index, Source, Verification};
 
 use super::build::{ListFormat, Rejects, input_is_zip, now_unix, register_options};

@@ -5,8 +5,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imei_index::list::dirbs::{Import, RegisterOptions};
 use imei_index::list::{ListError, ListReader, RowError};
+use imei_index::register::{Import, RegisterOptions};
 use imei_index::{
     BuildPhase, BuildSummary, ErrorChain, IndexBuilder, Progress, RuleKind, Source, Status,
 };

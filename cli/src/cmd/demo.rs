@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imei_index::list::ListReader;
-use imei_index::list::dirbs::{DeltaImport, FileName, Import, RegisterOptions};
+use imei_index::list::dirbs::FileName;
+use imei_index::register::{DeltaImport, Import, RegisterOptions};
 use imei_index::scan::{ScanOptions, Scanner};
 use imei_index::synth::{self, ConnectionLog, NationalList, Rng};
 use imei_index::{

@@ -104,12 +104,10 @@
 //! # Ok::<(), imei_index::list::dirbs::NameError>(())
 //! ```
 
-mod import;
 mod name;
 mod reader;
 mod select;
 
-pub use self::import::{DeltaImport, DeltaImportSummary, Import, RegisterOptions};
 pub use self::name::{
     ChangeType, DeltaRun, FileName, List, ListKind, NameError, NameProblem, REGISTER, RunStamp,
     ZipName,

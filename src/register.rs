@@ -1,5 +1,6 @@
-//! From a register's rows to rules, subscriber rows and deltas, as docs/semantics.md says
-//! ("A national register's lists").
+//! A national register's lists into an index: from its rows (read by
+//! [`list::dirbs`](crate::list::dirbs)) to rules, subscriber rows and deltas, as
+//! docs/semantics.md says ("A national register's lists").
 //!
 //! * [`Import`] reads full lists into an [`IndexBuilder`]: blacklist rows become IMEI rules
 //!   at once; notification and exception rows are kept as subscriber rows, and when the
@@ -20,9 +21,8 @@ use std::io::BufRead;
 
 use crate::build::builder::IndexBuilder;
 use crate::error::Error;
-use crate::list::dirbs::name::{ChangeType, FileName, List, ListKind, REGISTER};
-use crate::list::dirbs::reader::{Reader, Row};
-use crate::list::error::{ListError, RowError};
+use crate::list::dirbs::{ChangeType, FileName, List, ListKind, REGISTER, Reader, Row};
+use crate::list::{ListError, RowError};
 use crate::model::change::Change;
 use crate::model::field::FieldError;
 use crate::model::ident::{Imei, Imsi, Msisdn};
@@ -37,7 +37,7 @@ use crate::update::delta::{Delta, DeltaBuilder};
 /// # Example
 ///
 /// ```
-/// use imei_index::list::dirbs::RegisterOptions;
+/// use imei_index::register::RegisterOptions;
 ///
 /// let mut o = RegisterOptions::new();
 /// o.register("ng-dirbs")?.notified_stay_tracked(true);
@@ -268,7 +268,8 @@ fn file_error(name: &str, kind: RowError) -> Error {
 /// # Example
 ///
 /// ```
-/// use imei_index::list::dirbs::{FileName, Import, RegisterOptions};
+/// use imei_index::list::dirbs::FileName;
+/// use imei_index::register::{Import, RegisterOptions};
 /// use imei_index::{Imei, Imsi, Index, IndexBuilder, Status};
 ///
 /// let mut builder = IndexBuilder::new();
@@ -467,7 +468,8 @@ struct RunDelta {
 /// # Example
 ///
 /// ```
-/// use imei_index::list::dirbs::{DeltaImport, FileName, Import, RegisterOptions};
+/// use imei_index::list::dirbs::FileName;
+/// use imei_index::register::{DeltaImport, Import, RegisterOptions};
 /// use imei_index::{Apply, Imei, Index, IndexBuilder, Status};
 ///
 /// let day1 = "20240601_020000_blacklist.csv";
