@@ -111,10 +111,12 @@ fn model_check(model: &Model, imei: Imei, imsi: Option<&Imsi>) -> Verdict {
             Target::Range(a, b) if (*a..=*b).contains(&imei) => Some((*a, *b, e.clone())),
             _ => None,
         })
+        // docs/semantics.md, rules 3 to 5: the narrowest, then the most severe status, the
+        // latest date (one source here), then the range that starts first.
         .max_by_key(|(a, b, e)| {
             (
                 Reverse(b.as_u64() - a.as_u64()),
-                (e.status, e.date, e.reasons.code()),
+                (e.status, e.date),
                 Reverse(*a),
             )
         });
