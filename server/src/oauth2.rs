@@ -1,0 +1,307 @@
+//! OAuth2 access tokens on N5g-eir, as the NRF issues them (TS 33.501 §13.4.1, TS 29.510
+//! `AccessTokenClaims`): a JWT in `Authorization: Bearer`, signed (ES256 or RS256) by a key
+//! the operator configured, not expired, for this NF (`aud`: the NF type `5G_EIR` or this
+//! instance's id), with the service's scope (`n5g-eir-eic`).
+//!
+//! Keys come from PEM public keys or JWKS files and are reloaded when a file changes, so
+//! that the NRF's keys can be rotated without a restart; a file that no longer reads keeps
+//! the keys it had (and the error is logged).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// The NF type an EIR's tokens name in `aud` (TS 29.510 `NFType`).
+pub const NF_TYPE: &str = "5G_EIR";
+/// The scope of the Equipment Identity Check service (TS 29.511 §5.1).
+pub const SCOPE: &str = "n5g-eir-eic";
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// Why a request's token was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// No token, or one that is malformed, unsigned, badly signed, expired, not yet valid
+    /// or for another audience: 401 `invalid_token` (RFC 6750 §3.1).
+    InvalidToken(String),
+    /// A valid token without this service's scope: 403 `insufficient_scope`.
+    InsufficientScope(String),
+}
+
+/// One verification key.
+struct Key {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What identifies a key file's version: its length and modification time.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// The claims this EIR reads besides those the validation checks (`exp`, `nbf`, `aud`).
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: Option<serde_json::Value>,
+}
+
+/// The token checker: keys, audiences, and the files the keys came from.
+#[derive(Debug)]
+pub struct OAuth2 {
+    files: Vec<PathBuf>,
+    audiences: Vec<String>,
+    keys: RwLock<Arc<Vec<Key>>>,
+    stamps: Mutex<Vec<Stamp>>,
+}
+
+/// Reads the keys of one file: a JWKS (JSON with `keys`) or PEM public keys.
+fn read_keys(path: &Path) -> Result<Vec<Key>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("could not read the OAuth2 key file {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.trim_start().starts_with('{') {
+        let set: JwkSet = serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "the OAuth2 key file {} is not a JWKS ({{\"keys\": [...]}}): {e}",
+                path.display()
+            )
+        })?;
+        return set
+            .keys
+            .iter()
+            .map(|jwk| {
+                let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
+                    (_, Some(KeyAlgorithm::ES256)) => Algorithm::ES256,
+                    (_, Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+                    (_, Some(other)) => {
+                        return Err(format!(
+                            "{}: key {:?} is for {other:?}: this EIR accepts ES256 and RS256",
+                            path.display(),
+                            jwk.common.key_id
+                        ));
+                    }
+                    (AlgorithmParameters::EllipticCurve(p), None)
+                        if p.curve == EllipticCurve::P256 =>
+                    {
+                        Algorithm::ES256
+                    }
+                    (AlgorithmParameters::RSA(_), None) => Algorithm::RS256,
+                    _ => {
+                        return Err(format!(
+                            "{}: key {:?} is neither an EC P-256 (ES256) nor an RSA (RS256) key",
+                            path.display(),
+                            jwk.common.key_id
+                        ));
+                    }
+                };
+                let key = DecodingKey::from_jwk(jwk)
+                    .map_err(|e| format!("{}: key {:?}: {e}", path.display(), jwk.common.key_id))?;
+                Ok(Key {
+                    kid: jwk.common.key_id.clone(),
+                    alg,
+                    key,
+                })
+            })
+            .collect();
+    }
+    // PEM: the public keys (SPKI, or PKCS#1 for RSA) the file holds, each block tried as
+    // EC, then as RSA.
+    let mut keys = Vec::new();
+    let mut block = String::new();
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            block.clear();
+        }
+        block.push_str(line);
+        block.push('\n');
+        if !line.starts_with("-----END ") {
+            continue;
+        }
+        let pem = block.as_bytes();
+        if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+            keys.push(Key {
+                kid: None,
+                alg: Algorithm::ES256,
+                key,
+            });
+        } else if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            keys.push(Key {
+                kid: None,
+                alg: Algorithm::RS256,
+                key,
+            });
+        }
+        block.clear();
+    }
+    if keys.is_empty() {
+        return Err(format!(
+            "the OAuth2 key file {} holds no EC P-256 or RSA public key: give PEM \
+             (-----BEGIN PUBLIC KEY-----) or a JWKS",
+            path.display()
+        ));
+    }
+    Ok(keys)
+}
+
+impl OAuth2 {
+    /// Reads the keys of `files`; tokens must name `5G_EIR` or `instance_id` in `aud`.
+    ///
+    /// # Errors
+    ///
+    /// A file cannot be read or holds no key this EIR can use.
+    pub fn load(files: &[PathBuf], instance_id: Option<&str>) -> Result<OAuth2, String> {
+        let mut keys = Vec::new();
+        let mut stamps = Vec::new();
+        for f in files {
+            stamps.push(stamp(f));
+            keys.extend(read_keys(f)?);
+        }
+        let mut audiences = vec![NF_TYPE.to_string()];
+        audiences.extend(instance_id.map(str::to_string));
+        Ok(OAuth2 {
+            files: files.to_vec(),
+            audiences,
+            keys: RwLock::new(Arc::new(keys)),
+            stamps: Mutex::new(stamps),
+        })
+    }
+
+    /// Reads the key files again if one has changed since they were read. Returns whether
+    /// the keys were replaced.
+    ///
+    /// # Errors
+    ///
+    /// A changed file cannot be read or holds no usable key: the keys in use stay.
+    pub fn reload_if_changed(&self) -> Result<bool, String> {
+        let now: Vec<Stamp> = self.files.iter().map(|f| stamp(f)).collect();
+        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        if *stamps == now {
+            return Ok(false);
+        }
+        // Remember the change even when it fails, so that one bad file is reported once,
+        // not at every look.
+        *stamps = now;
+        let mut keys = Vec::new();
+        for f in &self.files {
+            keys.extend(read_keys(f)?);
+        }
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        Ok(true)
+    }
+
+    /// Keys in use.
+    pub fn key_count(&self) -> usize {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Checks the `Authorization` header's value; returns the client the token names
+    /// (`sub`, else `client_id`), for the rate limit.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with the token, as the answer must say it.
+    pub fn authorize(&self, authorization: Option<&[u8]>) -> Result<Option<String>, Denied> {
+        let invalid = |s: &str| Denied::InvalidToken(s.to_string());
+        let value = authorization
+            .ok_or_else(|| invalid("an access token is required: Authorization: Bearer <token>"))?;
+        let value = std::str::from_utf8(value).map_err(|_| invalid("Authorization is not text"))?;
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("Authorization must be Bearer <token>"))?;
+        // alg none (and every algorithm but these) fails here or finds no key.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Denied::InvalidToken(format!("the token is not a signed JWT: {e}")))?;
+        if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
+            return Err(Denied::InvalidToken(format!(
+                "tokens signed with {:?} are not accepted: ES256 or RS256",
+                header.alg
+            )));
+        }
+        let keys = Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner));
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_audience(&self.audiences);
+        validation.required_spec_claims = HashSet::from(["exp".to_string(), "aud".to_string()]);
+        let mut last = None;
+        for key in keys.iter().filter(|k| {
+            k.alg == header.alg
+                && (header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+        }) {
+            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => return self.scoped(data.claims),
+                // Another key may have signed it.
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => last = Some(e),
+                Err(e) => return Err(Denied::InvalidToken(reason(e.kind()))),
+            }
+        }
+        Err(Denied::InvalidToken(match last {
+            Some(_) => "the token's signature is not by a key this EIR trusts".to_string(),
+            None => format!(
+                "no key for {:?}{} is configured",
+                header.alg,
+                header
+                    .kid
+                    .map(|k| format!(" with kid {k:?}"))
+                    .unwrap_or_default()
+            ),
+        }))
+    }
+
+    fn scoped(&self, claims: Claims) -> Result<Option<String>, Denied> {
+        let has_scope = match &claims.scope {
+            Some(serde_json::Value::String(s)) => s.split(' ').any(|s| s == SCOPE),
+            Some(serde_json::Value::Array(a)) => a.iter().any(|s| s.as_str() == Some(SCOPE)),
+            _ => false,
+        };
+        if !has_scope {
+            return Err(Denied::InsufficientScope(format!(
+                "the token's scope does not include {SCOPE}"
+            )));
+        }
+        Ok(claims.sub.or(claims.client_id))
+    }
+}
+
+fn reason(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => {
+            format!("the token is not for this NF: its aud must name {NF_TYPE} or this instance")
+        }
+        ErrorKind::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        ErrorKind::InvalidAlgorithm => "the token's algorithm does not match its key".into(),
+        other => format!("the token is not valid: {other:?}"),
+    }
+}
