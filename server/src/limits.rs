@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::config::LimitSettings;
+
 /// Why a connection was not admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Crowded {
@@ -87,6 +89,31 @@ impl Drop for Admitted {
             if *n == 0 {
                 open.1.remove(&self.ip);
             }
+        }
+    }
+}
+
+/// How a listener guards itself: TLS, and the limits on connections, time and streams.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    /// TLS; `None`: cleartext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections open, in all and per address.
+    pub connections: Arc<ConnectionLimits>,
+    /// The limits' settings.
+    pub limits: LimitSettings,
+}
+
+impl Guard {
+    /// Cleartext, with `limits`.
+    pub fn cleartext(limits: LimitSettings) -> Guard {
+        Guard {
+            tls: None,
+            connections: ConnectionLimits::new(
+                limits.max_connections,
+                limits.max_connections_per_address,
+            ),
+            limits,
         }
     }
 }
