@@ -389,8 +389,7 @@ impl FromStr for PeerRule {
         };
         let name_ok = |n: &str| {
             !n.is_empty()
-                && n
-                    .bytes()
+                && n.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
         };
         if !name_ok(host) || realm.is_some_and(|r| !name_ok(r)) {
@@ -546,8 +545,9 @@ impl Settings {
                 client_ca: self.client_ca,
             }),
             (None, None) if self.client_ca.is_some() => {
-                return Err("--client-ca needs TLS: give --tls-cert FILE and --tls-key FILE too"
-                    .into());
+                return Err(
+                    "--client-ca needs TLS: give --tls-cert FILE and --tls-key FILE too".into(),
+                );
             }
             (None, None) => None,
             (Some(_), None) => {
@@ -560,22 +560,28 @@ impl Settings {
         if n5g != Listen::Off {
             match (&tls, self.insecure_h2c) {
                 (None, false) => {
-                    return Err("N5g-eir would answer anyone in cleartext: give --tls-cert FILE \
+                    return Err(
+                        "N5g-eir would answer anyone in cleartext: give --tls-cert FILE \
                                 --tls-key FILE (and --client-ca FILE for mutual TLS), or \
                                 --insecure-h2c to serve cleartext on purpose, or --n5g off \
                                 (see docs/security.md)"
-                        .into());
+                            .into(),
+                    );
                 }
                 (Some(_), true) => {
-                    return Err("--insecure-h2c and --tls-cert ask for both cleartext and TLS \
+                    return Err(
+                        "--insecure-h2c and --tls-cert ask for both cleartext and TLS \
                                 on the one N5g-eir port: give one of them"
-                        .into());
+                            .into(),
+                    );
                 }
                 _ => {}
             }
         }
         if self.s13_tls && tls.is_none() {
-            return Err("--s13-tls needs a certificate: give --tls-cert FILE --tls-key FILE".into());
+            return Err(
+                "--s13-tls needs a certificate: give --tls-cert FILE --tls-key FILE".into(),
+            );
         }
         let mut peers = self
             .peer
@@ -589,16 +595,20 @@ impl Settings {
             (false, false) => Some(peers),
             (true, true) => None,
             (false, true) => {
-                return Err("--s13-any-peer and --peer (or --peers-file) contradict each other: \
+                return Err(
+                    "--s13-any-peer and --peer (or --peers-file) contradict each other: \
                             give the peers, or --s13-any-peer alone"
-                    .into());
+                        .into(),
+                );
             }
             (true, false) if s13 != Listen::Off => {
-                return Err("S13 would accept any Diameter peer: give the MMEs allowed with \
+                return Err(
+                    "S13 would accept any Diameter peer: give the MMEs allowed with \
                             --peer HOST[,REALM][@ADDR] (repeatable) or --peers-file FILE, or \
                             --s13-any-peer to accept any on purpose, or --s13 off \
                             (see docs/security.md)"
-                    .into());
+                        .into(),
+                );
             }
             (true, false) => Some(Vec::new()),
         };
@@ -615,7 +625,9 @@ impl Settings {
                 .max(1),
             header_timeout: self
                 .header_timeout_ms
-                .map_or(defaults.header_timeout, |ms| Duration::from_millis(ms.max(1))),
+                .map_or(defaults.header_timeout, |ms| {
+                    Duration::from_millis(ms.max(1))
+                }),
             max_streams: self.max_streams.unwrap_or(defaults.max_streams).max(1),
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             rate,
@@ -733,15 +745,31 @@ mod security {
     #[test]
     fn n5g_needs_tls_or_an_explicit_cleartext() {
         let e = resolve(&["--s13", "off"]).unwrap_err();
-        assert!(e.contains("--tls-cert") && e.contains("--insecure-h2c"), "{e}");
+        assert!(
+            e.contains("--tls-cert") && e.contains("--insecure-h2c"),
+            "{e}"
+        );
         assert!(resolve(&["--s13", "off", "--n5g", "off"]).is_ok());
-        assert!(resolve(&["--s13", "off", "--insecure-h2c"]).unwrap().tls.is_none());
+        assert!(
+            resolve(&["--s13", "off", "--insecure-h2c"])
+                .unwrap()
+                .tls
+                .is_none()
+        );
         let r = resolve(&["--s13", "off", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
         assert_eq!(r.tls.unwrap().cert, PathBuf::from("c"));
         let e = resolve(&["--s13", "off", "--tls-cert", "c"]).unwrap_err();
         assert!(e.contains("--tls-key"), "{e}");
-        let e = resolve(&["--s13", "off", "--tls-cert", "c", "--tls-key", "k", "--insecure-h2c"])
-            .unwrap_err();
+        let e = resolve(&[
+            "--s13",
+            "off",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--insecure-h2c",
+        ])
+        .unwrap_err();
         assert!(e.contains("one of them"), "{e}");
         let e = resolve(&["--n5g", "off", "--s13-any-peer", "--s13-tls"]).unwrap_err();
         assert!(e.contains("--tls-cert"), "{e}");
@@ -751,9 +779,17 @@ mod security {
     fn s13_needs_peers_or_an_explicit_any() {
         let e = resolve(&["--n5g", "off"]).unwrap_err();
         assert!(e.contains("--peer") && e.contains("--s13-any-peer"), "{e}");
-        assert_eq!(resolve(&["--n5g", "off", "--s13-any-peer"]).unwrap().peers, None);
-        let r = resolve(&["--n5g", "off", "--peer", "MME1.example.org,example.org@127.0.0.1"])
-            .unwrap();
+        assert_eq!(
+            resolve(&["--n5g", "off", "--s13-any-peer"]).unwrap().peers,
+            None
+        );
+        let r = resolve(&[
+            "--n5g",
+            "off",
+            "--peer",
+            "MME1.example.org,example.org@127.0.0.1",
+        ])
+        .unwrap();
         let peers = r.peers.unwrap();
         assert_eq!(peers[0].host, "mme1.example.org");
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();

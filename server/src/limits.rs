@@ -214,7 +214,10 @@ mod tests {
         assert!(limit.allow_at("amf-1", t + Duration::from_millis(100)));
         assert!(!limit.allow_at("amf-1", t + Duration::from_millis(100)));
         let later = t + Duration::from_secs(3600);
-        assert_eq!((0..10).filter(|_| limit.allow_at("amf-1", later)).count(), 3);
+        assert_eq!(
+            (0..10).filter(|_| limit.allow_at("amf-1", later)).count(),
+            3
+        );
         assert!(RateLimit::new(0, 5).is_none());
     }
 

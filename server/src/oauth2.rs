@@ -255,8 +255,7 @@ impl OAuth2 {
         validation.required_spec_claims = HashSet::from(["exp".to_string(), "aud".to_string()]);
         let mut last = None;
         for key in keys.iter().filter(|k| {
-            k.alg == header.alg
-                && (header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+            k.alg == header.alg && (header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
         }) {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
                 Ok(data) => return self.scoped(data.claims),

@@ -87,7 +87,10 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
         None
     } else {
         let o = OAuth2::load(&settings.oauth2_keys, settings.nf_instance_id.as_deref())?;
-        tracing::info!(keys = o.key_count(), "n5g-eir: OAuth2 access tokens required");
+        tracing::info!(
+            keys = o.key_count(),
+            "n5g-eir: OAuth2 access tokens required"
+        );
         Some(Arc::new(o))
     };
     let guard = |tls| Guard {
@@ -223,7 +226,9 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
         tracing::info!(addr = ?local(&l), path = n5g::EQUIPMENT_STATUS_PATH, transport,
             tokens = oauth2.is_some(), "n5g-eir");
         if oauth2.is_none() {
-            tracing::warn!("n5g-eir: no --oauth2-key: any client that reaches the port may check (docs/security.md)");
+            tracing::warn!(
+                "n5g-eir: no --oauth2-key: any client that reaches the port may check (docs/security.md)"
+            );
         }
         let mut eir = n5g::Eir::new(Arc::clone(&checks))
             .with_rate_limit(RateLimit::new(settings.limits.rate, settings.limits.burst))

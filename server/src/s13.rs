@@ -362,8 +362,18 @@ fn refusal(me: &Identity, request: &Message, result: ResultCode, text: &str) -> 
         w.verbatim(&session.raw);
     }
     w.u32(code::RESULT_CODE, MANDATORY, None, result.0);
-    w.raw(code::ORIGIN_HOST, MANDATORY, None, me.origin_host.as_bytes());
-    w.raw(code::ORIGIN_REALM, MANDATORY, None, me.origin_realm.as_bytes());
+    w.raw(
+        code::ORIGIN_HOST,
+        MANDATORY,
+        None,
+        me.origin_host.as_bytes(),
+    );
+    w.raw(
+        code::ORIGIN_REALM,
+        MANDATORY,
+        None,
+        me.origin_realm.as_bytes(),
+    );
     w.u32(code::ORIGIN_STATE_ID, MANDATORY, None, me.origin_state_id);
     // Error-Message must not have the M bit (RFC 6733 §7.3).
     w.raw(code::ERROR_MESSAGE, 0, None, text.as_bytes());
