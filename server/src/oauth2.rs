@@ -304,3 +304,62 @@ fn reason(kind: &ErrorKind) -> String {
         other => format!("the token is not valid: {other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSA_PUB: &str = include_str!("../tests/data/rs256-test.pub");
+
+    #[test]
+    fn pem_files_hold_several_keys_and_say_when_they_hold_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let ec = rcgen::KeyPair::generate().unwrap().public_key_pem();
+        let both = dir.path().join("both.pem");
+        std::fs::write(&both, format!("# the NRF's keys\n{ec}{RSA_PUB}")).unwrap();
+        let o = OAuth2::load(std::slice::from_ref(&both), None).unwrap();
+        assert_eq!(o.key_count(), 2);
+        let algs: Vec<Algorithm> = o.keys.read().unwrap().iter().map(|k| k.alg).collect();
+        assert_eq!(algs, [Algorithm::ES256, Algorithm::RS256]);
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing here\n").unwrap();
+        let e = OAuth2::load(&[empty], None).unwrap_err();
+        assert!(e.contains("no EC P-256 or RSA public key"), "{e}");
+        let e = OAuth2::load(&[dir.path().join("missing.pem")], None).unwrap_err();
+        assert!(e.contains("could not read"), "{e}");
+        let hmac = dir.path().join("hmac.jwks");
+        std::fs::write(
+            &hmac,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}]}"#,
+        )
+        .unwrap();
+        let e = OAuth2::load(&[hmac], None).unwrap_err();
+        assert!(e.contains("ES256 and RS256"), "{e}");
+    }
+
+    #[test]
+    fn headers_that_are_not_bearer_tokens_are_invalid() {
+        let o = OAuth2 {
+            files: Vec::new(),
+            audiences: vec![NF_TYPE.into()],
+            keys: RwLock::new(Arc::new(Vec::new())),
+            stamps: Mutex::new(Vec::new()),
+        };
+        for header in [
+            None,
+            Some(&b"Basic dXNlcjpwYXNz"[..]),
+            Some(b"Bearer "),
+            Some(b"\xff"),
+        ] {
+            assert!(matches!(o.authorize(header), Err(Denied::InvalidToken(_))));
+        }
+        // HS256 is refused before any key is looked for.
+        let hs = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln";
+        let Err(Denied::InvalidToken(why)) = o.authorize(Some(format!("Bearer {hs}").as_bytes()))
+        else {
+            panic!("HS256 accepted");
+        };
+        assert!(why.contains("HS256"), "{why}");
+    }
+}
