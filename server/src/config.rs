@@ -209,7 +209,7 @@ pub struct Settings {
     #[arg(long, value_name = "HOST[,REALM][@ADDR]")]
     #[serde(default)]
     pub peer: Vec<String>,
-    /// S13 peers, one HOST[,REALM][@ADDR] a line (# starts a comment).
+    /// S13 peers, one `HOST[,REALM][@ADDR]` a line (# starts a comment).
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     pub peers_file: Option<PathBuf>,
