@@ -428,7 +428,8 @@ fn tls_mutual_tls_and_tokens() {
     let rs256_pub = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rs256-test.pub");
     let rotated = KeyPair::generate().unwrap();
     let jwks_path = dir.path().join("nrf.jwks");
-    std::fs::write(&jwks_path, jwks(&KeyPair::generate().unwrap(), "k1")).unwrap();
+    let retired = KeyPair::generate().unwrap();
+    std::fs::write(&jwks_path, jwks(&retired, "k1")).unwrap();
     let file = |name: &str| pki.dir.join(name).to_str().unwrap().to_string();
     let server = Server::start(
         &index,
@@ -544,7 +545,12 @@ fn tls_mutual_tls_and_tokens() {
         String::from_utf8_lossy(&text)
     );
 
-    // Key rotation without a restart: the JWKS now holds a new key; its tokens pass.
+    // Key rotation without a restart: the JWKS now holds a new key instead of the old one;
+    // tokens of the new key pass, those of the old one (accepted and remembered before) no
+    // longer do.
+    let old_token = es256(&retired, &claims(), Some("k1"));
+    assert_eq!(ask(b"h2", Some(&old_token)).status, 200);
+    assert_eq!(ask(b"http/1.1", Some(&old_token)).status, 200);
     let new_token = es256(&rotated, &claims(), Some("k2"));
     assert_eq!(ask(b"h2", Some(&new_token)).status, 401);
     std::fs::write(&jwks_path, jwks(&rotated, "k2")).unwrap();
@@ -552,6 +558,8 @@ fn tls_mutual_tls_and_tokens() {
         server.metric("imei_index_eir_oauth2_key_reloads_total{outcome=\"reloaded\"}") >= 1.0
     });
     assert_eq!(ask(b"h2", Some(&new_token)).status, 200);
+    assert_eq!(ask(b"h2", Some(&new_token)).status, 200);
+    assert_eq!(ask(b"h2", Some(&old_token)).status, 401);
     // A broken file keeps the keys in use.
     std::fs::write(&jwks_path, "{ not json").unwrap();
     server.until("the failed reload", || {
@@ -559,7 +567,7 @@ fn tls_mutual_tls_and_tokens() {
     });
     assert_eq!(ask(b"h2", Some(&new_token)).status, 200);
 
-    assert!(server.refused("n5g", "invalid_token") >= 9.0);
+    assert!(server.refused("n5g", "invalid_token") >= 10.0);
     assert_eq!(server.refused("n5g", "insufficient_scope"), 1.0);
     assert!(server.refused("n5g", "tls_handshake") >= 1.0);
     assert!(!server.log().contains("panicked"), "{}", server.log());
