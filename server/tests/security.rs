@@ -679,6 +679,8 @@ fn s13_known_and_unknown_peers() {
             "mme2.test.localdomain",
             "--rate-limit",
             "5",
+            "--header-timeout-ms",
+            "500",
         ],
     );
     let connect = || {
@@ -725,6 +727,10 @@ fn s13_known_and_unknown_peers() {
     early.write_all(&ecr(3)).unwrap();
     assert!(closed(&mut early));
 
+    // A connection that sends no CER is closed after the header timeout, not the watchdog's.
+    let mut silent = connect();
+    assert!(closed(&mut silent));
+
     // Over its rate (5 a second): DIAMETER_TOO_BUSY, and the connection stays.
     let mut busy = 0;
     for id in 10..30 {
@@ -739,6 +745,7 @@ fn s13_known_and_unknown_peers() {
 
     assert_eq!(server.refused("s13", "unknown_peer"), 2.0);
     assert_eq!(server.refused("s13", "not_open"), 1.0);
+    assert_eq!(server.refused("s13", "timeout"), 1.0);
     assert_eq!(server.refused("s13", "rate"), f64::from(busy));
 }
 
