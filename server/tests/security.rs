@@ -836,8 +836,28 @@ fn a_slowloris_and_a_flood_are_cut_off() {
             "8",
             "--rate-limit",
             "50",
+            "--max-streams",
+            "7",
         ],
     );
+    // HTTP/2 (h2c) connections are told how many streams they may open at once.
+    let streams = runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(server.n5g).await.unwrap();
+        let (sender, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        let mut sender = sender.ready().await.unwrap();
+        // The server's SETTINGS come with its first frames: one request brings them.
+        let request = hyper::Request::get(format!(
+            "http://{}/n5g-eir-eic/v1/equipment-status?pei=imei-{BLOCKED}",
+            server.n5g
+        ))
+        .body(())
+        .unwrap();
+        let (response, _) = sender.send_request(request, true).unwrap();
+        assert_eq!(response.await.unwrap().status(), 200);
+        sender.current_max_send_streams()
+    });
+    assert_eq!(streams, 7);
     // Slowloris: 8 connections (all this address may hold) that send a header byte at a
     // time, slowly. A ninth is closed at once; the eight within the header timeout.
     let mut slow: Vec<TcpStream> = (0..8)
