@@ -81,6 +81,9 @@ where
 /// reloaded when a new one is published, with Prometheus metrics, a health check, a
 /// sightings journal and traceability webhooks.
 ///
+/// It does not start open: N5g-eir needs TLS (--tls-cert, --tls-key) or --insecure-h2c, and
+/// S13 a list of peers (--peer, --peers-file) or --s13-any-peer (docs/security.md).
+///
 /// Every option can also be given in the TOML file of --config, under the same name without
 /// the dashes in front (`index = "/srv/eir/national.imeiidx"`, `journal-policy = "all"`);
 /// options on the command line override the file.
@@ -92,7 +95,8 @@ pub struct Settings {
     #[arg(long, value_name = "PATH")]
     #[serde(default)]
     pub index: Option<PathBuf>,
-    /// N5g-eir (HTTP/1.1 and h2c) address, or off [default: 127.0.0.1:8080].
+    /// N5g-eir (HTTP/2 and HTTP/1.1: over TLS, or cleartext with --insecure-h2c) address,
+    /// or off [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     #[serde(default, deserialize_with = "parsed")]
     pub n5g: Option<Listen>,
