@@ -677,6 +677,8 @@ fn s13_known_and_unknown_peers() {
             "mme.test.localdomain,localdomain@127.0.0.1",
             "--peer",
             "mme2.test.localdomain",
+            "--peer",
+            "mme3.test.localdomain@127.0.0.2",
             "--rate-limit",
             "1",
             "--header-timeout-ms",
@@ -704,10 +706,12 @@ fn s13_known_and_unknown_peers() {
         1
     );
 
-    // Unknown: by host, by realm. DIAMETER_UNKNOWN_PEER with the E bit, then closed.
+    // Unknown: by host, by realm, by address. DIAMETER_UNKNOWN_PEER with the E bit, then
+    // closed.
     for (host, realm) in [
         ("mme.intruder.example", "localdomain"),
         ("mme.test.localdomain", "intruder.example"),
+        ("mme3.test.localdomain", "localdomain"),
     ] {
         let mut s = connect();
         s.write_all(&cer(host, realm)).unwrap();
@@ -716,6 +720,25 @@ fn s13_known_and_unknown_peers() {
         assert_eq!(cea.header.flags & 0x20, 0x20, "the E bit");
         assert!(closed(&mut s), "{host} {realm}: the connection stays open");
     }
+    // mme3 from its own address is admitted.
+    let from = runtime().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket
+            .connect(server.s13)
+            .await
+            .unwrap()
+            .into_std()
+            .unwrap()
+    });
+    let mut mme3 = from;
+    mme3.set_nonblocking(false).unwrap();
+    mme3.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    mme3.write_all(&cer("mme3.test.localdomain", "localdomain"))
+        .unwrap();
+    assert_eq!(result_code(&read_message(&mut mme3).unwrap()), 2001);
+
     // A peer allowed from any address is admitted from this one.
     let mut any = connect();
     any.write_all(&cer("mme2.test.localdomain", "elsewhere"))
@@ -744,7 +767,7 @@ fn s13_known_and_unknown_peers() {
     }
     assert!(busy >= 10, "{busy} of 20 over the rate were refused");
 
-    assert_eq!(server.refused("s13", "unknown_peer"), 2.0);
+    assert_eq!(server.refused("s13", "unknown_peer"), 3.0);
     assert_eq!(server.refused("s13", "not_open"), 1.0);
     assert_eq!(server.refused("s13", "timeout"), 1.0);
     assert_eq!(server.refused("s13", "rate"), f64::from(busy));
