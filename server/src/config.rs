@@ -179,7 +179,7 @@ pub struct Settings {
     #[serde(default)]
     pub verbose: bool,
     /// Serve N5g-eir over TLS with this certificate chain (PEM); needs --tls-key. Also the
-    /// certificate of Diameter over TLS (--s13-tls).
+    /// certificate of Diameter over TLS (--s13-tls). Reloaded when changed.
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,

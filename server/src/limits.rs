@@ -97,7 +97,7 @@ impl Drop for Admitted {
 #[derive(Clone, Debug)]
 pub struct Guard {
     /// TLS; `None`: cleartext.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::Tls>>,
     /// Connections open, in all and per address.
     pub connections: Arc<ConnectionLimits>,
     /// The limits' settings.

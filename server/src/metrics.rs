@@ -147,6 +147,8 @@ pub struct Metrics {
     refused: [[AtomicU64; Refusal::ALL.len()]; 2],
     /// OAuth2 key files reloaded, and reloads that failed (the keys in use stayed).
     oauth2_reloads: [AtomicU64; 2],
+    /// TLS certificates reloaded, and reloads that failed (the certificate in use stayed).
+    tls_reloads: [AtomicU64; 2],
 }
 
 /// Writes the HELP and TYPE lines of a metric family.
@@ -235,6 +237,11 @@ impl Metrics {
     /// Counts a reload of the OAuth2 keys, or a failed one.
     pub fn oauth2_reload(&self, ok: bool) {
         self.oauth2_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a reload of the TLS certificate and key, or a failed one.
+    pub fn tls_reload(&self, ok: bool) {
+        self.tls_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     /// S13 peers connected now (past their capabilities exchange).
@@ -436,6 +443,18 @@ impl Metrics {
             "imei_index_eir_oauth2_key_reloads_total",
             "counter",
             "OAuth2 key files read again after a change: reloaded, or failed (the keys in use stayed).",
+            &reloads,
+        );
+        let reloads: Vec<(String, f64)> = ["reloaded", "failed"]
+            .iter()
+            .zip(&self.tls_reloads)
+            .map(|(k, v)| (format!("{{outcome=\"{k}\"}}"), v.load(Relaxed) as f64))
+            .collect();
+        family(
+            &mut out,
+            "imei_index_eir_tls_reloads_total",
+            "counter",
+            "TLS certificate, key or client CA files read again after a change: reloaded, or failed (the ones in use stayed).",
             &reloads,
         );
         family(

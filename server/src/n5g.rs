@@ -623,7 +623,7 @@ pub async fn serve_guarded(
             let _open = metrics.http_connection();
             match tls {
                 Some(config) => {
-                    let acceptor = TlsAcceptor::from(config);
+                    let acceptor = TlsAcceptor::from(config.current());
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => connection(tls, peer, eir, &builder, watcher).await,
                         Ok(Err(e)) => {

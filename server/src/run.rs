@@ -72,14 +72,12 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
     // Certificates and keys first: a server that cannot protect itself does not start.
     let n5g_tls = match &settings.tls {
-        Some(files) if settings.n5g != Listen::Off => {
-            Some(tls::server_config(files, tls::ALPN_HTTP)?)
-        }
+        Some(files) if settings.n5g != Listen::Off => Some(tls::Tls::load(files, tls::ALPN_HTTP)?),
         _ => None,
     };
     let s13_tls = match &settings.tls {
         Some(files) if settings.s13_tls && settings.s13 != Listen::Off => {
-            Some(tls::server_config(files, &[])?)
+            Some(tls::Tls::load(files, &[])?)
         }
         _ => None,
     };
@@ -190,10 +188,11 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
             shutdown(stopped.clone()),
         ));
     }
-    if let Some(oauth2) = &oauth2 {
-        // Key rotation without a restart: the key files are looked at as often as the
-        // index is.
-        let (oauth2, metrics) = (Arc::clone(oauth2), Arc::clone(&metrics));
+    let tls_configs: Vec<Arc<tls::Tls>> = n5g_tls.iter().chain(&s13_tls).cloned().collect();
+    if oauth2.is_some() || !tls_configs.is_empty() {
+        // Key rotation and certificate renewal without a restart: the files are looked at as
+        // often as the index is.
+        let (oauth2, metrics) = (oauth2.clone(), Arc::clone(&metrics));
         let (interval, mut stopped) = (settings.reload_interval, stopped.clone());
         tasks.spawn(async move {
             loop {
@@ -201,17 +200,37 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
                     () = tokio::time::sleep(interval) => {}
                     _ = stopped.wait_for(|s| *s) => return,
                 }
-                let o = Arc::clone(&oauth2);
-                let reloaded = tokio::task::spawn_blocking(move || o.reload_if_changed()).await;
-                match reloaded {
-                    Ok(Ok(true)) => {
+                let (o, t) = (oauth2.clone(), tls_configs.clone());
+                let looked = tokio::task::spawn_blocking(move || {
+                    let keys = o.as_ref().map(|o| o.reload_if_changed());
+                    let certs: Vec<_> = t.iter().map(|t| t.reload_if_changed()).collect();
+                    (keys, certs)
+                })
+                .await;
+                let Ok((keys, certs)) = looked else { continue };
+                match keys {
+                    Some(Ok(true)) => {
                         metrics.oauth2_reload(true);
-                        tracing::info!(keys = oauth2.key_count(), "n5g-eir: OAuth2 keys reloaded");
+                        tracing::info!(keys = oauth2.as_ref().map_or(0, |o| o.key_count()),
+                            "n5g-eir: OAuth2 keys reloaded");
                     }
-                    Ok(Ok(false)) | Err(_) => {}
-                    Ok(Err(e)) => {
+                    Some(Err(e)) => {
                         metrics.oauth2_reload(false);
                         tracing::error!(error = %e, "n5g-eir: OAuth2 keys not reloaded: the keys in use stay");
+                    }
+                    _ => {}
+                }
+                for reloaded in certs {
+                    match reloaded {
+                        Ok(true) => {
+                            metrics.tls_reload(true);
+                            tracing::info!("TLS certificate reloaded: new connections use it");
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            metrics.tls_reload(false);
+                            tracing::error!(error = %e, "TLS certificate not reloaded: the one in use stays");
+                        }
                     }
                 }
             }

@@ -133,7 +133,7 @@ pub async fn serve_guarded(
                         let Some(config) = tls else {
                             return serve_peer(stream, peer, shared, stop).await;
                         };
-                        let acceptor = TlsAcceptor::from(config);
+                        let acceptor = TlsAcceptor::from(config.current());
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => serve_peer(tls, peer, shared, stop).await,
                             Ok(Err(e)) => {

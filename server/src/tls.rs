@@ -1,9 +1,11 @@
 //! TLS server configurations (rustls on ring, TLS 1.2 and 1.3) for N5g-eir (ALPN h2 and
 //! http/1.1) and Diameter (RFC 6733 §13, no ALPN), from PEM files, with optional client
-//! certificates (mutual TLS).
+//! certificates (mutual TLS); read again when a file changes ([`Tls`]), so that
+//! certificates are renewed without a restart.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -83,4 +85,75 @@ pub fn server_config(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<ServerConfi
     })?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// What identifies a file's version: its length and modification time.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamps(files: &TlsFiles) -> Vec<Stamp> {
+    [
+        Some(&files.cert),
+        Some(&files.key),
+        files.client_ca.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.len(), m.modified().ok()?))
+    })
+    .collect()
+}
+
+/// A server configuration read from its files, and read again when they change: new
+/// connections get the new one, those open keep theirs.
+#[derive(Debug)]
+pub struct Tls {
+    files: TlsFiles,
+    alpn: Vec<Vec<u8>>,
+    config: RwLock<Arc<ServerConfig>>,
+    stamps: Mutex<Vec<Stamp>>,
+}
+
+impl Tls {
+    /// Reads `files` (see [`server_config`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`server_config`].
+    pub fn load(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<Tls>, String> {
+        let stamps = stamps(files);
+        Ok(Arc::new(Tls {
+            config: RwLock::new(server_config(files, alpn)?),
+            files: files.clone(),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+            stamps: Mutex::new(stamps),
+        }))
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Reads the files again if one has changed; returns whether the configuration was
+    /// replaced.
+    ///
+    /// # Errors
+    ///
+    /// A changed file does not read, or the key does not go with the certificate (a
+    /// certificate renewed before its key was): the configuration in use stays, and the
+    /// next change is tried again.
+    pub fn reload_if_changed(&self) -> Result<bool, String> {
+        let now = stamps(&self.files);
+        let mut seen = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        if *seen == now {
+            return Ok(false);
+        }
+        *seen = now;
+        let alpn: Vec<&[u8]> = self.alpn.iter().map(Vec::as_slice).collect();
+        let config = server_config(&self.files, &alpn)?;
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+        Ok(true)
+    }
 }

@@ -567,6 +567,49 @@ fn tls_mutual_tls_and_tokens() {
     });
     assert_eq!(ask(b"h2", Some(&new_token)).status, 200);
 
+    // Certificate renewal without a restart: a certificate from another CA replaces the
+    // server's; new connections are served with it.
+    let (renewed_params, renewed_key, renewed_ca) = ca("renewed CA");
+    let renewed = Issuer::new(renewed_params, renewed_key);
+    let (cert, key) = leaf(&["localhost", "127.0.0.1"], false, &renewed);
+    let trusting = |ca: &CertificateDer<'static>| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            pki.client_chain.clone(),
+            PrivateKeyDer::try_from(pki.client_key.clone()).unwrap(),
+        )
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config
+    };
+    let token = es256(&nrf, &claims(), None);
+    let with = |config| {
+        rt.block_on(https_get(
+            server.n5g,
+            config,
+            &format!("pei=imei-{BLOCKED}"),
+            Some(&token),
+        ))
+    };
+    assert!(with(trusting(&renewed_ca)).is_err());
+    std::fs::write(pki.dir.join("eir.key"), key.serialize_pem()).unwrap();
+    std::fs::write(pki.dir.join("eir.crt"), pem("CERTIFICATE", &cert)).unwrap();
+    server.until("the certificate reloaded", || {
+        with(trusting(&renewed_ca)).is_ok_and(|a| a.status == 200)
+    });
+    assert!(server.metric("imei_index_eir_tls_reloads_total{outcome=\"reloaded\"}") >= 1.0);
+    assert!(
+        with(trusting(&pki.ca)).is_err(),
+        "the old certificate is still served"
+    );
+
     assert!(server.refused("n5g", "invalid_token") >= 10.0);
     assert_eq!(server.refused("n5g", "insufficient_scope"), 1.0);
     assert!(server.refused("n5g", "tls_handshake") >= 1.0);
