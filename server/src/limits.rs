@@ -154,6 +154,17 @@ impl RateLimit {
         self.allow_at(client, Instant::now())
     }
 
+    /// Whether `client` could make a request now, without taking a token.
+    pub fn has_room(&self, client: &str) -> bool {
+        self.has_room_at(client, Instant::now())
+    }
+
+    fn has_room_at(&self, client: &str, now: Instant) -> bool {
+        lock(&self.buckets).get(client).is_none_or(|b| {
+            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.rate >= 1.0
+        })
+    }
+
     fn allow_at(&self, client: &str, now: Instant) -> bool {
         let mut buckets = lock(&self.buckets);
         if buckets.len() >= PRUNE_AT && !buckets.contains_key(client) {
@@ -219,6 +230,10 @@ mod tests {
             3
         );
         assert!(RateLimit::new(0, 5).is_none());
+        // Looking takes nothing.
+        assert!(limit.has_room_at("amf-3", t));
+        assert!(!limit.has_room_at("amf-1", later));
+        assert!(limit.has_room_at("amf-1", later + Duration::from_millis(100)));
     }
 
     #[test]

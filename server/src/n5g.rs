@@ -100,18 +100,29 @@ impl Eir {
         }
         let mut client = None;
         if let Some(oauth2) = &self.oauth2 {
-            match oauth2.authorize(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes())) {
-                Ok(c) => client = c.map(|c| format!("client:{c}")),
-                Err(denied) => {
-                    // Failed attempts count against the address's rate too, so that a
-                    // flood of bad tokens is slowed like any other.
+            let authorization = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+            let outcome = match oauth2.remembered(authorization) {
+                Some(c) => Ok(c),
+                None => {
+                    // A signature to check costs more than an answer: an address whose
+                    // failed checks are over the rate gets no more of them for a while
+                    // (tokens accepted before, above, still pass).
+                    let failures = format!("failures:{}", from.to_canonical());
                     if let Some(rate) = &self.rate
-                        && !rate.allow(&format!("address:{}", from.to_canonical()))
+                        && !rate.has_room(&failures)
                     {
                         return self.too_many();
                     }
-                    return self.denied(denied);
+                    let outcome = oauth2.authorize(authorization);
+                    if let (Err(_), Some(rate)) = (&outcome, &self.rate) {
+                        rate.allow(&failures);
+                    }
+                    outcome
                 }
+            };
+            match outcome {
+                Ok(c) => client = c.map(|c| format!("client:{c}")),
+                Err(denied) => return self.denied(denied),
             }
         }
         if let Some(rate) = &self.rate {

@@ -243,6 +243,15 @@ impl OAuth2 {
             .len()
     }
 
+    /// The client of the token in the `Authorization` header's value when that token was
+    /// accepted before and has not expired: no signature to check.
+    pub fn remembered(&self, authorization: Option<&[u8]>) -> Option<Option<String>> {
+        let token = bearer(authorization?).ok()?;
+        let accepted = self.accepted.lock().unwrap_or_else(PoisonError::into_inner);
+        let (client, exp) = accepted.get(token)?;
+        (unix_now() <= exp.saturating_add(LEEWAY_SECONDS)).then(|| client.clone())
+    }
+
     /// Checks the `Authorization` header's value; returns the client the token names
     /// (`sub`, else `client_id`), for the rate limit.
     ///
@@ -250,26 +259,16 @@ impl OAuth2 {
     ///
     /// What is wrong with the token, as the answer must say it.
     pub fn authorize(&self, authorization: Option<&[u8]>) -> Result<Option<String>, Denied> {
-        let invalid = |s: &str| Denied::InvalidToken(s.to_string());
-        let value = authorization
-            .ok_or_else(|| invalid("an access token is required: Authorization: Bearer <token>"))?;
-        let value = std::str::from_utf8(value).map_err(|_| invalid("Authorization is not text"))?;
-        let token = value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("Authorization must be Bearer <token>"))?;
-        let now = unix_now();
-        if let Some((client, exp)) = self
-            .accepted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(token)
-            && now <= exp.saturating_add(LEEWAY_SECONDS)
-        {
-            return Ok(client.clone());
+        let value = authorization.ok_or_else(|| {
+            Denied::InvalidToken(
+                "an access token is required: Authorization: Bearer <token>".to_string(),
+            )
+        })?;
+        let token = bearer(value)?;
+        if let Some(client) = self.remembered(Some(value)) {
+            return Ok(client);
         }
+        let now = unix_now();
         // alg none (and every algorithm but these) fails here or finds no key.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Denied::InvalidToken(format!("the token is not a signed JWT: {e}")))?;
@@ -338,6 +337,18 @@ impl OAuth2 {
         }
         Ok(claims.sub.or(claims.client_id))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(value: &[u8]) -> Result<&str, Denied> {
+    let invalid = |s: &str| Denied::InvalidToken(s.to_string());
+    let value = std::str::from_utf8(value).map_err(|_| invalid("Authorization is not text"))?;
+    value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("Authorization must be Bearer <token>"))
 }
 
 fn reason(kind: &ErrorKind) -> String {

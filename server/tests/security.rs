@@ -1038,3 +1038,56 @@ fn a_slowloris_and_a_flood_are_cut_off() {
     assert_eq!(server.refused("n5g", "body_too_large"), 1.0);
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+/// A GET over HTTP/1.1 in cleartext, with a token: the status.
+fn h1_status(addr: SocketAddr, token: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /n5g-eir-eic/v1/equipment-status?pei=imei-{BLOCKED} HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text[9..12].parse().unwrap()
+}
+
+#[test]
+fn bad_tokens_are_not_checked_past_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("national.imeiidx");
+    publish(&index);
+    let nrf = KeyPair::generate().unwrap();
+    let keys = dir.path().join("nrf.pem");
+    std::fs::write(&keys, nrf.public_key_pem()).unwrap();
+    let server = Server::start(
+        &index,
+        &[
+            "--insecure-h2c",
+            "--s13",
+            "off",
+            "--oauth2-key",
+            keys.to_str().unwrap(),
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "5",
+        ],
+    );
+    let good = es256(&nrf, &claims(), None);
+    assert_eq!(h1_status(server.n5g, &good), 200);
+    // Badly signed tokens from this address: five are checked (401), then the address gets
+    // 429 without a signature check.
+    let forged = es256(&KeyPair::generate().unwrap(), &claims(), None);
+    let statuses: Vec<u16> = (0..10).map(|_| h1_status(server.n5g, &forged)).collect();
+    assert_eq!(statuses[..5], [401; 5], "{statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The token accepted before still passes: its client has a rate of its own.
+    assert_eq!(h1_status(server.n5g, &good), 200);
+    assert_eq!(
+        server.refused("n5g", "invalid_token"),
+        f64::from(5 + u32::from(statuses[5] == 401))
+    );
+}
