@@ -103,11 +103,12 @@ async fn main() -> ExitCode {
         Arc::new(Metrics::new()),
         None,
     );
+    // Any peer, as an introduction: the server (`imei-index-eir --peer ...`) keeps an
+    // allowlist, limits and TLS (docs/security.md).
     let shared = Arc::new(S13 {
-        me,
-        checks: Arc::new(checks),
         watchdog: Duration::from_secs(args.watchdog.max(1)),
         verbose: args.verbose,
+        ..S13::new(me, Arc::new(checks))
     });
     let (stop, stopped) = watch::channel(false);
     let peers = tokio::spawn(s13::serve(

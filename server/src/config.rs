@@ -2,7 +2,7 @@
 //! flags overriding the file.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,8 +18,8 @@ use crate::checks::UnknownPolicy;
 pub enum Listen {
     /// Not at all.
     Off,
-    /// On this address and port (cleartext: TLS comes with a later release, and will be
-    /// a transport beside this one, so that cleartext can be turned off).
+    /// On this address and port (with TLS or in cleartext as the TLS flags and
+    /// `--insecure-h2c` say: the name is older than TLS).
     Cleartext(SocketAddr),
 }
 
@@ -81,6 +81,9 @@ where
 /// reloaded when a new one is published, with Prometheus metrics, a health check, a
 /// sightings journal and traceability webhooks.
 ///
+/// It does not start open: N5g-eir needs TLS (--tls-cert, --tls-key) or --insecure-h2c, and
+/// S13 a list of peers (--peer, --peers-file) or --s13-any-peer (docs/security.md).
+///
 /// Every option can also be given in the TOML file of --config, under the same name without
 /// the dashes in front (`index = "/srv/eir/national.imeiidx"`, `journal-policy = "all"`);
 /// options on the command line override the file.
@@ -92,7 +95,8 @@ pub struct Settings {
     #[arg(long, value_name = "PATH")]
     #[serde(default)]
     pub index: Option<PathBuf>,
-    /// N5g-eir (HTTP/1.1 and h2c) address, or off [default: 127.0.0.1:8080].
+    /// N5g-eir (HTTP/2 and HTTP/1.1: over TLS, or cleartext with --insecure-h2c) address,
+    /// or off [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     #[serde(default, deserialize_with = "parsed")]
     pub n5g: Option<Listen>,
@@ -174,6 +178,87 @@ pub struct Settings {
     #[arg(long)]
     #[serde(default)]
     pub verbose: bool,
+    /// Serve N5g-eir over TLS with this certificate chain (PEM); needs --tls-key. Also the
+    /// certificate of Diameter over TLS (--s13-tls). Reloaded when changed.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: accept only clients with a certificate issued by a CA in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Serve N5g-eir in cleartext (HTTP/1.1 and h2c), without TLS: for a network where
+    /// something else (a service mesh, IPsec) protects it, or for tests. Never the default.
+    #[arg(long)]
+    #[serde(default)]
+    pub insecure_h2c: bool,
+    /// Require OAuth2 access tokens (JWT, as the NRF issues them) signed by a key in this
+    /// file: a PEM public key (EC P-256 for ES256, RSA for RS256) or a JWKS (JSON). Repeat
+    /// for more; reloaded when changed.
+    #[arg(long = "oauth2-key", value_name = "FILE")]
+    #[serde(default)]
+    pub oauth2_key: Vec<PathBuf>,
+    /// This EIR's NF instance id: tokens whose aud names it are accepted, as are those whose
+    /// aud names the NF type 5G_EIR.
+    #[arg(long, value_name = "UUID")]
+    #[serde(default)]
+    pub nf_instance_id: Option<String>,
+    /// An S13 peer allowed to connect: its Origin-Host, optionally its Origin-Realm after a
+    /// comma and its source address after @ (mme1.example.org,example.org@192.0.2.7).
+    /// Repeatable.
+    #[arg(long, value_name = "HOST[,REALM][@ADDR]")]
+    #[serde(default)]
+    pub peer: Vec<String>,
+    /// S13 peers, one `HOST[,REALM][@ADDR]` a line (# starts a comment).
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub peers_file: Option<PathBuf>,
+    /// Accept a capabilities exchange from any Diameter peer (no allowlist): only where the
+    /// network itself admits nothing but MMEs.
+    #[arg(long)]
+    #[serde(default)]
+    pub s13_any_peer: bool,
+    /// Diameter over TLS (RFC 6733 §13: TLS from the first byte) on the S13 listener, with
+    /// the certificate of --tls-cert and, when given, client certificates from --client-ca.
+    #[arg(long)]
+    #[serde(default)]
+    pub s13_tls: bool,
+    /// Connections open at most, per listener [default: 4096].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Connections open at most from one source address, per listener [default: 256].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub max_connections_per_address: Option<usize>,
+    /// Time a client has for its TLS handshake, for a request's headers, and an S13 peer
+    /// for its capabilities exchange, in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS")]
+    #[serde(default)]
+    pub header_timeout_ms: Option<u64>,
+    /// Concurrent HTTP/2 streams per connection at most [default: 100].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub max_streams: Option<u32>,
+    /// Request bodies larger than this are refused with 413 (the API's one operation is a
+    /// GET) [default: 16384].
+    #[arg(long, value_name = "BYTES")]
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// Requests per second one client may make (N5g-eir: the token's client, else the
+    /// source address; S13: the peer's Origin-Host); 0 for no limit [default: 10000].
+    #[arg(long, value_name = "PER_SECOND")]
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// Requests a client may make at once above its rate [default: the rate, one second's
+    /// worth].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub rate_burst: Option<u32>,
     /// Read settings from this TOML file; options on the command line override it.
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -223,6 +308,142 @@ pub struct Resolved {
     pub log_format: LogFormat,
     #[allow(missing_docs)]
     pub verbose: bool,
+    /// TLS for N5g-eir (and S13 when `s13_tls`); `None`: cleartext, asked for with
+    /// `--insecure-h2c`.
+    pub tls: Option<TlsFiles>,
+    #[allow(missing_docs)]
+    pub s13_tls: bool,
+    #[allow(missing_docs)]
+    pub oauth2_keys: Vec<PathBuf>,
+    #[allow(missing_docs)]
+    pub nf_instance_id: Option<String>,
+    /// The S13 allowlist; `None`: any peer (`--s13-any-peer`).
+    pub peers: Option<Vec<PeerRule>>,
+    /// Connection, time, size and rate limits.
+    pub limits: LimitSettings,
+}
+
+/// The files of a TLS server identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Limits against abuse; see [`Settings`] for each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub struct LimitSettings {
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub header_timeout: Duration,
+    pub max_streams: u32,
+    pub max_body_bytes: u64,
+    /// Requests per second per client; 0: no limit.
+    pub rate: u32,
+    pub burst: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings {
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            header_timeout: Duration::from_secs(5),
+            max_streams: 100,
+            max_body_bytes: 16 * 1024,
+            rate: 10_000,
+            burst: 10_000,
+        }
+    }
+}
+
+/// One allowed S13 peer: `HOST[,REALM][@ADDR]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRule {
+    /// Its Origin-Host (compared without regard to case, as DiameterIdentities are).
+    pub host: String,
+    /// Its Origin-Realm, when it must be this one.
+    pub realm: Option<String>,
+    /// The address it must connect from, when it must.
+    pub addr: Option<IpAddr>,
+}
+
+impl FromStr for PeerRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PeerRule, String> {
+        let how = "give HOST[,REALM][@ADDR], such as mme1.example.org,example.org@192.0.2.7";
+        let (names, addr) = match s.trim().rsplit_once('@') {
+            Some((names, addr)) => {
+                let addr = addr.parse().map_err(|_| {
+                    format!("{s:?} is not an S13 peer: {addr:?} is not an IP address; {how}")
+                })?;
+                (names, Some(addr))
+            }
+            None => (s.trim(), None),
+        };
+        let (host, realm) = match names.split_once(',') {
+            Some((host, realm)) => (host, Some(realm)),
+            None => (names, None),
+        };
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        };
+        if !name_ok(host) || realm.is_some_and(|r| !name_ok(r)) {
+            return Err(format!("{s:?} is not an S13 peer: {how}"));
+        }
+        Ok(PeerRule {
+            host: host.to_ascii_lowercase(),
+            realm: realm.map(str::to_ascii_lowercase),
+            addr,
+        })
+    }
+}
+
+impl PeerRule {
+    /// Whether a peer naming itself `host` in `realm`, connected from `from`, is this one.
+    pub fn admits(&self, host: &str, realm: &str, from: IpAddr) -> bool {
+        self.host.eq_ignore_ascii_case(host)
+            && self
+                .realm
+                .as_deref()
+                .is_none_or(|r| r.eq_ignore_ascii_case(realm))
+            && self.addr.is_none_or(|a| same_ip(a, from))
+    }
+}
+
+/// Equal addresses, an IPv4 address matching its IPv4-mapped IPv6 form.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Reads a peers file: one `HOST[,REALM][@ADDR]` a line, `#` comments, blank lines.
+///
+/// # Errors
+///
+/// The file cannot be read, or a line is not a peer (the error names it).
+pub fn read_peers_file(path: &Path) -> Result<Vec<PeerRule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("could not read the peers file {}: {e}", path.display()))?;
+    let mut peers = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        peers.push(
+            line.parse()
+                .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?,
+        );
+    }
+    Ok(peers)
 }
 
 impl Settings {
@@ -262,6 +483,33 @@ impl Settings {
             drain_ms: self.drain_ms.or(file.drain_ms),
             log_format: self.log_format.or(file.log_format),
             verbose: self.verbose || file.verbose,
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            client_ca: self.client_ca.or(file.client_ca),
+            insecure_h2c: self.insecure_h2c || file.insecure_h2c,
+            oauth2_key: if self.oauth2_key.is_empty() {
+                file.oauth2_key
+            } else {
+                self.oauth2_key
+            },
+            nf_instance_id: self.nf_instance_id.or(file.nf_instance_id),
+            peer: if self.peer.is_empty() {
+                file.peer
+            } else {
+                self.peer
+            },
+            peers_file: self.peers_file.or(file.peers_file),
+            s13_any_peer: self.s13_any_peer || file.s13_any_peer,
+            s13_tls: self.s13_tls || file.s13_tls,
+            max_connections: self.max_connections.or(file.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(file.max_connections_per_address),
+            header_timeout_ms: self.header_timeout_ms.or(file.header_timeout_ms),
+            max_streams: self.max_streams.or(file.max_streams),
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
+            rate_limit: self.rate_limit.or(file.rate_limit),
+            rate_burst: self.rate_burst.or(file.rate_burst),
             config: self.config,
         }
     }
@@ -270,7 +518,9 @@ impl Settings {
     ///
     /// # Errors
     ///
-    /// No index was given, or the webhook URL is not an http:// URL.
+    /// No index was given; the webhook URL is not an http:// URL; N5g-eir has neither TLS
+    /// nor `--insecure-h2c`; S13 has neither peers nor `--s13-any-peer`; a peer is not
+    /// `HOST[,REALM][@ADDR]`. Each error says which flag fixes it.
     pub fn resolve(self) -> Result<Resolved, String> {
         let index = self
             .index
@@ -290,10 +540,107 @@ impl Settings {
             }
         };
         let default = |s: &str| s.parse::<Listen>().expect("a valid default");
+        let n5g = self.n5g.unwrap_or_else(|| default("127.0.0.1:8080"));
+        let s13 = self.s13.unwrap_or_else(|| default("127.0.0.1:3868"));
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: self.client_ca,
+            }),
+            (None, None) if self.client_ca.is_some() => {
+                return Err(
+                    "--client-ca needs TLS: give --tls-cert FILE and --tls-key FILE too".into(),
+                );
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("--tls-cert needs its private key: give --tls-key FILE too".into());
+            }
+            (None, Some(_)) => {
+                return Err("--tls-key needs its certificate: give --tls-cert FILE too".into());
+            }
+        };
+        if n5g != Listen::Off {
+            match (&tls, self.insecure_h2c) {
+                (None, false) => {
+                    return Err(
+                        "N5g-eir would answer anyone in cleartext: give --tls-cert FILE \
+                                --tls-key FILE (and --client-ca FILE for mutual TLS), or \
+                                --insecure-h2c to serve cleartext on purpose, or --n5g off \
+                                (see docs/security.md)"
+                            .into(),
+                    );
+                }
+                (Some(_), true) => {
+                    return Err(
+                        "--insecure-h2c and --tls-cert ask for both cleartext and TLS \
+                                on the one N5g-eir port: give one of them"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if self.s13_tls && tls.is_none() {
+            return Err(
+                "--s13-tls needs a certificate: give --tls-cert FILE --tls-key FILE".into(),
+            );
+        }
+        let mut peers = self
+            .peer
+            .iter()
+            .map(|p| p.parse::<PeerRule>())
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(path) = &self.peers_file {
+            peers.extend(read_peers_file(path)?);
+        }
+        let peers = match (peers.is_empty(), self.s13_any_peer) {
+            (false, false) => Some(peers),
+            (true, true) => None,
+            (false, true) => {
+                return Err(
+                    "--s13-any-peer and --peer (or --peers-file) contradict each other: \
+                            give the peers, or --s13-any-peer alone"
+                        .into(),
+                );
+            }
+            (true, false) if s13 != Listen::Off => {
+                return Err(
+                    "S13 would accept any Diameter peer: give the MMEs allowed with \
+                            --peer HOST[,REALM][@ADDR] (repeatable) or --peers-file FILE, or \
+                            --s13-any-peer to accept any on purpose, or --s13 off \
+                            (see docs/security.md)"
+                        .into(),
+                );
+            }
+            (true, false) => Some(Vec::new()),
+        };
+        let defaults = LimitSettings::default();
+        let rate = self.rate_limit.unwrap_or(defaults.rate);
+        let limits = LimitSettings {
+            max_connections: self
+                .max_connections
+                .unwrap_or(defaults.max_connections)
+                .max(1),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .unwrap_or(defaults.max_connections_per_address)
+                .max(1),
+            header_timeout: self
+                .header_timeout_ms
+                .map_or(defaults.header_timeout, |ms| {
+                    Duration::from_millis(ms.max(1))
+                }),
+            max_streams: self.max_streams.unwrap_or(defaults.max_streams).max(1),
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            rate,
+            burst: self.rate_burst.unwrap_or(rate).max(1),
+        };
         Ok(Resolved {
             index,
-            n5g: self.n5g.unwrap_or_else(|| default("127.0.0.1:8080")),
-            s13: self.s13.unwrap_or_else(|| default("127.0.0.1:3868")),
+            n5g,
+            s13,
             metrics: self.metrics.unwrap_or_else(|| default("127.0.0.1:9090")),
             journal: self.journal,
             journal_policy: self.journal_policy.unwrap_or_default(),
@@ -314,6 +661,12 @@ impl Settings {
             drain: Duration::from_millis(self.drain_ms.unwrap_or(5000)),
             log_format: self.log_format.unwrap_or(LogFormat::Json),
             verbose: self.verbose,
+            tls,
+            s13_tls: self.s13_tls,
+            oauth2_keys: self.oauth2_key,
+            nf_instance_id: self.nf_instance_id,
+            peers,
+            limits,
         })
     }
 }
@@ -342,6 +695,7 @@ mod tests {
             "127.0.0.1:18080",
             "--unknown",
             "not-found",
+            "--insecure-h2c",
         ]);
         let r = flags.over(file).resolve().unwrap();
         assert_eq!(r.index, PathBuf::from("/srv/eir/national.imeiidx"));
@@ -367,10 +721,110 @@ mod tests {
                 .unwrap_err()
                 .contains("--index")
         );
-        let mut s = Settings::parse_from(["x", "--index", "i", "--webhook", "https://x/"]);
+        let mut s = Settings::parse_from([
+            "x",
+            "--index",
+            "i",
+            "--webhook",
+            "https://x/",
+            "--insecure-h2c",
+            "--s13-any-peer",
+        ]);
         assert!(s.clone().resolve().is_err());
         s.webhook = Some("http://127.0.0.1:9/alerts".into());
         assert!(s.resolve().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod security {
+    use super::*;
+
+    fn resolve(args: &[&str]) -> Result<Resolved, String> {
+        let mut all = vec!["imei-index-eir", "--index", "i"];
+        all.extend_from_slice(args);
+        Settings::parse_from(all).resolve()
+    }
+
+    #[test]
+    fn n5g_needs_tls_or_an_explicit_cleartext() {
+        let e = resolve(&["--s13", "off"]).unwrap_err();
+        assert!(
+            e.contains("--tls-cert") && e.contains("--insecure-h2c"),
+            "{e}"
+        );
+        assert!(resolve(&["--s13", "off", "--n5g", "off"]).is_ok());
+        assert!(
+            resolve(&["--s13", "off", "--insecure-h2c"])
+                .unwrap()
+                .tls
+                .is_none()
+        );
+        let r = resolve(&["--s13", "off", "--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        assert_eq!(r.tls.unwrap().cert, PathBuf::from("c"));
+        let e = resolve(&["--s13", "off", "--tls-cert", "c"]).unwrap_err();
+        assert!(e.contains("--tls-key"), "{e}");
+        let e = resolve(&[
+            "--s13",
+            "off",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--insecure-h2c",
+        ])
+        .unwrap_err();
+        assert!(e.contains("one of them"), "{e}");
+        let e = resolve(&["--n5g", "off", "--s13-any-peer", "--s13-tls"]).unwrap_err();
+        assert!(e.contains("--tls-cert"), "{e}");
+    }
+
+    #[test]
+    fn s13_needs_peers_or_an_explicit_any() {
+        let e = resolve(&["--n5g", "off"]).unwrap_err();
+        assert!(e.contains("--peer") && e.contains("--s13-any-peer"), "{e}");
+        assert_eq!(
+            resolve(&["--n5g", "off", "--s13-any-peer"]).unwrap().peers,
+            None
+        );
+        let r = resolve(&[
+            "--n5g",
+            "off",
+            "--peer",
+            "MME1.example.org,example.org@127.0.0.1",
+        ])
+        .unwrap();
+        let peers = r.peers.unwrap();
+        assert_eq!(peers[0].host, "mme1.example.org");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(peers[0].admits("mme1.EXAMPLE.org", "example.org", ip("127.0.0.1")));
+        assert!(peers[0].admits("mme1.example.org", "example.org", ip("::ffff:127.0.0.1")));
+        assert!(!peers[0].admits("mme1.example.org", "example.org", ip("127.0.0.2")));
+        assert!(!peers[0].admits("mme1.example.org", "other.org", ip("127.0.0.1")));
+        assert!(!peers[0].admits("mme2.example.org", "example.org", ip("127.0.0.1")));
+        let any_realm: PeerRule = "mme2".parse().unwrap();
+        assert!(any_realm.admits("MME2", "x", ip("10.0.0.1")));
+        for bad in ["", "a b", "mme@nowhere", "mme,", ",realm"] {
+            assert!(bad.parse::<PeerRule>().is_err(), "{bad:?}");
+        }
+        assert!(resolve(&["--n5g", "off", "--s13-any-peer", "--peer", "a"]).is_err());
+    }
+
+    #[test]
+    fn limits_have_defaults_and_come_from_the_file() {
+        let r = resolve(&["--n5g", "off", "--s13", "off"]).unwrap();
+        assert_eq!(r.limits, LimitSettings::default());
+        let file: Settings = toml::from_str(
+            "rate-limit = 50\nmax-connections-per-address = 4\nheader-timeout-ms = 200\n",
+        )
+        .unwrap();
+        let r = Settings::parse_from(["x", "--index", "i", "--n5g", "off", "--s13", "off"])
+            .over(file)
+            .resolve()
+            .unwrap();
+        assert_eq!((r.limits.rate, r.limits.burst), (50, 50));
+        assert_eq!(r.limits.max_connections_per_address, 4);
+        assert_eq!(r.limits.header_timeout, Duration::from_millis(200));
     }
 }
 
@@ -397,5 +851,8 @@ mod docs {
             UnknownPolicy::Answer(imei_index::Status::Tracked)
         );
         assert!(r.journal.is_some() && r.webhook.is_some());
+        assert!(r.tls.is_some() && r.tls.unwrap().client_ca.is_some());
+        assert_eq!(r.peers.map(|p| p.len()), Some(2));
+        assert!(!r.oauth2_keys.is_empty());
     }
 }

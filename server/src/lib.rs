@@ -9,6 +9,7 @@ servers of your own and for the protocol examples:
 * [`s13`]: the Diameter S13 connection loop (TS 29.272) around the library's sans-IO codec;
 * [`metrics`], [`admin`]: Prometheus counts, `/metrics` and `/healthz`;
 * [`webhook`]: traceability alerts POSTed with retries from a bounded queue;
+* [`tls`], [`oauth2`], [`limits`]: who may ask, and how much (docs/security.md);
 * [`config`]: flags and the TOML file; [`run`]: the whole server.
 */
 
@@ -18,11 +19,14 @@ servers of your own and for the protocol examples:
 pub mod admin;
 pub mod checks;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod n5g;
+pub mod oauth2;
 pub mod run;
 pub mod s13;
 pub mod served;
+pub mod tls;
 pub mod webhook;
 
 /// Sets up logging on standard error, in `format`; `RUST_LOG`-style filtering is not

@@ -30,6 +30,62 @@ impl Interface {
     }
 }
 
+/// Why a connection or request was refused before it was answered (docs/security.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The listener had its most connections open.
+    ConnectionsTotal,
+    /// The source address had its most connections open.
+    ConnectionsPerAddress,
+    /// The TLS handshake failed or took too long.
+    TlsHandshake,
+    /// Headers (or an S13 capabilities exchange) not received in time: slowloris.
+    Timeout,
+    /// A request body over the limit (413).
+    BodyTooLarge,
+    /// Over the client's request rate (429, DIAMETER_TOO_BUSY).
+    Rate,
+    /// No valid access token (401).
+    InvalidToken,
+    /// A valid token without the service's scope (403).
+    InsufficientScope,
+    /// A Diameter peer not on the allowlist (DIAMETER_UNKNOWN_PEER).
+    UnknownPeer,
+    /// A Diameter request before the capabilities exchange.
+    NotOpen,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 10] = [
+        Refusal::ConnectionsTotal,
+        Refusal::ConnectionsPerAddress,
+        Refusal::TlsHandshake,
+        Refusal::Timeout,
+        Refusal::BodyTooLarge,
+        Refusal::Rate,
+        Refusal::InvalidToken,
+        Refusal::InsufficientScope,
+        Refusal::UnknownPeer,
+        Refusal::NotOpen,
+    ];
+
+    /// Its label in `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::ConnectionsTotal => "connections_total",
+            Refusal::ConnectionsPerAddress => "connections_per_address",
+            Refusal::TlsHandshake => "tls_handshake",
+            Refusal::Timeout => "timeout",
+            Refusal::BodyTooLarge => "body_too_large",
+            Refusal::Rate => "rate",
+            Refusal::InvalidToken => "invalid_token",
+            Refusal::InsufficientScope => "insufficient_scope",
+            Refusal::UnknownPeer => "unknown_peer",
+            Refusal::NotOpen => "not_open",
+        }
+    }
+}
+
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 15] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
@@ -87,6 +143,12 @@ pub struct Metrics {
     http_connections: AtomicI64,
     /// Webhook deliveries: delivered, retried attempts, dropped (queue full), failed.
     pub(crate) webhook: [AtomicU64; 4],
+    /// Refusals by interface and [`Refusal`].
+    refused: [[AtomicU64; Refusal::ALL.len()]; 2],
+    /// OAuth2 key files reloaded, and reloads that failed (the keys in use stayed).
+    oauth2_reloads: [AtomicU64; 2],
+    /// TLS certificates reloaded, and reloads that failed (the certificate in use stayed).
+    tls_reloads: [AtomicU64; 2],
 }
 
 /// Writes the HELP and TYPE lines of a metric family.
@@ -160,6 +222,26 @@ impl Metrics {
     /// Counts an HTTP connection while the guard lives.
     pub fn http_connection(&self) -> GaugeGuard<'_> {
         inc(&self.http_connections)
+    }
+
+    /// Counts a refusal.
+    pub fn refused(&self, on: Interface, why: Refusal) {
+        self.refused[on as usize][why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Refusals so far, of one kind.
+    pub fn refusals(&self, on: Interface, why: Refusal) -> u64 {
+        self.refused[on as usize][why as usize].load(Relaxed)
+    }
+
+    /// Counts a reload of the OAuth2 keys, or a failed one.
+    pub fn oauth2_reload(&self, ok: bool) {
+        self.oauth2_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a reload of the TLS certificate and key, or a failed one.
+    pub fn tls_reload(&self, ok: bool) {
+        self.tls_reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
 
     /// S13 peers connected now (past their capabilities exchange).
@@ -334,6 +416,46 @@ impl Metrics {
             "gauge",
             "Diameter connections open.",
             &one(self.s13_connections.load(Relaxed) as f64),
+        );
+        let mut refused = Vec::new();
+        for on in Interface::ALL {
+            for why in Refusal::ALL {
+                refused.push((
+                    format!("{{interface=\"{}\",reason=\"{}\"}}", on.name(), why.name()),
+                    self.refusals(on, why) as f64,
+                ));
+            }
+        }
+        family(
+            &mut out,
+            "imei_index_eir_refused_total",
+            "counter",
+            "Connections and requests refused before an answer, by interface and reason (docs/security.md).",
+            &refused,
+        );
+        let reloads: Vec<(String, f64)> = ["reloaded", "failed"]
+            .iter()
+            .zip(&self.oauth2_reloads)
+            .map(|(k, v)| (format!("{{outcome=\"{k}\"}}"), v.load(Relaxed) as f64))
+            .collect();
+        family(
+            &mut out,
+            "imei_index_eir_oauth2_key_reloads_total",
+            "counter",
+            "OAuth2 key files read again after a change: reloaded, or failed (the keys in use stayed).",
+            &reloads,
+        );
+        let reloads: Vec<(String, f64)> = ["reloaded", "failed"]
+            .iter()
+            .zip(&self.tls_reloads)
+            .map(|(k, v)| (format!("{{outcome=\"{k}\"}}"), v.load(Relaxed) as f64))
+            .collect();
+        family(
+            &mut out,
+            "imei_index_eir_tls_reloads_total",
+            "counter",
+            "TLS certificate, key or client CA files read again after a change: reloaded, or failed (the ones in use stayed).",
+            &reloads,
         );
         family(
             &mut out,

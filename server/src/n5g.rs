@@ -7,23 +7,31 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use imei_index::{Imei, Imsi, Status};
 use imei_index_trace::Msisdn;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::checks::Checks;
-use crate::metrics::Interface;
+use crate::config::LimitSettings;
+use crate::limits::{Crowded, Guard, RateLimit};
+use crate::metrics::{Interface, Refusal};
+use crate::oauth2::{Denied, OAuth2, SCOPE};
 
 /// The one resource of the API.
 pub const EQUIPMENT_STATUS_PATH: &str = "/n5g-eir-eic/v1/equipment-status";
@@ -33,12 +41,143 @@ pub const EQUIPMENT_STATUS_PATH: &str = "/n5g-eir-eic/v1/equipment-status";
 #[derive(Debug)]
 pub struct Eir {
     checks: Arc<Checks>,
+    oauth2: Option<Arc<OAuth2>>,
+    rate: Option<Arc<RateLimit>>,
+    max_body: u64,
 }
 
 impl Eir {
-    /// A service answering through `checks`.
+    /// A service answering through `checks`, to anyone, as often as asked (see
+    /// [`Eir::with_oauth2`] and [`Eir::with_rate_limit`]).
     pub fn new(checks: Arc<Checks>) -> Eir {
-        Eir { checks }
+        Eir {
+            checks,
+            oauth2: None,
+            rate: None,
+            max_body: LimitSettings::default().max_body_bytes,
+        }
+    }
+
+    /// Requires an access token that `oauth2` accepts.
+    #[must_use]
+    pub fn with_oauth2(mut self, oauth2: Arc<OAuth2>) -> Eir {
+        self.oauth2 = Some(oauth2);
+        self
+    }
+
+    /// Limits each client (the token's, else the source address) to `rate`.
+    #[must_use]
+    pub fn with_rate_limit(mut self, rate: Option<Arc<RateLimit>>) -> Eir {
+        self.rate = rate;
+        self
+    }
+
+    /// Refuses request bodies over `bytes` (413).
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: u64) -> Eir {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Answers a request from `from`: its size, its token and its client's rate first,
+    /// then [`Eir::respond`].
+    pub fn handle<B: Body>(&self, request: &Request<B>, from: IpAddr) -> Response<Full<Bytes>> {
+        let metrics = self.checks.metrics();
+        // The one operation is a GET: a body is never read, and a large one announced is
+        // refused before anything else is done for it.
+        if request.body().size_hint().lower() > self.max_body {
+            metrics.refused(Interface::N5g, Refusal::BodyTooLarge);
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+                "",
+                format!(
+                    "this EIR takes request bodies of at most {} bytes (the check is a GET)",
+                    self.max_body
+                ),
+                Vec::new(),
+            );
+        }
+        let mut client = None;
+        if let Some(oauth2) = &self.oauth2 {
+            let authorization = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+            let outcome = match oauth2.remembered(authorization) {
+                Some(c) => Ok(c),
+                None => {
+                    // A signature to check costs more than an answer: an address whose
+                    // failed checks are over the rate gets no more of them for a while
+                    // (tokens accepted before, above, still pass).
+                    let failures = format!("failures:{}", from.to_canonical());
+                    if let Some(rate) = &self.rate
+                        && !rate.has_room(&failures)
+                    {
+                        return self.too_many();
+                    }
+                    let outcome = oauth2.authorize(authorization);
+                    if let (Err(_), Some(rate)) = (&outcome, &self.rate) {
+                        rate.allow(&failures);
+                    }
+                    outcome
+                }
+            };
+            match outcome {
+                Ok(c) => client = c.map(|c| format!("client:{c}")),
+                Err(denied) => return self.denied(denied),
+            }
+        }
+        if let Some(rate) = &self.rate {
+            let key = client.unwrap_or_else(|| format!("address:{}", from.to_canonical()));
+            if !rate.allow(&key) {
+                return self.too_many();
+            }
+        }
+        self.respond(request)
+    }
+
+    fn too_many(&self) -> Response<Full<Bytes>> {
+        self.checks.metrics().refused(Interface::N5g, Refusal::Rate);
+        // TS 29.500 Table 5.2.7.2-1: 429 NF_CONGESTION_RISK.
+        let mut response = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "NF_CONGESTION_RISK",
+            "this client is over its request rate: slow down".to_string(),
+            Vec::new(),
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+
+    fn denied(&self, denied: Denied) -> Response<Full<Bytes>> {
+        let (status, error, detail, why) = match denied {
+            Denied::InvalidToken(d) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                d,
+                Refusal::InvalidToken,
+            ),
+            Denied::InsufficientScope(d) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                d,
+                Refusal::InsufficientScope,
+            ),
+        };
+        self.checks.metrics().refused(Interface::N5g, why);
+        let title = if status == StatusCode::UNAUTHORIZED {
+            "Unauthorized"
+        } else {
+            "Forbidden"
+        };
+        let mut response = problem(status, title, "", detail, Vec::new());
+        // RFC 6750 §3. The detail stays in the body: a header value cannot hold any text.
+        let challenge = format!("Bearer error=\"{error}\", scope=\"{SCOPE}\"");
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        response
     }
 
     /// The check path.
@@ -382,8 +521,11 @@ fn problem(
         "title": title,
         "status": status.as_u16(),
         "detail": detail,
-        "cause": cause,
     });
+    // Refusals that TS 29.500 names no cause for (401, 403, 413) carry none.
+    if !cause.is_empty() {
+        body["cause"] = json!(cause);
+    }
     if !params.is_empty() {
         body["invalidParams"] = params
             .into_iter()
@@ -409,20 +551,51 @@ fn json_response(
 /// Serves `eir` on `listener` until `shutdown` completes, then stops accepting and lets the
 /// connections open finish what they are answering (HTTP/2 connections are sent GOAWAY),
 /// for at most `drain`: HTTP/1.1 and, on the same port, HTTP/2 over cleartext with prior
-/// knowledge (h2c), as 5G service-based interfaces use.
+/// knowledge (h2c), with the default limits ([`serve_guarded`] chooses TLS and limits).
 pub async fn serve(
     listener: TcpListener,
     eir: Arc<Eir>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
+    let guard = Guard::cleartext(LimitSettings::default());
+    serve_guarded(listener, eir, guard, shutdown, drain).await;
+}
+
+/// [`serve`], over TLS when `guard` has it (ALPN h2 and http/1.1), within `guard`'s limits:
+/// connections past the limits are closed at once; a TLS handshake, the first bytes of a
+/// cleartext connection and every request's headers must arrive within the header timeout
+/// (slowloris); HTTP/2 connections carry at most `max_streams` streams at once.
+pub async fn serve_guarded(
+    listener: TcpListener,
+    eir: Arc<Eir>,
+    guard: Guard,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(guard.limits.header_timeout)
+        // Request heads larger than this are refused (431): a check's is a few hundred
+        // bytes, and a token a few more.
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(guard.limits.max_streams)
+        .max_header_list_size(64 * 1024)
+        // Pings find peers gone without a word, whose connections would hold their places.
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "n5g-eir: could not accept a connection");
@@ -432,24 +605,57 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let metrics = Arc::clone(eir.checks().metrics());
+        let admitted = match guard.connections.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(crowded) => {
+                metrics.refused(
+                    Interface::N5g,
+                    match crowded {
+                        Crowded::Total => Refusal::ConnectionsTotal,
+                        Crowded::PerAddress => Refusal::ConnectionsPerAddress,
+                    },
+                );
+                tracing::debug!(%peer, ?crowded, "n5g-eir: too many connections, closing");
+                continue;
+            }
+        };
         // Answers are small writes: with Nagle's algorithm on, one that follows an
         // unacknowledged one waits for the peer's delayed ACK (40 ms on Linux), which was
         // the worst-case latency under load.
         let _ = stream.set_nodelay(true);
-        let metrics = Arc::clone(eir.checks().metrics());
         let eir = Arc::clone(&eir);
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let response = eir.respond(&request);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let tls = guard.tls.clone();
+        let timeout = guard.limits.header_timeout;
         tokio::spawn(async move {
+            let _admitted = admitted;
             let _open = metrics.http_connection();
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "n5g-eir: connection ended with an error");
+            match tls {
+                Some(config) => {
+                    let acceptor = TlsAcceptor::from(config.current());
+                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(tls, peer, eir, &builder, watcher).await,
+                        Ok(Err(e)) => {
+                            metrics.refused(Interface::N5g, Refusal::TlsHandshake);
+                            tracing::debug!(%peer, error = %e, "n5g-eir: TLS handshake failed");
+                        }
+                        Err(_) => {
+                            metrics.refused(Interface::N5g, Refusal::TlsHandshake);
+                            tracing::debug!(%peer, "n5g-eir: TLS handshake too slow, closing");
+                        }
+                    }
+                }
+                None => {
+                    // The first bytes must come in time too: HTTP/2's preface is read
+                    // before any header timeout runs.
+                    if !first_bytes(&stream, timeout).await {
+                        metrics.refused(Interface::N5g, Refusal::Timeout);
+                        return;
+                    }
+                    connection(stream, peer, eir, &builder, watcher).await;
+                }
             }
         });
     }
@@ -459,5 +665,44 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("n5g-eir: connections still open after the drain time, closing them");
+    }
+}
+
+/// Whether `stream` has something to read within `timeout`.
+async fn first_bytes(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut one = [0u8; 1];
+    matches!(
+        tokio::time::timeout(timeout, stream.peek(&mut one)).await,
+        Ok(Ok(n)) if n > 0
+    )
+}
+
+/// Serves one connection, TLS or not.
+async fn connection<I>(
+    io: I,
+    peer: SocketAddr,
+    eir: Arc<Eir>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let metrics = Arc::clone(eir.checks().metrics());
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let response = eir.handle(&request, peer.ip());
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(connection).await {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            metrics.refused(Interface::N5g, Refusal::Timeout);
+            tracing::debug!(%peer, "n5g-eir: request headers too slow, closing");
+        } else {
+            tracing::debug!(%peer, error = %e, "n5g-eir: connection ended with an error");
+        }
     }
 }

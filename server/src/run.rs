@@ -12,11 +12,13 @@ use tokio::sync::watch;
 
 use crate::checks::Checks;
 use crate::config::{Listen, Resolved};
+use crate::limits::{ConnectionLimits, Guard, RateLimit};
 use crate::metrics::Metrics;
+use crate::oauth2::OAuth2;
 use crate::s13::S13;
 use crate::served::{IndexEvent, Served};
 use crate::webhook::{Webhook, WebhookOptions};
-use crate::{admin, n5g, s13};
+use crate::{admin, n5g, s13, tls};
 
 /// Binds a listener, or says which one could not be.
 async fn bind(what: &str, listen: Listen) -> Result<Option<TcpListener>, String> {
@@ -63,11 +65,40 @@ async fn terminated() {
 /// # Errors
 ///
 /// What kept it from starting: a listener that cannot be bound, a journal that cannot be
-/// opened, a key file that cannot be read. (An index that cannot be opened is not one:
+/// opened, a key file, certificate or OAuth2 key that cannot be read. (An index that cannot be opened is not one:
 /// the server starts, answers that it cannot check, and fails its health check until a
 /// valid index is published.)
 pub async fn run(settings: Resolved) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
+    // Certificates and keys first: a server that cannot protect itself does not start.
+    let n5g_tls = match &settings.tls {
+        Some(files) if settings.n5g != Listen::Off => Some(tls::Tls::load(files, tls::ALPN_HTTP)?),
+        _ => None,
+    };
+    let s13_tls = match &settings.tls {
+        Some(files) if settings.s13_tls && settings.s13 != Listen::Off => {
+            Some(tls::Tls::load(files, &[])?)
+        }
+        _ => None,
+    };
+    let oauth2 = if settings.oauth2_keys.is_empty() {
+        None
+    } else {
+        let o = OAuth2::load(&settings.oauth2_keys, settings.nf_instance_id.as_deref())?;
+        tracing::info!(
+            keys = o.key_count(),
+            "n5g-eir: OAuth2 access tokens required"
+        );
+        Some(Arc::new(o))
+    };
+    let guard = |tls| Guard {
+        tls,
+        connections: ConnectionLimits::new(
+            settings.limits.max_connections,
+            settings.limits.max_connections_per_address,
+        ),
+        limits: settings.limits,
+    };
     let (served, error) = Served::open_or_wait(&settings.index);
     match (&error, served.serial()) {
         (Some(e), _) => tracing::error!(index = %settings.index.display(), error = %e,
@@ -157,12 +188,77 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
             shutdown(stopped.clone()),
         ));
     }
+    let tls_configs: Vec<Arc<tls::Tls>> = n5g_tls.iter().chain(&s13_tls).cloned().collect();
+    if oauth2.is_some() || !tls_configs.is_empty() {
+        // Key rotation and certificate renewal without a restart: the files are looked at as
+        // often as the index is.
+        let (oauth2, metrics) = (oauth2.clone(), Arc::clone(&metrics));
+        let (interval, mut stopped) = (settings.reload_interval, stopped.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+                let (o, t) = (oauth2.clone(), tls_configs.clone());
+                let looked = tokio::task::spawn_blocking(move || {
+                    let keys = o.as_ref().map(|o| o.reload_if_changed());
+                    let certs: Vec<_> = t.iter().map(|t| t.reload_if_changed()).collect();
+                    (keys, certs)
+                })
+                .await;
+                let Ok((keys, certs)) = looked else { continue };
+                match keys {
+                    Some(Ok(true)) => {
+                        metrics.oauth2_reload(true);
+                        tracing::info!(keys = oauth2.as_ref().map_or(0, |o| o.key_count()),
+                            "n5g-eir: OAuth2 keys reloaded");
+                    }
+                    Some(Err(e)) => {
+                        metrics.oauth2_reload(false);
+                        tracing::error!(error = %e, "n5g-eir: OAuth2 keys not reloaded: the keys in use stay");
+                    }
+                    _ => {}
+                }
+                for reloaded in certs {
+                    match reloaded {
+                        Ok(true) => {
+                            metrics.tls_reload(true);
+                            tracing::info!("TLS certificate reloaded: new connections use it");
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            metrics.tls_reload(false);
+                            tracing::error!(error = %e, "TLS certificate not reloaded: the one in use stays");
+                        }
+                    }
+                }
+            }
+        });
+    }
     if let Some(l) = n5g_listener {
-        tracing::info!(addr = ?local(&l), path = n5g::EQUIPMENT_STATUS_PATH, "n5g-eir: HTTP/1.1 and h2c");
-        let eir = Arc::new(n5g::Eir::new(Arc::clone(&checks)));
-        tasks.spawn(n5g::serve(
+        let transport = match (&n5g_tls, &settings.tls) {
+            (Some(_), Some(files)) if files.client_ca.is_some() => "TLS with client certificates",
+            (Some(_), _) => "TLS (h2, http/1.1)",
+            (None, _) => "cleartext HTTP/1.1 and h2c (--insecure-h2c)",
+        };
+        tracing::info!(addr = ?local(&l), path = n5g::EQUIPMENT_STATUS_PATH, transport,
+            tokens = oauth2.is_some(), "n5g-eir");
+        if oauth2.is_none() {
+            tracing::warn!(
+                "n5g-eir: no --oauth2-key: any client that reaches the port may check (docs/security.md)"
+            );
+        }
+        let mut eir = n5g::Eir::new(Arc::clone(&checks))
+            .with_rate_limit(RateLimit::new(settings.limits.rate, settings.limits.burst))
+            .with_max_body(settings.limits.max_body_bytes);
+        if let Some(o) = &oauth2 {
+            eir = eir.with_oauth2(Arc::clone(o));
+        }
+        tasks.spawn(n5g::serve_guarded(
             l,
-            eir,
+            Arc::new(eir),
+            guard(n5g_tls),
             shutdown(stopped.clone()),
             settings.drain,
         ));
@@ -174,14 +270,26 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
         me.origin_state_id = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() as u32);
-        tracing::info!(addr = %local, origin_host = %me.origin_host, origin_realm = %me.origin_realm, "s13: Diameter");
+        tracing::info!(addr = %local, origin_host = %me.origin_host, origin_realm = %me.origin_realm,
+            tls = s13_tls.is_some(),
+            peers = settings.peers.as_ref().map_or("any (--s13-any-peer)".to_string(), |p| p.len().to_string()),
+            "s13: Diameter");
         let shared = Arc::new(S13 {
             me,
             checks: Arc::clone(&checks),
             watchdog: settings.watchdog,
             verbose: settings.verbose,
+            peers: settings.peers.clone(),
+            rate: RateLimit::new(settings.limits.rate, settings.limits.burst),
+            cer_timeout: settings.limits.header_timeout,
         });
-        tasks.spawn(s13::serve(l, shared, stopped.clone(), settings.drain));
+        tasks.spawn(s13::serve_guarded(
+            l,
+            shared,
+            guard(s13_tls),
+            stopped.clone(),
+            settings.drain,
+        ));
     }
 
     terminated().await;

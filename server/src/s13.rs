@@ -6,20 +6,38 @@
 //! request when a connection has been idle for the watchdog time (RFC 3539's Tw) and drops
 //! it when that goes unanswered, and on shutdown sends a Disconnect-Peer-Request to every
 //! peer and waits (a while) for their answers.
+//!
+//! And it decides who may talk: a capabilities exchange from a peer that is not on the
+//! allowlist (Origin-Host, Origin-Realm, source address) is answered
+//! DIAMETER_UNKNOWN_PEER (3010) and the connection closed; requests before the exchange
+//! close it (RFC 6733 §5.3); a peer over its request rate is answered DIAMETER_TOO_BUSY
+//! (3004); connections are bounded in all and per address; Diameter over TLS (RFC 6733
+//! §13) starts TLS on the first byte.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use imei_index::s13::message::{HEADER_LEN, command};
-use imei_index::s13::{Connection, DISCONNECT_REBOOTING, Event, Identity, State, message_length};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::{Bytes, BytesMut};
+use imei_index::s13::avp::{AvpWriter, code, flags::MANDATORY};
+use imei_index::s13::message::{HEADER_LEN, Header, Message, command};
+use imei_index::s13::{
+    Connection, DISCONNECT_REBOOTING, Event, Identity, ResultCode, State, message_length,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::checks::Checks;
-use crate::metrics::Interface;
+use crate::config::{LimitSettings, PeerRule};
+use crate::limits::{Crowded, Guard, RateLimit};
+use crate::metrics::{Interface, Refusal};
+
+/// RFC 6733 §7.1.3: the peer is not one this node talks to.
+pub const UNKNOWN_PEER: ResultCode = ResultCode(3010);
+/// RFC 6733 §7.1.3: this node is too busy to answer; the peer should try another.
+pub const TOO_BUSY: ResultCode = ResultCode(3004);
 
 /// Messages longer than this are refused (DIAMETER_INVALID_MESSAGE_LENGTH) rather than read:
 /// an ME-Identity-Check-Request is a few hundred bytes.
@@ -36,13 +54,49 @@ pub struct S13 {
     pub watchdog: Duration,
     /// Log every ME-Identity-Check, not only connections and refusals.
     pub verbose: bool,
+    /// The peers allowed; `None`: any (`--s13-any-peer`).
+    pub peers: Option<Vec<PeerRule>>,
+    /// Requests a second per peer (its Origin-Host).
+    pub rate: Option<Arc<RateLimit>>,
+    /// Time a new connection has for its capabilities exchange.
+    pub cer_timeout: Duration,
+}
+
+impl S13 {
+    /// Connections answered as `me` through `checks`, from any peer and at any rate, with
+    /// the default timeouts: set the fields to restrict them.
+    pub fn new(me: Identity, checks: Arc<Checks>) -> S13 {
+        S13 {
+            me,
+            checks,
+            watchdog: Duration::from_secs(30),
+            verbose: false,
+            peers: None,
+            rate: None,
+            cer_timeout: LimitSettings::default().header_timeout,
+        }
+    }
 }
 
 /// Serves S13 peers on `listener` until `stop` turns true; then sends every open peer a
-/// Disconnect-Peer-Request and waits at most `drain` for them to answer and close.
+/// Disconnect-Peer-Request and waits at most `drain` for them to answer and close. In
+/// cleartext, with the default connection limits ([`serve_guarded`] chooses).
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<S13>,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    let guard = Guard::cleartext(LimitSettings::default());
+    serve_guarded(listener, shared, guard, stop, drain).await;
+}
+
+/// [`serve`], over TLS from the first byte when `guard` has it (RFC 6733 §13), with its
+/// connection limits.
+pub async fn serve_guarded(
+    listener: TcpListener,
+    shared: Arc<S13>,
+    guard: Guard,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
@@ -51,14 +105,47 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let metrics = shared.checks.metrics();
                     if !shared.checks.ready() {
                         // No index to answer from: refuse the peer before its capabilities
                         // exchange, so that it turns to another EIR.
                         tracing::warn!(%peer, "s13: no valid index loaded, closing the connection");
-                        shared.checks.metrics().unavailable(Interface::S13);
+                        metrics.unavailable(Interface::S13);
                         continue;
                     }
-                    peers.spawn(serve_peer(stream, peer, Arc::clone(&shared), stop.clone()));
+                    let admitted = match guard.connections.admit(peer.ip()) {
+                        Ok(a) => a,
+                        Err(crowded) => {
+                            metrics.refused(Interface::S13, match crowded {
+                                Crowded::Total => Refusal::ConnectionsTotal,
+                                Crowded::PerAddress => Refusal::ConnectionsPerAddress,
+                            });
+                            tracing::warn!(%peer, ?crowded, "s13: too many connections, closing");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let (shared, stop) = (Arc::clone(&shared), stop.clone());
+                    let tls = guard.tls.clone();
+                    let timeout = guard.limits.header_timeout;
+                    peers.spawn(async move {
+                        let _admitted = admitted;
+                        let Some(config) = tls else {
+                            return serve_peer(stream, peer, shared, stop).await;
+                        };
+                        let acceptor = TlsAcceptor::from(config.current());
+                        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => serve_peer(tls, peer, shared, stop).await,
+                            Ok(Err(e)) => {
+                                shared.checks.metrics().refused(Interface::S13, Refusal::TlsHandshake);
+                                tracing::warn!(%peer, error = %e, "s13: TLS handshake failed");
+                            }
+                            Err(_) => {
+                                shared.checks.metrics().refused(Interface::S13, Refusal::TlsHandshake);
+                                tracing::warn!(%peer, "s13: TLS handshake too slow, closing");
+                            }
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "s13: could not accept a connection");
@@ -74,14 +161,15 @@ pub async fn serve(
     let _ = tokio::time::timeout(drain, async { while peers.join_next().await.is_some() {} }).await;
 }
 
-/// Runs one peer connection until it closes.
-pub async fn serve_peer(
-    mut stream: TcpStream,
+/// Runs one peer connection (TCP, or TLS over it) until it closes.
+pub async fn serve_peer<S>(
+    mut stream: S,
     peer: SocketAddr,
     shared: Arc<S13>,
     mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let metrics = Arc::clone(shared.checks.metrics());
     let _connection = metrics.s13_connection();
     let mut open = None;
@@ -92,11 +180,23 @@ pub async fn serve_peer(
     if disconnecting {
         return;
     }
+    // The peer's Origin-Host once its capabilities exchange is accepted: its rate's key.
+    let mut peer_host = String::new();
     loop {
         // Handle every whole message already buffered.
         while let Some(frame) = next_frame(&mut buf) {
             watchdog_sent = false;
             let started = Instant::now();
+            match admit(&shared, peer, &frame, conn.state(), &peer_host) {
+                Admission::Go => {}
+                Admission::Host(host) => peer_host = host,
+                Admission::Refuse { answer, close } => {
+                    if stream.write_all(&answer).await.is_err() || close {
+                        return;
+                    }
+                    continue;
+                }
+            }
             let reply = conn.receive(frame, |imei, imsi| {
                 shared
                     .checks
@@ -118,14 +218,22 @@ pub async fn serve_peer(
                 metrics.latency(Interface::S13, started.elapsed());
             } else if matches!(reply.event, Event::Refused(_)) {
                 metrics.invalid(Interface::S13);
+            } else if matches!(reply.event, Event::NotOpen { .. }) {
+                metrics.refused(Interface::S13, Refusal::NotOpen);
             }
             if reply.close || (disconnecting && is_disconnect_answer(&reply.event)) {
                 tracing::info!(%peer, "s13: connection closed");
                 return;
             }
         }
+        // Until the capabilities exchange, a peer has the header timeout, not the watchdog's.
+        let wait = if conn.state() == State::Open {
+            shared.watchdog
+        } else {
+            shared.cer_timeout
+        };
         tokio::select! {
-            read = tokio::time::timeout(shared.watchdog, stream.read_buf(&mut buf)) => match read {
+            read = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => match read {
                 Ok(Ok(0)) => {
                     if buf.is_empty() {
                         tracing::info!(%peer, "s13: peer closed the connection");
@@ -145,7 +253,8 @@ pub async fn serve_peer(
                         return;
                     }
                     if conn.state() != State::Open {
-                        tracing::warn!(%peer, "s13: no capabilities exchange, closing");
+                        metrics.refused(Interface::S13, Refusal::Timeout);
+                        tracing::warn!(%peer, "s13: no capabilities exchange in time, closing");
                         return;
                     }
                     watchdog_sent = true;
@@ -167,6 +276,108 @@ pub async fn serve_peer(
             }
         }
     }
+}
+
+/// What to do with a message before the protocol sees it.
+enum Admission {
+    /// Hand it on.
+    Go,
+    /// Hand it on: a capabilities exchange from this allowed peer (its Origin-Host).
+    Host(String),
+    /// Answer this instead, and close the connection or not.
+    Refuse { answer: Bytes, close: bool },
+}
+
+/// Applies the allowlist to a capabilities exchange and the rate to ME-Identity-Checks.
+fn admit(shared: &S13, peer: SocketAddr, frame: &Bytes, state: State, host: &str) -> Admission {
+    let Some(header) = Header::read(frame) else {
+        return Admission::Go;
+    };
+    if !header.is_request() {
+        return Admission::Go;
+    }
+    let metrics = shared.checks.metrics();
+    if header.command == command::CAPABILITIES_EXCHANGE && state != State::Open {
+        // A malformed CER is the protocol's to answer.
+        let Ok(message) = Message::decode(frame.clone()) else {
+            return Admission::Go;
+        };
+        let text = |c| {
+            message
+                .find(c, 0)
+                .and_then(|a| a.utf8().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (origin_host, origin_realm) = (text(code::ORIGIN_HOST), text(code::ORIGIN_REALM));
+        let allowed = shared.peers.as_ref().is_none_or(|peers| {
+            peers
+                .iter()
+                .any(|p| p.admits(&origin_host, &origin_realm, peer.ip()))
+        });
+        if allowed {
+            return Admission::Host(origin_host);
+        }
+        metrics.refused(Interface::S13, Refusal::UnknownPeer);
+        tracing::warn!(%peer, origin_host, origin_realm, "s13: unknown peer refused (DIAMETER_UNKNOWN_PEER)");
+        let answer = refusal(
+            &shared.me,
+            &message,
+            UNKNOWN_PEER,
+            "this EIR does not know this peer: its Origin-Host, Origin-Realm or address is not \
+             on the EIR's peer list",
+        );
+        return Admission::Refuse {
+            answer,
+            close: true,
+        };
+    }
+    if header.command == command::ME_IDENTITY_CHECK
+        && state == State::Open
+        && let Some(rate) = &shared.rate
+        && !rate.allow(host)
+    {
+        metrics.refused(Interface::S13, Refusal::Rate);
+        let Ok(message) = Message::decode(frame.clone()) else {
+            return Admission::Go;
+        };
+        let answer = refusal(
+            &shared.me,
+            &message,
+            TOO_BUSY,
+            "this peer is over its request rate at this EIR",
+        );
+        return Admission::Refuse {
+            answer,
+            close: false,
+        };
+    }
+    Admission::Go
+}
+
+/// A protocol-error answer (RFC 6733 §7.2, E bit) to `request` with `result`.
+fn refusal(me: &Identity, request: &Message, result: ResultCode, text: &str) -> Bytes {
+    let mut w = AvpWriter::new();
+    if let Some(session) = request.find(code::SESSION_ID, 0) {
+        w.verbatim(&session.raw);
+    }
+    w.u32(code::RESULT_CODE, MANDATORY, None, result.0);
+    w.raw(
+        code::ORIGIN_HOST,
+        MANDATORY,
+        None,
+        me.origin_host.as_bytes(),
+    );
+    w.raw(
+        code::ORIGIN_REALM,
+        MANDATORY,
+        None,
+        me.origin_realm.as_bytes(),
+    );
+    w.u32(code::ORIGIN_STATE_ID, MANDATORY, None, me.origin_state_id);
+    // Error-Message must not have the M bit (RFC 6733 §7.3).
+    w.raw(code::ERROR_MESSAGE, 0, None, text.as_bytes());
+    Message::encode(&request.header.answer(result), &w.finish())
 }
 
 /// Splits the next whole message off the front of `buf`.

@@ -68,6 +68,9 @@ impl Server {
             .args(["--s13", &format!("127.0.0.1:{s13}")])
             .args(["--metrics", &format!("127.0.0.1:{metrics}")])
             .args(["--reload-interval-ms", "20", "--drain-ms", "2000"])
+            // Cleartext and any peer, on purpose: tests/security.rs tests TLS, tokens and
+            // the peer list.
+            .args(["--insecure-h2c", "--s13-any-peer"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

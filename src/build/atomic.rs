@@ -40,6 +40,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// files. The process holds an advisory lock (`flock`) on the file until it renames or
 /// removes it.
 ///
+/// A target that exists and is not a regular file — a device such as `/dev/null` or
+/// `/dev/stdout`, a named pipe, a socket — is not replaced but written straight through:
+/// renaming over it would put a regular file in its place (and, run as root over
+/// `/dev/null`, break every program on the machine that writes there). Nothing can have
+/// mapped such a target, so nothing is lost by writing it in place.
+///
 /// # Leftovers of killed writers
 ///
 /// [`create`](AtomicFile::create) first removes the temporary files that writers of the
@@ -100,6 +106,15 @@ impl AtomicFile {
     pub fn create(target: impl AsRef<Path>) -> io::Result<AtomicFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let target = target.as_ref();
+        // A device, pipe or socket is written through, never renamed over (see above).
+        if fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = OpenOptions::new().write(true).open(target)?;
+            return Ok(AtomicFile {
+                file: Some(file),
+                temp: PathBuf::new(),
+                target: target.to_path_buf(),
+            });
+        }
         let name = file_name_of(target)?;
         let dir = directory_of(target);
         // A directory that cannot be read or written fails the create below, with its
@@ -179,9 +194,14 @@ impl AtomicFile {
             .expect("the file is present until commit")
     }
 
-    /// The temporary file's path.
+    /// The temporary file's path (the target itself when it is a device, a pipe or a
+    /// socket, written through).
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        if self.temp.as_os_str().is_empty() {
+            &self.target
+        } else {
+            &self.temp
+        }
     }
 
     /// The path the file replaces when committed.
@@ -199,7 +219,12 @@ impl AtomicFile {
     /// then as it was, and the temporary file is removed. An error flushing the directory
     /// comes after the rename: the target is the new file, but a crash could undo that.
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("the file is present until commit");
+        let mut file = self.file.take().expect("the file is present until commit");
+        if self.temp.as_os_str().is_empty() {
+            // Written through to a device, pipe or socket: there is nothing to rename, and
+            // such files cannot be synced (`/dev/null` refuses).
+            return file.flush();
+        }
         file.sync_all()?;
         // On Unix the file stays open, and locked, until it has its new name, so that no
         // sweeper takes it for a leftover in between; elsewhere an open file cannot be
@@ -416,6 +441,47 @@ impl Drop for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_through_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        // Not committed: were the device treated as a file, a commit would rename over it
+        // (the bug this guards against broke /dev/null for the whole machine), so the test
+        // only looks at where the bytes would go. The commit path is tested on a pipe below.
+        let file = AtomicFile::create("/dev/null").unwrap();
+        assert_eq!(file.temp_path(), Path::new("/dev/null"));
+        drop(file);
+        let meta = fs::metadata("/dev/null").unwrap();
+        assert!(
+            meta.file_type().is_char_device(),
+            "/dev/null is still a device"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_receives_what_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(&fifo).unwrap())
+        };
+        let mut file = AtomicFile::create(&fifo).unwrap();
+        file.write_all(b"imei,status\n").unwrap();
+        file.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), b"imei,status\n");
+        assert!(
+            !fs::metadata(&fifo).unwrap().is_file(),
+            "the pipe was not replaced"
+        );
+    }
 
     /// A process id that was used and is free again: a child that has exited and been
     /// reaped (its id may be taken again later, by a process that started later).

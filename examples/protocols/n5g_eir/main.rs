@@ -10,7 +10,8 @@
 //! HTTP/1.1 and HTTP/2 over cleartext with prior knowledge share one port. The index is
 //! reloaded when a new one is published at the same path. The service itself is the
 //! reference server's (`imei_index_eir::n5g`); `imei-index-eir` adds S13, metrics, the
-//! journal and the rest of what an operator runs.
+//! journal and the rest of what an operator runs: TLS, NRF access tokens and limits
+//! (docs/security.md), which this introduction leaves out.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
