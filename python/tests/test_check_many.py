@@ -46,12 +46,14 @@ INPUTS = [
 
 def expected_row(ix, value, imsi=None, lenient=False):
     """What one row must hold: the single check's answer, or its error."""
+    # A row that could not be checked: every column null but the error.
+    nulls = [None] * (len(SCHEMA.names) - 1)
     if value is None:
-        return dict(zip(SCHEMA.names, [None] * 5 + ["the IMEI is missing (null)"]))
+        return dict(zip(SCHEMA.names, nulls + ["the IMEI is missing (null)"]))
     try:
         v = ix.check(value, lenient=lenient)
     except InvalidImei as e:
-        return dict(zip(SCHEMA.names, [None] * 5 + [str(e)]))
+        return dict(zip(SCHEMA.names, nulls + [str(e)]))
     note = None
     if imsi is not None:
         try:
