@@ -16,7 +16,7 @@
 //! the other rows of its target and counts), or a rejected row passed to the caller's
 //! `on_reject`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead;
 
 use crate::build::builder::IndexBuilder;
@@ -240,16 +240,35 @@ fn subscriber_list(kind: ListKind) -> Option<SubscriberList> {
     }
 }
 
-/// A row's reasons as a set; a text the index cannot hold (longer than 255 bytes, or with
-/// a control character) rejects the row.
-fn reasons_of(row: &Row, name: &str) -> Result<Reasons, ListError> {
-    Reasons::new(&row.reasons).map_err(|e| ListError {
-        source_name: name.to_string(),
-        line: row.line,
-        column: 1,
-        row: String::new(),
-        kind: RowError::Field(e),
-    })
+/// Reason sets met, so that rows repeating one share it: the builder's entry table then
+/// finds a row's entry by comparing pointers rather than texts (a register's list has a
+/// handful of reason combinations over millions of rows).
+#[derive(Debug, Default)]
+struct ReasonCache(HashMap<Vec<String>, Reasons>);
+
+/// Reason combinations kept; beyond, the cache starts again.
+const REASON_CACHE: usize = 4096;
+
+impl ReasonCache {
+    /// A row's reasons as a set; a text the index cannot hold (longer than 255 bytes, or
+    /// with a control character) rejects the row.
+    fn of(&mut self, row: &Row, name: &str) -> Result<Reasons, ListError> {
+        if let Some(r) = self.0.get(&row.reasons) {
+            return Ok(r.clone());
+        }
+        let r = Reasons::new(&row.reasons).map_err(|e| ListError {
+            source_name: name.to_string(),
+            line: row.line,
+            column: 1,
+            row: String::new(),
+            kind: RowError::Field(e),
+        })?;
+        if self.0.len() >= REASON_CACHE {
+            self.0.clear();
+        }
+        self.0.insert(row.reasons.clone(), r.clone());
+        Ok(r)
+    }
 }
 
 /// A file-level error: it stops reading.
@@ -296,6 +315,7 @@ pub struct Import {
     options: RegisterOptions,
     sources: BTreeSet<Source>,
     subscribers: BTreeMap<Source, SourceRows>,
+    reasons: ReasonCache,
 }
 
 impl Import {
@@ -305,6 +325,7 @@ impl Import {
             options,
             sources: BTreeSet::new(),
             subscribers: BTreeMap::new(),
+            reasons: ReasonCache::default(),
         }
     }
 
@@ -349,7 +370,7 @@ impl Import {
                 (self.options.source_of(&list), list)
             });
             self.sources.insert(source.clone());
-            let reasons = match reasons_of(&row, name) {
+            let reasons = match self.reasons.of(&row, name) {
                 Ok(r) => r,
                 Err(e) => {
                     reject(builder, e)?;
@@ -502,6 +523,7 @@ pub struct DeltaImport {
     /// The deltas of the runs read before it.
     done: Vec<Delta>,
     summary: DeltaImportSummary,
+    reasons: ReasonCache,
 }
 
 impl DeltaImport {
@@ -527,6 +549,7 @@ impl DeltaImport {
             current: None,
             done: Vec::new(),
             summary: DeltaImportSummary::default(),
+            reasons: ReasonCache::default(),
         }
     }
 
@@ -595,7 +618,7 @@ impl DeltaImport {
                     continue;
                 }
             };
-            let reasons = match reasons_of(&row, name) {
+            let reasons = match self.reasons.of(&row, name) {
                 Ok(r) => r,
                 Err(e) => {
                     self.summary.rows += 1;
