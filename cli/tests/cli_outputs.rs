@@ -593,3 +593,74 @@ fn publish_with_force_goes_back() {
     );
     assert_eq!(Index::open(&current).unwrap().serial(), 4);
 }
+
+/// `-o` a named pipe (as `-o /dev/null` or `-o /dev/stdout`, which a test run as root must
+/// not risk replacing): a text output is written into it and the command succeeds; an index,
+/// which is written with seeks, fails with the system's reason. Either way the pipe stays a
+/// pipe. Such outputs cannot be flushed to disk (`fsync` refuses them), and opening one to
+/// compare it with the inputs waits for its other end: a command that did either failed
+/// after its work, or hung.
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_pipe_is_written_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = Fixture::new();
+    let text_outputs: [(&str, Vec<String>, &[u8]); 2] = [
+        (
+            "scan",
+            vec![
+                "scan".into(),
+                "--index".into(),
+                f.path("national.imeiidx"),
+                f.path("log.csv"),
+                "--rejects".into(),
+                f.path("rejects.csv"),
+            ],
+            b"imsi,msisdn,imei,",
+        ),
+        (
+            "dump",
+            vec!["dump".into(), f.path("small.imeiidx")],
+            b"imei,status,",
+        ),
+    ];
+    let through_pipe = |name: &str, mut args: Vec<String>| {
+        let fifo = f.dir.join(format!("{name}.fifo"));
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        args.extend(["-o".to_string(), fifo.display().to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        let got = reader.join().unwrap();
+        assert!(
+            fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+            "{name}: the pipe was replaced"
+        );
+        (out, got)
+    };
+    for (name, args, starts) in text_outputs {
+        let (out, got) = through_pipe(name, args);
+        // The log has bad rows, for which scan exits 1; a failed write is 2.
+        let stderr = text(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)) && !stderr.contains("could not write"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            got.starts_with(starts),
+            "{name}: the pipe received {:?}",
+            String::from_utf8_lossy(&got[..got.len().min(40)])
+        );
+    }
+    let (out, _) = through_pipe("build", vec!["build".into(), f.path("small.csv")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("Illegal seek"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -209,6 +209,23 @@ impl AtomicFile {
         &self.target
     }
 
+    /// Flushes what was written to the temporary file to disk, before [`commit`]: for
+    /// outputs that are put in place together, after the last thing that can fail. A
+    /// target written through (a device, pipe or socket) has nothing to flush, and
+    /// `fsync` would refuse it.
+    ///
+    /// [`commit`]: AtomicFile::commit
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error when the flush fails.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.temp.as_os_str().is_empty() {
+            return Ok(());
+        }
+        self.as_file_mut().sync_all()
+    }
+
     /// Flushes the file to disk, renames it over the target and flushes the directory.
     ///
     /// Buffered writers around the file must be flushed first (`BufWriter::into_inner`).
@@ -475,6 +492,7 @@ mod tests {
         };
         let mut file = AtomicFile::create(&fifo).unwrap();
         file.write_all(b"imei,status\n").unwrap();
+        file.sync().unwrap();
         file.commit().unwrap();
         assert_eq!(reader.join().unwrap(), b"imei,status\n");
         assert!(

@@ -148,7 +148,24 @@ pub(crate) fn refuse_overlaps(
 
 /// True when two paths name the same file, or would once created.
 fn same_file(a: &Path, b: &Path) -> bool {
-    same_file::is_same_file(a, b).unwrap_or(false) || normalized(a) == normalized(b)
+    identical(a, b) || normalized(a) == normalized(b)
+}
+
+/// True when two existing paths are one file: the same device and inode. Told from their
+/// metadata, never by opening them: opening a named pipe waits for its other end.
+#[cfg(unix)]
+fn identical(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// True when two existing paths are one file (elsewhere, by the system's file ids).
+#[cfg(not(unix))]
+fn identical(a: &Path, b: &Path) -> bool {
+    same_file::is_same_file(a, b).unwrap_or(false)
 }
 
 /// A path's directory resolved (links, `.`, `..`), joined with its name.
@@ -268,8 +285,7 @@ impl OutFile {
             .out
             .into_inner()
             .map_err(|e| Failure::from(WriteFailed::wrap(&path, e.into_error())))?;
-        file.as_file_mut()
-            .sync_all()
+        file.sync()
             .map_err(|e| Failure::from(WriteFailed::wrap(&path, e)))?;
         Ok(Prepared { file, path })
     }
