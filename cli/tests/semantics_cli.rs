@@ -6,6 +6,8 @@
 //! surfaces meet the same model in tests/semantics.rs.
 
 mod cli_support;
+#[path = "../../tests/common/generated.rs"]
+mod generated;
 #[path = "../../tests/common/reference.rs"]
 mod reference;
 
@@ -13,140 +15,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use cli_support::{run, text};
-use reference::{Day, RefRule, RefStatus, RefTarget};
-
-const SOURCES: [&str; 3] = ["dirbs/blacklist", "local", "operator"];
-const REASONS: [&str; 3] = [
-    "Duplicate IMEI detected",
-    "IMEI in local stolen list",
-    "stolen",
-];
-const IMSIS: [&str; 2] = ["404685505601234", "310150123456789"];
-const TACS: [u32; 2] = [35_209_900, 35_209_901];
-/// Days that dates and starts fall on, and the days checks are made on around them.
-const DAYS: [Day; 3] = [19_860, 19_864, 19_870];
-const STARTS: [Day; 3] = [19_862, 19_864, 19_866];
-const CHECK_DAYS: [Day; 5] = [19_861, 19_863, 19_864, 19_865, 19_867];
-
-/// A small deterministic generator (xorshift64*), so that a failure names its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-fn status(rng: &mut Rng) -> RefStatus {
-    rng.pick(&[RefStatus::Allowed, RefStatus::Tracked, RefStatus::Blocked])
-}
-
-/// Rules over a few IMEIs of two models, so that rules of several sources for one target,
-/// nested and equally wide ranges, and pairs beside IMEI rules are common.
-fn rules(seed: u64) -> Vec<RefRule> {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let n = 5 + rng.below(30);
-    (0..n)
-        .map(|_| {
-            let imei = u64::from(rng.pick(&TACS)) * 1_000_000 + rng.below(8);
-            let target = match rng.below(9) {
-                0..=2 => RefTarget::Imei(imei),
-                3 | 4 => RefTarget::Pair(imei, rng.pick(&IMSIS).to_string()),
-                5..=7 => RefTarget::Range(imei, imei + rng.pick(&[0, 3, 7, 1_999_999])),
-                _ => RefTarget::Tac(rng.pick(&TACS)),
-            };
-            let mut reasons: Vec<String> = REASONS
-                .iter()
-                .filter(|_| rng.chance(30))
-                .map(|r| r.to_string())
-                .collect();
-            reasons.sort();
-            let start = rng.chance(50).then(|| rng.pick(&STARTS));
-            RefRule {
-                target,
-                source: rng.pick(&SOURCES).to_string(),
-                status: status(&mut rng),
-                reasons,
-                date: rng.chance(60).then(|| rng.pick(&DAYS)),
-                start,
-                earlier: start.and_then(|_| rng.chance(50).then(|| status(&mut rng))),
-            }
-        })
-        .collect()
-}
-
-fn day_text(d: Day) -> String {
-    imei_index::Date::from_days_since_epoch(d as u32)
-        .unwrap()
-        .to_string()
-}
-
-fn status_text(s: RefStatus) -> &'static str {
-    match s {
-        RefStatus::Allowed => "allowed",
-        RefStatus::Tracked => "tracked",
-        RefStatus::Blocked => "blocked",
-    }
-}
-
-/// The rules as a list file: `imei,status,reason,imsi,date,start,source`.
-fn list_file(rules: &[RefRule]) -> String {
-    let mut out = String::from("imei,status,reason,imsi,date,start,source\n");
-    for r in rules {
-        let (target, imsi) = match &r.target {
-            RefTarget::Imei(i) => (format!("{i:014}"), String::new()),
-            RefTarget::Pair(i, s) => (format!("{i:014}"), s.clone()),
-            RefTarget::Range(a, b) => (format!("{a:014}..{b:014}"), String::new()),
-            RefTarget::Tac(t) => (format!("{t:08}"), String::new()),
-        };
-        let status = match r.earlier {
-            Some(e) => format!("{}>{}", status_text(e), status_text(r.status)),
-            None => status_text(r.status).to_string(),
-        };
-        out.push_str(&format!(
-            "{target},{status},{},{imsi},{},{},{}\n",
-            r.reasons.join("|"),
-            r.date.map(day_text).unwrap_or_default(),
-            r.start.map(day_text).unwrap_or_default(),
-            r.source
-        ));
-    }
-    out
-}
-
-/// IMEIs to check: every listed IMEI and range end ±1, every TAC's first and last IMEI.
-fn probes(rules: &[RefRule]) -> Vec<u64> {
-    let mut points = std::collections::BTreeSet::new();
-    for r in rules {
-        let ends = match &r.target {
-            RefTarget::Imei(i) | RefTarget::Pair(i, _) => vec![*i],
-            RefTarget::Range(a, b) => vec![*a, *b],
-            RefTarget::Tac(t) => vec![
-                u64::from(*t) * 1_000_000,
-                u64::from(*t) * 1_000_000 + 999_999,
-            ],
-        };
-        for p in ends {
-            points.extend([p - 1, p, p + 1]);
-        }
-    }
-    points.into_iter().collect()
-}
+use generated::{CHECK_DAYS, IMSIS, day_text, list_file, probes, rules, status_text};
+use reference::{Day, RefRule, RefTarget};
 
 /// What a check says, as the command line prints it: status, rule, source, reasons, date.
 type Said = (
