@@ -50,6 +50,18 @@ pub enum Error {
     /// A row of a list file that could not be read.
     #[error(transparent)]
     List(#[from] ListError),
+    /// A TAC policy asked of an index that holds no TAC database.
+    #[error(
+        "{origin} holds no TAC database, so the TAC policy ({policy}) cannot be applied: \
+         build the index with a TAC database (`imei-index build --tac-db FILE`, \
+         IndexBuilder::tac_db), or turn the policy off"
+    )]
+    NoTacDatabase {
+        /// The file, or "the index in memory" for bytes.
+        origin: Origin,
+        /// The policy asked for.
+        policy: crate::model::device::TacPolicy,
+    },
     /// A delta layered or applied over an index other than the one it was made for.
     #[error(
         "delta {position} (counting from 1) was made for the index with serial {expected}, but \

@@ -121,6 +121,7 @@ pub use crate::error::{Error, ErrorChain, Origin, Refusal};
 pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
+pub use crate::model::device::{Device, DeviceInfo, PolicyReason, TacPolicy, TacTable};
 pub use crate::model::field::{FieldError, Reason};
 pub use crate::model::ident::{CheckDigit, IdError, Imei, ImeiSv, Imsi, LenientImei, Msisdn, Tac};
 pub use crate::model::rule::{Date, Entry, Rule, RuleKind, Status, Target, Verdict};

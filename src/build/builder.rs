@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use crate::build::spill::{Sorted, Store};
 use crate::build::write::{self, Layout, RuleSource, SourceMeta, SubscriberRow, Visit};
 use crate::error::Error;
+use crate::format::devices;
 use crate::format::filter::DEFAULT_FILTER_BITS;
 use crate::format::key::{self, imei_key, pair_key, range_key};
 use crate::format::sources::MAX_SOURCES;
 use crate::format::subscribers::{RowRecord, msisdn_key};
 use crate::format::{Record, RuleCounts};
 use crate::list::ListError;
+use crate::model::device::TacTable;
 use crate::model::rule::{Entry, Rule, RuleKind, Target};
 use crate::model::source::Source;
 use crate::model::subscriber::Subscriber;
@@ -140,6 +142,8 @@ pub struct IndexBuilder {
     progress: Option<Box<dyn FnMut(Progress) + Send>>,
     /// A spill that failed: the build reports it, and rules added since are dropped.
     error: Option<io::Error>,
+    /// The devices section to write: GSMA's TAC database, encoded.
+    devices: Option<bytes::Bytes>,
 }
 
 impl Default for IndexBuilder {
@@ -156,6 +160,7 @@ impl Default for IndexBuilder {
             too_many_sources: 0,
             subscribers: Vec::new(),
             layout: Layout::Sources,
+            devices: None,
             serial: 0,
             rules_in: 0,
             rejected: 0,
@@ -303,6 +308,29 @@ impl IndexBuilder {
             meta.run_id = run_id;
             meta.built = built;
         }
+        self
+    }
+
+    /// Stores GSMA's TAC database in the index (an optional section, which readers that
+    /// predate it ignore): [`Index::device`](crate::Index::device) then names a TAC's model,
+    /// and a [`TacPolicy`](crate::TacPolicy) can answer for IMEIs of TACs it does not
+    /// list. Read the table from GSMA's file with [`list::tacdb`](crate::list::tacdb).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{DeviceInfo, Index, IndexBuilder, Tac, TacTable};
+    ///
+    /// let mut db = TacTable::new();
+    /// db.insert(Tac::parse("35209900")?, DeviceInfo { manufacturer: "Acme".into(), model: "R3".into(), ..Default::default() });
+    /// let mut b = IndexBuilder::new();
+    /// b.tac_db(db);
+    /// let index = Index::from_bytes(b.build_to_vec()?.0.into())?;
+    /// assert_eq!(index.device(Tac::parse("35209900")?).map(|d| d.model), Some("R3"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tac_db(&mut self, table: TacTable) -> &mut IndexBuilder {
+        self.devices = Some(bytes::Bytes::from(devices::encode(&table)));
         self
     }
 
@@ -605,6 +633,7 @@ impl IndexBuilder {
             file_id,
             metas,
             subscribers,
+            devices: self.devices.take(),
             dir: dir.clone(),
             passes: Cell::new([0; 4]),
             merged: Cell::new(0),
@@ -657,6 +686,7 @@ struct BuilderRules {
     file_id: [u8; 256],
     metas: Vec<SourceMeta>,
     subscribers: Vec<SubscriberRow>,
+    devices: Option<bytes::Bytes>,
     dir: PathBuf,
     /// Passes made over each kind, in [`RuleKind::ALL`] order.
     passes: Cell<[u32; 4]>,
@@ -733,6 +763,10 @@ impl RuleSource for BuilderRules {
 
     fn subscribers(&self) -> Vec<SubscriberRow> {
         self.subscribers.clone()
+    }
+
+    fn devices(&self) -> Option<bytes::Bytes> {
+        self.devices.clone()
     }
 }
 

@@ -77,6 +77,12 @@ pub(crate) trait RuleSource {
     fn subscribers(&self) -> Vec<SubscriberRow> {
         Vec::new()
     }
+
+    /// The devices section (GSMA's TAC database) to write, as its bytes, if any: a table
+    /// the rules do not change, so a build encodes it and apply and merge pass it on.
+    fn devices(&self) -> Option<bytes::Bytes> {
+        None
+    }
 }
 
 /// The layout a writer writes.
@@ -341,11 +347,13 @@ pub(crate) fn write_index_with<W: Write + Seek>(
         FilterBuilder::new(keys, filter_bits, 0x1eb1_2024 ^ keys)
     });
 
+    let devices = source.devices();
     // Pass 2: the sections, after room for the header.
     let n_sections = Section::ALL.len()
         + if v1 { 0 } else { Section::V2.len() }
         + usize::from(delta.is_some())
-        + usize::from(filter.is_some());
+        + usize::from(filter.is_some())
+        + usize::from(devices.is_some());
     let hlen = header_len(n_sections) as u64;
     let io = |e| io_err(e);
     w.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -354,171 +362,180 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     let mut refs = Vec::with_capacity(Section::ALL.len());
     let mut stacks: Vec<Words> = Vec::new();
     // The filter is built on another thread while this one builds the transducers.
-    let (v2_refs, delta_ref, filter_ref) = std::thread::scope(|scope| -> Result<_, Error> {
-        let (mut feed, worker) = match filter {
-            Some(mut f) => {
-                let (tx, rx) = mpsc::sync_channel::<(Vec<u64>, Domain)>(4);
-                let worker = scope.spawn(move || {
-                    for (keys, domain) in rx {
-                        for k in keys {
-                            f.insert(k, domain);
-                        }
-                    }
-                    f
-                });
-                (FilterFeed::new(Some(tx)), Some(worker))
-            }
-            None => (FilterFeed::new(None), None),
-        };
-        let cut = usize::from(v1);
-        for section in Section::ALL {
-            sw.begin(8).map_err(io)?;
-            let f = Some(&mut feed);
-            match section {
-                Section::Entries if v1 => {
-                    for r in &table.records {
-                        sw.write_all(r).map_err(io)?;
-                    }
-                }
-                // With sources, the records are in `entries v2`.
-                Section::Entries => {}
-                Section::Imei => write_kind(
-                    &mut sw,
-                    source,
-                    RuleKind::Imei,
-                    &table,
-                    f,
-                    cut,
-                    &remap,
-                    io_err,
-                )?,
-                Section::Tac => write_kind(
-                    &mut sw,
-                    source,
-                    RuleKind::Tac,
-                    &table,
-                    None,
-                    cut,
-                    &remap,
-                    io_err,
-                )?,
-                Section::Pair => write_kind(
-                    &mut sw,
-                    source,
-                    RuleKind::Pair,
-                    &table,
-                    f,
-                    cut,
-                    &remap,
-                    io_err,
-                )?,
-                Section::Range => write_kind(
-                    &mut sw,
-                    source,
-                    RuleKind::Range,
-                    &table,
-                    None,
-                    cut,
-                    &remap,
-                    io_err,
-                )?,
-                Section::Segments if v1 => {
-                    write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
-                }
-                Section::Segments => write_stacked_segments(
-                    &mut sw,
-                    source,
-                    delta.is_none(),
-                    &table,
-                    &mut stacks,
-                    &remap,
-                    io_err,
-                )?,
-                _ => unreachable!("not one of the six sections every file has"),
-            }
-            refs.push(sw.end());
-        }
-        let v2_refs = match &strings {
-            None => None,
-            Some(sb) => {
-                let mut v2 = Vec::with_capacity(5);
-                for section in Section::V2 {
-                    sw.begin(8).map_err(io)?;
-                    let bytes = match section {
-                        Section::Sources => {
-                            let recs: Vec<SourceRecord> = metas
-                                .iter()
-                                .zip(&per_source)
-                                .map(|(m, (counts, hash))| SourceRecord {
-                                    name: sb.string_id(m.name.as_str()),
-                                    run_id: m.run_id,
-                                    base_run_id: m.base_run_id.filter(|_| delta.is_some()),
-                                    built: m.built,
-                                    hash: ContentHash::of_kinds(hash),
-                                    counts: *counts,
-                                })
-                                .collect();
-                            sources_section::encode(&recs)
-                        }
-                        Section::EntriesV2 => {
-                            let mut b =
-                                records::encode_v2_header(dated, table.records.len() as u64)
-                                    .to_vec();
-                            for r in &table.records {
-                                b.extend_from_slice(r);
+    let (v2_refs, delta_ref, devices_ref, filter_ref) =
+        std::thread::scope(|scope| -> Result<_, Error> {
+            let (mut feed, worker) = match filter {
+                Some(mut f) => {
+                    let (tx, rx) = mpsc::sync_channel::<(Vec<u64>, Domain)>(4);
+                    let worker = scope.spawn(move || {
+                        for (keys, domain) in rx {
+                            for k in keys {
+                                f.insert(k, domain);
                             }
-                            b
                         }
-                        Section::Strings => sb.encode(),
-                        Section::Stacks => stacks::encode(&stacks),
-                        Section::Subscribers => {
-                            let mut rows: Vec<RowRecord> = subscribers
-                                .iter()
-                                .map(|(row, reasons)| RowRecord {
-                                    reasons: sb.set_id(reasons),
-                                    flags: if delta.is_some() { row.flags } else { 0 },
-                                    ..*row
-                                })
-                                .collect();
-                            rows.sort_unstable();
-                            rows.dedup_by(|a, b| {
-                                (a.source, a.imei, a.imsi, a.msisdn)
-                                    == (b.source, b.imei, b.imsi, b.msisdn)
-                            });
-                            subscribers::encode(&rows)
-                        }
-                        _ => unreachable!("one of sections 8 to 12"),
-                    };
-                    sw.write_all(&bytes).map_err(io)?;
-                    v2.push(sw.end());
+                        f
+                    });
+                    (FilterFeed::new(Some(tx)), Some(worker))
                 }
-                Some(<[SectionRef; 5]>::try_from(v2).expect("five sections"))
-            }
-        };
-        let delta_ref = match delta {
-            Some(base_serial) => {
+                None => (FilterFeed::new(None), None),
+            };
+            let cut = usize::from(v1);
+            for section in Section::ALL {
                 sw.begin(8).map_err(io)?;
-                let info = DeltaInfo {
-                    base_serial,
-                    tombstones: written.tombstones,
-                };
-                sw.write_all(&info.encode()).map_err(io)?;
-                Some(sw.end())
+                let f = Some(&mut feed);
+                match section {
+                    Section::Entries if v1 => {
+                        for r in &table.records {
+                            sw.write_all(r).map_err(io)?;
+                        }
+                    }
+                    // With sources, the records are in `entries v2`.
+                    Section::Entries => {}
+                    Section::Imei => write_kind(
+                        &mut sw,
+                        source,
+                        RuleKind::Imei,
+                        &table,
+                        f,
+                        cut,
+                        &remap,
+                        io_err,
+                    )?,
+                    Section::Tac => write_kind(
+                        &mut sw,
+                        source,
+                        RuleKind::Tac,
+                        &table,
+                        None,
+                        cut,
+                        &remap,
+                        io_err,
+                    )?,
+                    Section::Pair => write_kind(
+                        &mut sw,
+                        source,
+                        RuleKind::Pair,
+                        &table,
+                        f,
+                        cut,
+                        &remap,
+                        io_err,
+                    )?,
+                    Section::Range => write_kind(
+                        &mut sw,
+                        source,
+                        RuleKind::Range,
+                        &table,
+                        None,
+                        cut,
+                        &remap,
+                        io_err,
+                    )?,
+                    Section::Segments if v1 => {
+                        write_segments(&mut sw, source, delta.is_none(), &table, io_err)?
+                    }
+                    Section::Segments => write_stacked_segments(
+                        &mut sw,
+                        source,
+                        delta.is_none(),
+                        &table,
+                        &mut stacks,
+                        &remap,
+                        io_err,
+                    )?,
+                    _ => unreachable!("not one of the six sections every file has"),
+                }
+                refs.push(sw.end());
             }
-            None => None,
-        };
-        feed.finish();
-        let Some(worker) = worker else {
-            return Ok((v2_refs, delta_ref, None));
-        };
-        let f = worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        // Blocks on cache-line boundaries: a check then touches one line.
-        sw.begin(BLOCK as u64).map_err(io)?;
-        f.write(&mut sw).map_err(io)?;
-        Ok((v2_refs, delta_ref, Some(sw.end())))
-    })?;
+            let v2_refs = match &strings {
+                None => None,
+                Some(sb) => {
+                    let mut v2 = Vec::with_capacity(5);
+                    for section in Section::V2 {
+                        sw.begin(8).map_err(io)?;
+                        let bytes = match section {
+                            Section::Sources => {
+                                let recs: Vec<SourceRecord> = metas
+                                    .iter()
+                                    .zip(&per_source)
+                                    .map(|(m, (counts, hash))| SourceRecord {
+                                        name: sb.string_id(m.name.as_str()),
+                                        run_id: m.run_id,
+                                        base_run_id: m.base_run_id.filter(|_| delta.is_some()),
+                                        built: m.built,
+                                        hash: ContentHash::of_kinds(hash),
+                                        counts: *counts,
+                                    })
+                                    .collect();
+                                sources_section::encode(&recs)
+                            }
+                            Section::EntriesV2 => {
+                                let mut b =
+                                    records::encode_v2_header(dated, table.records.len() as u64)
+                                        .to_vec();
+                                for r in &table.records {
+                                    b.extend_from_slice(r);
+                                }
+                                b
+                            }
+                            Section::Strings => sb.encode(),
+                            Section::Stacks => stacks::encode(&stacks),
+                            Section::Subscribers => {
+                                let mut rows: Vec<RowRecord> = subscribers
+                                    .iter()
+                                    .map(|(row, reasons)| RowRecord {
+                                        reasons: sb.set_id(reasons),
+                                        flags: if delta.is_some() { row.flags } else { 0 },
+                                        ..*row
+                                    })
+                                    .collect();
+                                rows.sort_unstable();
+                                rows.dedup_by(|a, b| {
+                                    (a.source, a.imei, a.imsi, a.msisdn)
+                                        == (b.source, b.imei, b.imsi, b.msisdn)
+                                });
+                                subscribers::encode(&rows)
+                            }
+                            _ => unreachable!("one of sections 8 to 12"),
+                        };
+                        sw.write_all(&bytes).map_err(io)?;
+                        v2.push(sw.end());
+                    }
+                    Some(<[SectionRef; 5]>::try_from(v2).expect("five sections"))
+                }
+            };
+            let delta_ref = match delta {
+                Some(base_serial) => {
+                    sw.begin(8).map_err(io)?;
+                    let info = DeltaInfo {
+                        base_serial,
+                        tombstones: written.tombstones,
+                    };
+                    sw.write_all(&info.encode()).map_err(io)?;
+                    Some(sw.end())
+                }
+                None => None,
+            };
+            let devices_ref = match &devices {
+                Some(bytes) => {
+                    sw.begin(8).map_err(io)?;
+                    sw.write_all(bytes).map_err(io)?;
+                    Some(sw.end())
+                }
+                None => None,
+            };
+            feed.finish();
+            let Some(worker) = worker else {
+                return Ok((v2_refs, delta_ref, devices_ref, None));
+            };
+            let f = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // Blocks on cache-line boundaries: a check then touches one line.
+            sw.begin(BLOCK as u64).map_err(io)?;
+            f.write(&mut sw).map_err(io)?;
+            Ok((v2_refs, delta_ref, devices_ref, Some(sw.end())))
+        })?;
     let file_len = sw.pos;
     let header = Header {
         version: FORMAT_VERSION,
@@ -530,6 +547,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
         delta: delta_ref,
         filter: filter_ref,
         v2: v2_refs,
+        devices: devices_ref,
     };
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&header.encode()).map_err(io)?;

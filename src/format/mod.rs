@@ -36,6 +36,7 @@
 //! | 10 | strings  | reason texts and source names, each once, and the reason sets           |
 //! | 11 | range stacks | the levels of ranges covering each segment (see below)            |
 //! | 12 | subscribers | register rows behind rules that several rows make (see below)      |
+//! | 0x8000_0008 | devices | optional: GSMA's TAC database (manufacturer, brand, model, device type, allocation date per TAC; layout in `src/format/devices.rs`); readers that do not know it answer as with the TAC policy off |
 //! | 0x8000_0007 | filter | optional, 64-byte aligned: a blocked Bloom filter over the IMEI map's keys and the pairs' IMEIs (layout in `src/format/filter.rs`); readers that do not know it ignore it |
 //!
 //! Entries are the distinct (status, reason, date) triples, most frequent first, so that the
@@ -131,6 +132,7 @@ use std::fmt;
 use crate::model::field::Reason;
 use crate::model::rule::{Date, Entry, RuleKind, Status};
 
+pub(crate) mod devices;
 pub(crate) mod filter;
 pub(crate) mod key;
 pub(crate) mod node;
@@ -183,6 +185,8 @@ pub enum Section {
     Stacks,
     /// Register rows behind rules that several rows make.
     Subscribers,
+    /// Optional: GSMA's TAC database.
+    Devices,
 }
 
 impl Section {
@@ -212,6 +216,7 @@ impl Section {
             Section::Strings => 10,
             Section::Stacks => 11,
             Section::Subscribers => 12,
+            Section::Devices => OPTIONAL_SECTION | 8,
         }
     }
 
@@ -227,7 +232,7 @@ impl Section {
     fn from_id(id: u32) -> Option<Section> {
         Section::ALL
             .into_iter()
-            .chain([Section::Delta, Section::Filter])
+            .chain([Section::Delta, Section::Filter, Section::Devices])
             .chain(Section::V2)
             .find(|s| s.id() == id)
     }
@@ -253,6 +258,7 @@ impl Section {
             Section::Strings => "strings",
             Section::Stacks => "range stacks",
             Section::Subscribers => "subscribers",
+            Section::Devices => "devices",
         }
     }
 
@@ -277,7 +283,8 @@ impl Section {
             | Section::EntriesV2
             | Section::Strings
             | Section::Stacks
-            | Section::Subscribers => None,
+            | Section::Subscribers
+            | Section::Devices => None,
             Section::Imei | Section::Segments => Some(6),
             Section::Tac => Some(4),
             Section::Pair => Some(14),
@@ -596,6 +603,8 @@ pub(crate) struct Header {
     pub filter: Option<SectionRef>,
     /// The sections of files with sources, in [`Section::V2`] order.
     pub v2: Option<[SectionRef; 5]>,
+    /// The TAC database, when the file has one.
+    pub devices: Option<SectionRef>,
 }
 
 /// The header length for `n` sections: fixed part, table, checksum, padded to 8.
@@ -663,7 +672,7 @@ impl Header {
         }
         // The six sections of a full index, the delta section, the filter, then sections
         // 8 to 12.
-        let mut found: [Option<SectionRef>; 13] = [None; 13];
+        let mut found: [Option<SectionRef>; 14] = [None; 14];
         // Every section's span, optional ones included, to find the padding between them.
         let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
@@ -699,6 +708,7 @@ impl Header {
             let slot = &mut found[match section {
                 Section::Delta => 6,
                 Section::Filter => 7,
+                Section::Devices => 13,
                 _ => match Section::V2.iter().position(|s| *s == section) {
                     Some(i) => 8 + i,
                     None => Section::ALL.iter().position(|s| *s == section).unwrap_or(0),
@@ -724,7 +734,8 @@ impl Header {
         }
         let delta = found[6];
         let filter = found[7];
-        let v2 = match found[8..] {
+        let devices = found[13];
+        let v2 = match found[8..13] {
             [Some(a), Some(b), Some(c), Some(d), Some(e)] => Some([a, b, c, d, e]),
             [None, None, None, None, None] => None,
             _ => {
@@ -753,6 +764,7 @@ impl Header {
             .zip(&sections)
             .chain(delta.as_ref().map(|r| (&Section::Delta, r)))
             .chain(filter.as_ref().map(|r| (&Section::Filter, r)))
+            .chain(devices.as_ref().map(|r| (&Section::Devices, r)))
             .chain(v2.iter().flat_map(|v| Section::V2.iter().zip(v)))
             .map(|(s, r)| (r.offset, r.offset + r.len, *s))
             .collect();
@@ -801,6 +813,7 @@ impl Header {
             delta,
             filter,
             v2,
+            devices,
         })
     }
 
@@ -827,6 +840,7 @@ impl Header {
             )
             .chain(self.delta.map(|r| (Section::Delta, r)))
             .chain(self.filter.map(|r| (Section::Filter, r)))
+            .chain(self.devices.map(|r| (Section::Devices, r)))
     }
 
     /// Encodes the header: the six sections in [`Section::ALL`] order, then the delta

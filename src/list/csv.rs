@@ -136,6 +136,8 @@ pub(super) struct Records<R> {
     done: bool,
     buf: Vec<u8>,
     pub(super) bytes_read: u64,
+    /// The field delimiter: `,` for lists, `|` for GSMA's TAC database.
+    pub(super) delimiter: char,
 }
 
 impl<R: BufRead> Records<R> {
@@ -149,6 +151,7 @@ impl<R: BufRead> Records<R> {
             done: false,
             buf: Vec::with_capacity(128),
             bytes_read: 0,
+            delimiter: ',',
         }
     }
 
@@ -249,7 +252,7 @@ impl<R: BufRead> Records<R> {
             }
             let first = !self.seen_data;
             self.seen_data = true;
-            let fields = match split_record(line, ',') {
+            let fields = match split_record(line, self.delimiter) {
                 Ok(f) => f,
                 Err((kind, column)) => {
                     self.rows += 1;

@@ -206,6 +206,47 @@ pub enum RowError {
          the delta file its register name"
     )]
     DirbsFullInApply,
+    /// A TAC database row's TAC field is not 8 digits.
+    #[error(
+        "the TAC field is not a TAC: {0}; GSMA's TAC database keys each row by 8 digits (a \
+         spreadsheet that dropped a leading zero makes 7: restore it)"
+    )]
+    TacDbTac(IdError),
+    /// A TAC database row's allocation date is not a date.
+    #[error(
+        "{0:?} is not an allocation date: GSMA writes DD-Mon-YYYY (01-Jan-2001); \
+         YYYY-MM-DD is read too, and an empty field means no date"
+    )]
+    TacDbDate(String),
+    /// A TAC database row with fewer fields than the header names.
+    #[error(
+        "the row has {found} fields, but the header names {expected}: fields are separated \
+         by '|', and a field holding '|' must be in double quotes"
+    )]
+    TacDbFieldCount {
+        /// How many fields the row has.
+        found: usize,
+        /// How many columns the header names.
+        expected: usize,
+    },
+    /// A TAC database file without the header row that names its columns. This stops
+    /// reading.
+    #[error(
+        "the file has no header row: GSMA's TAC database starts with one naming its \
+         '|'-separated columns (TAC|Marketing Name|…|Manufacturer|… or \
+         tac|manufacturer|model_name|…), and the columns are found by those names"
+    )]
+    TacDbNoHeader,
+    /// A TAC database header row without the columns that are needed. This stops reading.
+    #[error(
+        "the header row names columns {found:?}, but a TAC database needs a TAC column \
+         first and a Manufacturer column (GSMA's exports: TAC|Marketing Name|Internal Model \
+         Name|Manufacturer|…, or tac|manufacturer|model_name|…)"
+    )]
+    TacDbHeader {
+        /// The header's fields.
+        found: Vec<String>,
+    },
     /// The source could not be read. Unlike the others, this stops reading.
     #[error("reading failed: {0}")]
     Io(io::Error),
@@ -256,9 +297,9 @@ impl ListError {
         }
     }
 
-    /// True when reading cannot go on, as opposed to one bad row: the source failed, or a
+    /// True when reading cannot go on, as opposed to one bad row: the source failed, a
     /// DIRBS list file's header row is missing, unknown or another list's (its rows would be
-    /// read as the wrong list's).
+    /// read as the wrong list's), or a TAC database's header is missing or lacks a column.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self.kind,
@@ -268,6 +309,8 @@ impl ListError {
                 | RowError::DirbsHeaderMismatch { .. }
                 | RowError::DirbsDeltaInBuild
                 | RowError::DirbsFullInApply
+                | RowError::TacDbNoHeader
+                | RowError::TacDbHeader { .. }
         )
     }
 }

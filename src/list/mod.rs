@@ -45,6 +45,7 @@ pub mod dirbs;
 mod error;
 mod format;
 mod row;
+pub mod tacdb;
 mod text;
 
 use self::csv::Records;

@@ -2,6 +2,7 @@
 //! and they know nothing of files.
 
 pub(crate) mod change;
+pub(crate) mod device;
 pub(crate) mod field;
 pub(crate) mod ident;
 pub(crate) mod rule;

@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::model::device::PolicyReason;
 use crate::model::field::{FieldError, Reason};
 use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::source::{Reasons, Source};
@@ -601,6 +602,10 @@ impl Rule {
 /// A verdict's reason set id that names no set of an index: the verdict was made by hand
 /// from an entry whose reasons are not a known reason alone.
 const REASONS_ELSEWHERE: u32 = u32::MAX;
+/// The reason set id of a verdict of the TAC policy: the TAC is not in the database.
+const REASONS_NOT_IN_TAC_DB: u32 = u32::MAX - 2;
+/// The reason set id of a verdict of the TAC policy: the TAC was allocated after its date.
+const REASONS_ALLOCATED_AFTER: u32 = u32::MAX - 1;
 
 /// The answer to a check: the deciding rule's status, kind, source, reasons and dates, or
 /// unknown (docs/semantics.md).
@@ -734,6 +739,52 @@ impl Verdict {
         }
     }
 
+    /// The verdict of the TAC policy (docs/semantics.md, "GSMA's TAC database"): kind
+    /// `tac`, no source, date or start.
+    #[inline]
+    pub(crate) fn of_policy(status: Status, why: PolicyReason) -> Verdict {
+        Verdict {
+            kind: Some(RuleKind::Tac),
+            status,
+            earlier: false,
+            source: 0,
+            reasons: match why {
+                PolicyReason::NotInDatabase => REASONS_NOT_IN_TAC_DB,
+                PolicyReason::AllocatedAfter => REASONS_ALLOCATED_AFTER,
+            },
+            date: 0,
+            start: 0,
+        }
+    }
+
+    /// Why the TAC policy answered this verdict, or `None` for a rule's verdict (or
+    /// unknown equipment). See [`TacPolicy`](crate::TacPolicy).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Imei, Index, IndexBuilder, OpenOptions, PolicyReason, Reason, Status, TacPolicy, TacTable};
+    ///
+    /// let mut b = IndexBuilder::new();
+    /// b.tac_db(TacTable::new());
+    /// let bytes = b.build_to_vec()?.0;
+    /// let index = OpenOptions::new().tac_policy(TacPolicy::new(Status::Tracked)).open_bytes(bytes.into())?;
+    /// let v = index.check(Imei::parse("35209900176148")?);
+    /// assert_eq!(v.status(), Some(Status::Tracked));
+    /// assert_eq!(v.policy(), Some(PolicyReason::NotInDatabase));
+    /// assert_eq!(v.reason(), Some(Reason::Counterfeit));
+    /// assert_eq!(index.reasons(&v).collect::<Vec<_>>(), ["TAC not in the TAC database"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn policy(&self) -> Option<PolicyReason> {
+        self.kind?;
+        match self.reasons {
+            REASONS_NOT_IN_TAC_DB => Some(PolicyReason::NotInDatabase),
+            REASONS_ALLOCATED_AFTER => Some(PolicyReason::AllocatedAfter),
+            _ => None,
+        }
+    }
+
     /// The same verdict with its ids replaced (layered views map each layer's ids into
     /// their own).
     pub(crate) fn with_ids(self, source: u8, reasons: u32) -> Verdict {
@@ -761,12 +812,15 @@ impl Verdict {
 
     /// The deciding rule's reason as one of the six known ones: the reason when the rule's
     /// reasons are exactly that one, [`Reason::Other`] for any other reasons, `None` for no
-    /// reasons (or unknown equipment). The texts: [`Index::reasons`](crate::Index::reasons).
+    /// reasons (or unknown equipment). A verdict of the TAC policy gives
+    /// [`Reason::Counterfeit`] for a TAC not in the database, [`Reason::Other`] for one
+    /// allocated after the policy's date. The texts: [`Index::reasons`](crate::Index::reasons).
     pub fn reason(&self) -> Option<Reason> {
         self.kind?;
         match self.reasons {
             0 => None,
             c @ 1..=6 => Reason::from_code(c as u8),
+            REASONS_NOT_IN_TAC_DB => Some(Reason::Counterfeit),
             _ => Some(Reason::Other),
         }
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::format::devices::Devices;
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
 use crate::format::node::{Stream, Transducer};
@@ -11,7 +12,8 @@ use crate::format::records::{self, Rec, V2, V2_RECORD};
 use crate::format::stacks::{Member, SegmentValue, Stacks, decode_value};
 use crate::format::strings::Strings;
 use crate::format::{DeltaInfo, ENTRY_RECORD, FormatError, Header, Record, Section, walk_limit};
-use crate::model::ident::{Imei, Imsi};
+use crate::model::device::{Device, TacPolicy};
+use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::rule::{Date, Entry, RuleKind, Status, Verdict};
 use crate::model::source::{Reasons, Source};
 use crate::read::stats::{IndexStats, SourceStats};
@@ -68,6 +70,10 @@ pub struct Index {
     pub(super) sources: Arc<[SourceStats]>,
     /// The offset from UTC, in seconds, of the day `check` checks on.
     pub(super) utc_offset: i32,
+    /// GSMA's TAC database, in files that hold one.
+    pub(super) devices: Option<Devices>,
+    /// What checks that no rule decides answer (with `devices`; `open` makes sure).
+    pub(super) tac_policy: Option<TacPolicy>,
 }
 
 /// What a file with sources adds.
@@ -255,7 +261,61 @@ impl Index {
         {
             return v;
         }
+        self.unlisted(imei)
+    }
+
+    /// The verdict when no rule applies: unknown, or the TAC policy's (docs/semantics.md,
+    /// "GSMA's TAC database").
+    #[inline]
+    pub(crate) fn unlisted(&self, imei: Imei) -> Verdict {
+        if let (Some(policy), Some(devices)) = (&self.tac_policy, &self.devices)
+            && let Some(why) = policy.catches(devices.allocation(imei.tac().as_u32()))
+        {
+            return Verdict::of_policy(policy.status(), why);
+        }
         Verdict::unknown()
+    }
+
+    /// What the index's TAC database says about a TAC: its manufacturer, brand, model,
+    /// device type and allocation date; `None` when the database does not list it or the
+    /// index holds none ([`Index::tac_db_len`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::list::tacdb::{self, Reader};
+    /// use imei_index::{Imei, Index, IndexBuilder, TacTable};
+    ///
+    /// let file = "TAC|Marketing Name|Manufacturer|Brand Name|Device Type|Allocation Date\n\
+    ///             35209900|Galaxy S23|Samsung Korea|Samsung|Smartphone|01-Feb-2023\n";
+    /// let mut db = TacTable::new();
+    /// tacdb::read_into(&mut db, Reader::new("tacdb.txt", file.as_bytes()), Err)?;
+    /// let mut b = IndexBuilder::new();
+    /// b.tac_db(db);
+    /// let index = Index::from_bytes(b.build_to_vec()?.0.into())?;
+    /// let d = index.device(Imei::parse("35209900176148")?.tac()).unwrap();
+    /// assert_eq!((d.manufacturer, d.model, d.device_type), ("Samsung Korea", "Galaxy S23", "Smartphone"));
+    /// assert_eq!(d.allocated.unwrap().to_string(), "2023-02-01");
+    /// assert_eq!(index.tac_db_len(), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn device(&self, tac: Tac) -> Option<Device<'_>> {
+        self.devices.as_ref()?.get(tac)
+    }
+
+    /// How many TACs the index's TAC database lists, or `None` when it holds none.
+    pub fn tac_db_len(&self) -> Option<usize> {
+        self.devices.as_ref().map(Devices::len)
+    }
+
+    /// Every row of the index's TAC database, in TAC order (none when it holds none).
+    pub fn devices(&self) -> impl Iterator<Item = Device<'_>> + '_ {
+        self.devices.iter().flat_map(Devices::iter)
+    }
+
+    /// The TAC policy checks apply ([`OpenOptions::tac_policy`](crate::OpenOptions::tac_policy)).
+    pub fn tac_policy(&self) -> Option<TacPolicy> {
+        self.tac_policy
     }
 
     /// What the index says about a handset used with a SIM today: a rule pairing this
@@ -456,13 +516,17 @@ impl Index {
             // Format 1 holds the known reasons only, by code.
             (None, true) => crate::format::strings::known_texts(verdict.reasons_id()),
         };
-        texts.into_iter().flatten()
+        let policy = verdict.policy().map(|p| p.text());
+        texts.into_iter().flatten().chain(policy)
     }
 
     /// The reasons of a verdict, as a set (see [`Index::reasons`]).
     pub fn reason_set(&self, verdict: &Verdict) -> Reasons {
         if !verdict.is_listed() {
             return Reasons::none();
+        }
+        if let Some(p) = verdict.policy() {
+            return Reasons::new([p.text()]).unwrap_or_default();
         }
         match &self.v2 {
             Some(v2) => v2
@@ -482,7 +546,7 @@ impl Index {
     /// The name of a verdict's source, as this index holds it; `None` for unknown
     /// equipment. Resolve a verdict only with the index that answered it.
     pub fn source(&self, verdict: &Verdict) -> Option<&str> {
-        if !verdict.is_listed() {
+        if !verdict.is_listed() || verdict.policy().is_some() {
             return None;
         }
         self.sources
@@ -503,11 +567,9 @@ impl Index {
 
     /// A verdict of this index with its reasons and source resolved.
     pub fn described(&self, verdict: Verdict) -> Described {
-        let source = verdict
-            .is_listed()
-            .then(|| self.sources.get(usize::from(verdict.source_id())))
-            .flatten()
-            .map(|s| s.name.clone());
+        let source = self
+            .source(&verdict)
+            .map(|_| self.sources[usize::from(verdict.source_id())].name.clone());
         Described {
             verdict,
             reasons: self.reason_set(&verdict),
@@ -532,6 +594,10 @@ impl Index {
             section_bytes: self.header.present().map(|(s, r)| (s, r.len)).collect(),
             sources: self.sources.to_vec(),
             dated: self.v2.as_ref().is_some_and(|v| v.dated),
+            tac_db: self
+                .devices
+                .as_ref()
+                .map(|d| (d.len() as u64, d.bytes() as u64)),
         }
     }
 
@@ -548,6 +614,11 @@ impl Index {
     /// The index's serial number, as set by [`IndexBuilder::serial`](crate::IndexBuilder::serial).
     pub fn serial(&self) -> u64 {
         self.header.serial
+    }
+
+    /// The raw devices section, for apply and merge to pass on.
+    pub(crate) fn devices_section(&self) -> Option<Bytes> {
+        self.header.devices.map(|r| self.bytes.slice(r.range()))
     }
 
     /// The index's bytes, e.g. to copy or hash them.

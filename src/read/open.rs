@@ -6,12 +6,14 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::error::{Error, Origin};
+use crate::format::devices::Devices;
 use crate::format::filter::Filter;
 use crate::format::node::Transducer;
 use crate::format::records::{self, V2_HEADER};
 use crate::format::stacks::Stacks;
 use crate::format::strings::Strings;
 use crate::format::{FormatError, Header, RuleCounts, Section, sources, subscribers};
+use crate::model::device::TacPolicy;
 use crate::model::source::Source;
 use crate::read::index::{Index, V2Parts};
 use crate::read::stats::SourceStats;
@@ -69,6 +71,7 @@ pub struct OpenOptions {
     /// Open delta indexes (and only them), for [`Delta`](crate::Delta).
     delta: bool,
     utc_offset: i32,
+    tac_policy: Option<TacPolicy>,
 }
 
 impl OpenOptions {
@@ -128,6 +131,39 @@ impl OpenOptions {
     /// ```
     pub fn utc_offset(&mut self, seconds: i32) -> &mut OpenOptions {
         self.utc_offset = seconds;
+        self
+    }
+
+    /// Answer checks that no rule decides by the TAC policy: a handset whose TAC the
+    /// index's TAC database does not list (or lists as allocated after the policy's date)
+    /// gets the policy's status instead of unknown (docs/semantics.md, "GSMA's TAC
+    /// database"). Off by default. A policy costs a check nothing unless no rule applies;
+    /// then one binary search of the TAC table.
+    ///
+    /// Opening an index without a TAC database fails with [`Error::NoTacDatabase`] (and a
+    /// [`LiveIndex`](crate::LiveIndex) refuses to reload one), rather than answer as if no
+    /// TAC were allocated.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{DeviceInfo, Entry, Imei, IndexBuilder, OpenOptions, Rule, Status, Tac, TacPolicy, TacTable};
+    ///
+    /// let mut db = TacTable::new();
+    /// db.insert(Tac::parse("35209900")?, DeviceInfo { manufacturer: "Acme".into(), ..Default::default() });
+    /// let mut b = IndexBuilder::new();
+    /// b.tac_db(db);
+    /// // An operator lets one handset of an unallocated TAC through.
+    /// b.add(Rule::imei(Imei::parse("49015420323751")?, Entry::new(Status::Allowed)));
+    /// let bytes = bytes::Bytes::from(b.build_to_vec()?.0);
+    /// let index = OpenOptions::new().tac_policy(TacPolicy::new(Status::Blocked)).open_bytes(bytes)?;
+    /// assert!(!index.check(Imei::parse("35209900176148")?).is_listed()); // allocated
+    /// assert_eq!(index.check(Imei::parse("49015420323752")?).status(), Some(Status::Blocked));
+    /// assert_eq!(index.check(Imei::parse("49015420323751")?).status(), Some(Status::Allowed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tac_policy(&mut self, policy: impl Into<Option<TacPolicy>>) -> &mut OpenOptions {
+        self.tac_policy = policy.into();
         self
     }
 
@@ -333,7 +369,21 @@ impl Index {
             }
         };
         let _ = RuleCounts::default;
+        let devices = match header.devices {
+            None => None,
+            Some(r) => {
+                Some(Devices::parse(bytes.slice(r.range())).map_err(malformed(Section::Devices))?)
+            }
+        };
+        if let (Some(policy), None) = (options.tac_policy, &devices) {
+            return Err(Error::NoTacDatabase {
+                origin: origin.clone(),
+                policy,
+            });
+        }
         let index = Index {
+            devices,
+            tac_policy: options.tac_policy,
             filter,
             v2,
             sources: sources.into(),

@@ -52,6 +52,8 @@ pub struct IndexStats {
     pub sources: Vec<SourceStats>,
     /// True when some rule has a start, so that answers change with the day.
     pub dated: bool,
+    /// The TAC database, when the index holds one: TACs listed, and bytes of its section.
+    pub tac_db: Option<(u64, u64)>,
 }
 
 impl IndexStats {

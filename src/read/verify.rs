@@ -171,6 +171,12 @@ impl Index {
         let n_entries = self.entry_count() as usize;
         let delta = self.delta_info();
         let mut v2 = self.verify_v2()?;
+        if let Some(d) = &self.devices {
+            d.verify().map_err(|what| FormatError::Malformed {
+                section: Section::Devices,
+                what,
+            })?;
+        }
         if v2.is_none() {
             for (i, rec) in self.entries.chunks(ENTRY_RECORD).enumerate() {
                 if Record::decode(rec, delta.is_some()).is_none() {

@@ -202,7 +202,7 @@ impl LayeredIndex {
         if let Some(v) = self.exact(RuleKind::Tac, &key::tac(imei.tac()), day) {
             return v;
         }
-        Verdict::unknown()
+        self.base.unlisted(imei)
     }
 
     /// What the layers say about a handset used with a SIM today; see
@@ -231,6 +231,9 @@ impl LayeredIndex {
         if !verdict.is_listed() {
             return Reasons::none();
         }
+        if let Some(p) = verdict.policy() {
+            return Reasons::new([p.text()]).unwrap_or_default();
+        }
         match verdict.reasons_id() {
             0 => Reasons::none(),
             c @ 1..=6 => crate::model::field::Reason::from_code(c as u8)
@@ -245,8 +248,7 @@ impl LayeredIndex {
 
     /// The name of a verdict's source, as this view holds it (see [`Index::source`]).
     pub fn source(&self, verdict: &Verdict) -> Option<&Source> {
-        verdict
-            .is_listed()
+        (verdict.is_listed() && verdict.policy().is_none())
             .then(|| self.sources.names.get(usize::from(verdict.source_id())))
             .flatten()
     }

@@ -318,4 +318,8 @@ impl RuleSource for Source<'_> {
     fn subscribers(&self) -> Vec<SubscriberRow> {
         self.subscribers.clone()
     }
+
+    fn devices(&self) -> Option<bytes::Bytes> {
+        self.inputs.iter().rev().find_map(|i| i.devices_section())
+    }
 }

@@ -235,4 +235,8 @@ impl RuleSource for Source<'_, '_> {
     fn subscribers(&self) -> Vec<SubscriberRow> {
         self.subscribers.clone()
     }
+
+    fn devices(&self) -> Option<bytes::Bytes> {
+        self.merge.inputs.iter().find_map(|i| i.devices_section())
+    }
 }
