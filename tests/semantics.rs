@@ -15,8 +15,9 @@ use common::strategy::{self, IMSIS, OTHER_IMSI};
 use common::{Said, index_said, ref_rule, ref_said, said};
 use imei_index::list::{ListReader, format_row};
 use imei_index::{
-    Apply, Change, Date, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex, Merge,
-    OpenOptions, Reasons, Rule, Source, Status, Verification, diff,
+    Apply, Change, Date, DeltaBuilder, DeviceInfo, Entry, Imei, Imsi, Index, IndexBuilder,
+    LayeredIndex, Merge, OpenOptions, Reasons, Rule, Source, Status, Tac, TacPolicy, TacTable,
+    Verification, diff,
 };
 use proptest::prelude::*;
 
@@ -267,6 +268,127 @@ proptest! {
         let together = build(&rules);
         prop_assert_eq!(bytes, together.as_bytes().to_vec());
     }
+}
+
+/// A TAC database over the two TACs the rules use and a third; allocation days around the
+/// policy's dates, or none.
+fn tac_db() -> impl Strategy<Value = Vec<(u32, Option<u32>)>> {
+    let tac = prop::sample::select(vec![35_209_900u32, 35_209_901, 35_209_902]);
+    let allocated = prop::option::weighted(
+        0.8,
+        prop::sample::select(vec![19_000u32, 19_862, 19_863, 19_900]),
+    );
+    prop::collection::vec((tac, allocated), 0..4)
+}
+
+fn tac_policy() -> impl Strategy<Value = Option<(Status, Option<u32>)>> {
+    let after = prop::option::weighted(0.5, prop::sample::select(vec![19_862u32, 19_863]));
+    prop::option::weighted(
+        0.8,
+        (
+            prop::sample::select(vec![Status::Tracked, Status::Blocked]),
+            after,
+        ),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// With a TAC database and a TAC policy (or none), every check of an index, of the index
+    /// read back fully verified, of a layered view and of an applied index answers as the
+    /// reference: the policy only where no rule applies.
+    #[test]
+    fn the_tac_policy_answers_as_the_reference(rules in rules(), db in tac_db(), policy in tac_policy()) {
+        let mut table = TacTable::new();
+        let mut ref_db = std::collections::BTreeMap::new();
+        for &(tac, allocated) in &db {
+            let info = DeviceInfo { manufacturer: format!("maker {tac}"), allocated: allocated.map(day), ..Default::default() };
+            if table.insert(Tac::from_u32(tac).unwrap(), info) {
+                ref_db.insert(tac, allocated.map(i64::from));
+            }
+        }
+        let mut b = IndexBuilder::new();
+        b.tac_db(table);
+        for r in &rules {
+            b.add(r.clone());
+        }
+        let bytes = bytes::Bytes::from(b.build_to_vec().unwrap().0);
+        let lib_policy = policy.map(|(s, after)| {
+            let p = TacPolicy::new(s);
+            after.map_or(p, |d| p.allocated_after(day(d)))
+        });
+        let ref_policy = policy.map(|(s, after)| reference::RefTacPolicy {
+            status: match s { Status::Allowed => reference::RefStatus::Allowed, Status::Tracked => reference::RefStatus::Tracked, Status::Blocked => reference::RefStatus::Blocked },
+            allocated_after: after.map(i64::from),
+        });
+        let model = reference::build(&rules.iter().map(ref_rule).collect::<Vec<_>>());
+        let mut imeis: BTreeSet<Imei> = probes(&rules).into_iter().collect();
+        for t in [35_209_900u32, 35_209_901, 35_209_902, 35_209_903] {
+            let t = Tac::from_u32(t).unwrap();
+            imeis.extend([t.first_imei(), t.last_imei()]);
+        }
+        let imeis: Vec<Imei> = imeis.into_iter().collect();
+        let want = |i: Imei, s: Option<&Imsi>, d: u32| {
+            let s = s.map(|s| s.to_string());
+            ref_said(reference::answer_with_tac_db(&model, i.as_u64(), s.as_deref(), i64::from(d), &ref_db, ref_policy))
+        };
+        for level in [Verification::Checksums, Verification::Full] {
+            let index = OpenOptions::new().verification(level).tac_policy(lib_policy).open_bytes(bytes.clone()).unwrap();
+            prop_assert_eq!(index.tac_db_len(), Some(ref_db.len()));
+            let view = LayeredIndex::new(index.clone(), Vec::new()).unwrap();
+            let (applied, _) = Apply::new(&index, &[]).build_to_vec().unwrap();
+            let applied = OpenOptions::new().tac_policy(lib_policy).open_bytes(applied.into()).unwrap();
+            for d in [19_861, 19_864, 19_867] {
+                let many = index.check_many_at(&imeis, day(d));
+                for (k, &i) in imeis.iter().enumerate() {
+                    let v = index.check_at(i, day(d));
+                    prop_assert_eq!(index_said(&index, &v), want(i, None, d), "check_at({}, {})", i, d);
+                    prop_assert_eq!(many[k], v, "check_many_at({}, {})", i, d);
+                    prop_assert_eq!(applied.check_at(i, day(d)), v, "applied check_at({}, {})", i, d);
+                    let lv = view.check_at(i, day(d));
+                    let got = said(&lv, |v| view.source(v).map(|s| s.to_string()), |v| view.reasons(v).iter().map(str::to_string).collect());
+                    prop_assert_eq!(got, want(i, None, d), "layered check_at({}, {})", i, d);
+                    for s in imsis() {
+                        let v = index.check_with_imsi_at(i, &s, day(d));
+                        prop_assert_eq!(index_said(&index, &v), want(i, Some(&s), d), "check_with_imsi_at({}, {}, {})", i, s, d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_tac_policy_needs_a_tac_database_and_is_off_unless_asked_for() {
+    let unallocated = Imei::parse("49015420323751").unwrap();
+    let plain = build(&[]);
+    let err = OpenOptions::new()
+        .tac_policy(TacPolicy::new(Status::Tracked))
+        .open_bytes(plain.as_bytes().clone())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("holds no TAC database, so the TAC policy (tracked for TACs not in the TAC database) cannot be applied"),
+        "{err}"
+    );
+    let mut b = IndexBuilder::new();
+    b.tac_db(TacTable::new());
+    let bytes = bytes::Bytes::from(b.build_to_vec().unwrap().0);
+    // Off: unknown, though the database lists no TAC at all.
+    let off = Index::from_bytes(bytes.clone()).unwrap();
+    assert!(!off.check(unallocated).is_listed());
+    assert_eq!(off.tac_db_len(), Some(0));
+    let on = OpenOptions::new()
+        .tac_policy(TacPolicy::new(Status::Blocked))
+        .open_bytes(bytes)
+        .unwrap();
+    let v = on.check(unallocated);
+    assert_eq!(v.status(), Some(Status::Blocked));
+    assert_eq!(on.source(&v), None);
+    assert_eq!(
+        on.described(v).reasons.iter().collect::<Vec<_>>(),
+        ["TAC not in the TAC database"]
+    );
 }
 
 #[test]

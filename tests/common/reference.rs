@@ -162,3 +162,50 @@ pub fn build(rules: &[RefRule]) -> Vec<RefRule> {
     }
     out
 }
+
+/// The TAC policy (docs/semantics.md, "GSMA's TAC database"): the status it answers, and
+/// the day after which an allocation is caught, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefTacPolicy {
+    pub status: RefStatus,
+    pub allocated_after: Option<Day>,
+}
+
+/// [`answer`], with a TAC database (TAC → allocation day, if known) and, if given, the TAC
+/// policy: when no rule applies, a TAC the database does not list, or lists as allocated
+/// after the policy's day, answers the policy's status as a `tac` verdict with no source,
+/// date or start and the policy's reason text.
+pub fn answer_with_tac_db(
+    rules: &[RefRule],
+    imei: u64,
+    imsi: Option<&str>,
+    day: Day,
+    db: &std::collections::BTreeMap<u32, Option<Day>>,
+    policy: Option<RefTacPolicy>,
+) -> Option<RefVerdict> {
+    if let Some(v) = answer(rules, imei, imsi, day) {
+        return Some(v);
+    }
+    let policy = policy?;
+    let tac = (imei / 1_000_000) as u32;
+    let reason = match db.get(&tac) {
+        None => "TAC not in the TAC database",
+        Some(Some(allocated)) if policy.allocated_after.is_some_and(|d| *allocated > d) => {
+            "TAC allocated after the policy's date"
+        }
+        Some(_) => return None,
+    };
+    Some(RefVerdict {
+        status: policy.status,
+        earlier: false,
+        rule: RefRule {
+            target: RefTarget::Tac(tac),
+            source: String::new(),
+            status: policy.status,
+            reasons: vec![reason.to_string()],
+            date: None,
+            start: None,
+            earlier: None,
+        },
+    })
+}
