@@ -99,6 +99,8 @@ const TIME_NAMES: [&str; 5] = [
 
 /// The columns appended to every matching row.
 const VERDICT_COLUMNS: [&str; 4] = ["status", "reason", "rule", "date"];
+/// The columns [`ScanOptions::device_columns`] appends after them.
+const DEVICE_COLUMNS: [&str; 2] = ["manufacturer", "model"];
 
 /// Finds the rows of delimited logs whose handset an index lists.
 ///
@@ -205,6 +207,7 @@ impl Scanner {
             columns: head.columns,
             statuses: self.options.statuses,
             lenient: self.options.lenient,
+            device_columns: self.options.device_columns,
             pairs: self.pairs,
             today: Date::today_at_offset(self.index.utc_offset()),
             offset: self.index.utc_offset(),
@@ -271,7 +274,8 @@ impl Scanner {
             if !self.wrote {
                 let d = char::from(self.options.delimiter);
                 let mut row = line.to_vec();
-                for c in VERDICT_COLUMNS {
+                let devices = self.options.device_columns.then_some(DEVICE_COLUMNS);
+                for c in VERDICT_COLUMNS.iter().chain(devices.iter().flatten()) {
                     row.extend_from_slice(format!("{d}{c}").as_bytes());
                 }
                 row.push(b'\n');

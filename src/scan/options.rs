@@ -90,6 +90,7 @@ pub struct ScanOptions {
     pub(crate) threads: usize,
     pub(crate) chunk_size: usize,
     pub(crate) prefilter: bool,
+    pub(crate) device_columns: bool,
 }
 
 impl Default for ScanOptions {
@@ -105,6 +106,7 @@ impl Default for ScanOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: 256 << 10,
             prefilter: true,
+            device_columns: false,
         }
     }
 }
@@ -194,6 +196,14 @@ impl ScanOptions {
     /// to build, and saves a transducer walk on nearly every row.
     pub fn prefilter(&mut self, yes: bool) -> &mut ScanOptions {
         self.prefilter = yes;
+        self
+    }
+
+    /// Append `manufacturer` and `model` columns to every match: what the index's TAC
+    /// database says about the handset's TAC (empty when it does not list it, or the index
+    /// holds none). Default false.
+    pub fn device_columns(&mut self, yes: bool) -> &mut ScanOptions {
+        self.device_columns = yes;
         self
     }
 }

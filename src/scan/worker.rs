@@ -31,6 +31,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) last: usize,
     pub(crate) statuses: [bool; 3],
     pub(crate) lenient: bool,
+    /// Append the TAC database's manufacturer and model to each match.
+    pub(crate) device_columns: bool,
     /// Whether the index has pair rules (so that IMSIs matter for verdicts).
     pub(crate) pairs: bool,
     /// The day rows without a time are checked on (today at the index's offset), and the
@@ -140,7 +142,8 @@ struct Row {
     imsi: Option<Span>,
     msisdn: Option<Span>,
     verdict: Verdict,
-    /// True when the verdict is already known (checked with the IMSI).
+    /// True when the verdict is already known (checked with the IMSI, or answered by the
+    /// TAC policy for a row the filter ruled out).
     checked: bool,
     /// The day of the row's time, when the log has a time column and the index dated rules.
     day: Option<Date>,
@@ -299,12 +302,22 @@ fn filter(plan: &Plan<'_>, scratch: &mut Scratch, tally: &mut Tally) {
                     f.prefetch(row.imei);
                 }
             }
-            for row in scratch.parsed.drain(..) {
+            let policy = plan.index.tac_policy().is_some();
+            for mut row in scratch.parsed.drain(..) {
                 if f.may_match(row.imei) {
                     scratch.candidates.push(row);
-                } else {
-                    tally.unmatched += 1;
+                    continue;
                 }
+                // No rule can match: the TAC policy, when on, may still answer.
+                if policy {
+                    row.verdict = plan.index.unlisted(row.imei);
+                    if row.verdict.is_listed() {
+                        row.checked = true;
+                        scratch.candidates.push(row);
+                        continue;
+                    }
+                }
+                tally.unmatched += 1;
             }
         }
         None => scratch.candidates.append(&mut scratch.parsed),
@@ -323,7 +336,7 @@ fn check(plan: &Plan<'_>, data: &[u8], scratch: &mut Scratch) {
     batch.clear();
     if plan.columns[TIME] != NONE {
         // Each row on its own day: one at a time.
-        for c in candidates.iter_mut() {
+        for c in candidates.iter_mut().filter(|c| !c.checked) {
             let day = c.day.unwrap_or(plan.today);
             let imsi = plan
                 .pairs
@@ -337,7 +350,7 @@ fn check(plan: &Plan<'_>, data: &[u8], scratch: &mut Scratch) {
         }
         return;
     }
-    for c in candidates.iter_mut() {
+    for c in candidates.iter_mut().filter(|c| !c.checked) {
         let may_pair = plan.pairs && plan.filter.is_none_or(|f| f.may_pair(c.imei));
         let imsi = || c.imsi.and_then(|s| parse_imsi(s.text(data, arena)));
         match may_pair.then(imsi).flatten() {
@@ -406,6 +419,13 @@ fn report(plan: &Plan<'_>, chunk: &mut Chunk, scratch: &Scratch) {
         if let Some(date) = c.verdict.date() {
             push_date(out, date);
         }
+        if plan.device_columns {
+            let device = plan.index.device(c.imei.tac());
+            for text in [device.map(|d| d.manufacturer), device.map(|d| d.model)] {
+                out.push(d);
+                push_field(out, text.unwrap_or(""), d);
+            }
+        }
         out.push(b'\n');
         let imsi = match c.imsi.and_then(|s| parse_imsi(s.text(data, arena))) {
             Some(Ok(imsi)) => Some(imsi),
@@ -456,4 +476,25 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), date.to_string());
         }
     }
+}
+
+/// Appends a text field, double-quoted (quotes doubled) when it holds the delimiter, a
+/// quote or a line end, so that the row still splits into its columns.
+fn push_field(out: &mut Vec<u8>, text: &str, delimiter: u8) {
+    let b = text.as_bytes();
+    if !b
+        .iter()
+        .any(|&c| c == delimiter || c == b'"' || c == b'\n' || c == b'\r')
+    {
+        out.extend_from_slice(b);
+        return;
+    }
+    out.push(b'"');
+    for &c in b {
+        if c == b'"' {
+            out.push(b'"');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
 }

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imei_index::list::{ListError, ListReader, RowError};
+use imei_index::list::{ListError, ListReader, RowError, tacdb};
 use imei_index::register::{Import, RegisterOptions};
 use imei_index::{
     BuildPhase, BuildSummary, ErrorChain, IndexBuilder, Progress, RuleKind, Source, Status,
@@ -62,6 +62,12 @@ pub(crate) struct Args {
     /// blocking them from their block date (`--format dirbs`).
     #[arg(long)]
     pub(crate) notified_stay_tracked: bool,
+    /// GSMA's TAC database (its `|`-separated export, either header) to store in the index:
+    /// verdicts then name the model (`check --json`), and `--tac-policy` can answer for IMEIs
+    /// of TACs it does not list (docs/register-files.md). Its bad rows are handled like a
+    /// list's (stop, or with --skip-invalid go to the rejects file).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tac_db: Option<PathBuf>,
 }
 
 /// The formats of list files.
@@ -180,7 +186,10 @@ pub(crate) fn run(args: &Args) -> CliResult {
             PathBuf::from(p)
         })
     });
-    let inputs: Vec<_> = args.lists.iter().map(|p| ("list", p.as_path())).collect();
+    let mut inputs: Vec<_> = args.lists.iter().map(|p| ("list", p.as_path())).collect();
+    if let Some(db) = &args.tac_db {
+        inputs.push(("TAC database", db.as_path()));
+    }
     let mut outputs = vec![("output index", args.output.as_path())];
     if let Some(r) = &rejects_path {
         outputs.push(("rejects file", r));
@@ -309,6 +318,22 @@ pub(crate) fn run(args: &Args) -> CliResult {
             return Ok(outcome);
         }
     }
+    let tac_db = match &args.tac_db {
+        Some(path) => {
+            bar.set_message(format!("reading {}", path.display()));
+            match read_tac_db(path, rejects.as_mut())? {
+                Ok((table, summary)) => {
+                    builder.tac_db(table);
+                    Some((path, summary))
+                }
+                Err(outcome) => {
+                    bar.finish_and_clear();
+                    return Ok(outcome);
+                }
+            }
+        }
+        None => None,
+    };
     // The rejects are written out before the index, so that a full disk stops the build
     // with neither file replaced; both go in place once everything is written.
     let rejected = rejects.map(|r| (r.rows, r.out.path().to_path_buf(), r.out.prepare()));
@@ -334,6 +359,9 @@ pub(crate) fn run(args: &Args) -> CliResult {
         started.elapsed().as_secs_f64(),
         "",
     );
+    if let Some((path, s)) = tac_db {
+        print_tac_db(path, &s);
+    }
     if summary.rules_written == 0 {
         warn(format_args!(
             "the list{} gave no rules, so {} lists no handset; check that the right list was \
@@ -362,6 +390,61 @@ pub(crate) fn run(args: &Args) -> CliResult {
         return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
+}
+
+/// Reads GSMA's TAC database, its bad rows to the rejects file when there is one; a bad row
+/// without one, or a header that is missing or lacks a column, stops the command (the
+/// outcome is returned after the error is printed).
+pub(crate) fn read_tac_db(
+    path: &Path,
+    mut rejects: Option<&mut Rejects>,
+) -> Result<Result<(imei_index::TacTable, tacdb::TacDbSummary), Outcome>, Failure> {
+    let name = path.display().to_string();
+    let file = File::open(path)
+        .map_err(|e| Failure::new(format!("could not open the TAC database {name}: {e}")))?;
+    let reader = tacdb::Reader::new(name, BufReader::with_capacity(1 << 16, file));
+    let mut table = imei_index::TacTable::new();
+    let mut write_error = None;
+    let read = tacdb::read_into(&mut table, reader, |e| match rejects.as_mut() {
+        None => Err(e),
+        Some(r) => {
+            if let Err(io) = r.write(&e) {
+                write_error.get_or_insert(io);
+            }
+            Ok(())
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    match read {
+        Ok(summary) => Ok(Ok((table, summary))),
+        Err(e) if matches!(e.kind, RowError::Io(_)) => Err(imei_index::Error::List(e).into()),
+        Err(e) => {
+            eprintln!("imei-index: error: {e}");
+            if e.is_fatal() {
+                eprintln!("imei-index: error: nothing was written");
+            } else {
+                eprintln!(
+                    "imei-index: error: nothing was written; fix the row, or use \
+                     --skip-invalid to write bad rows aside and build the rest"
+                );
+            }
+            Ok(Err(Outcome::Invalid))
+        }
+    }
+}
+
+/// The TAC database's line of a summary: every row accounted for.
+pub(crate) fn print_tac_db(path: &Path, s: &tacdb::TacDbSummary) {
+    println!(
+        "TAC database {}: {} rows = {} TACs stored + {} duplicates (first row kept) + {} rejected",
+        path.display(),
+        count(s.rows),
+        count(s.stored),
+        count(s.duplicates),
+        count(s.rejected)
+    );
 }
 
 /// True when the input is a zip (as `RegisterInput::open` tells them).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use imei_index::list::strip_bom;
 use imei_index::{CheckDigit, Date, Imei, Imsi, Index, Verdict, Verification};
 
-use super::{CliResult, Failure, Outcome, open_index};
+use super::{CliResult, Failure, Outcome, TacPolicyArgs};
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -32,6 +32,8 @@ pub(crate) struct Args {
     /// (Asia/Kolkata, Europe/Berlin) or UTC, the default.
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     tz: String,
+    #[command(flatten)]
+    policy: TacPolicyArgs,
     /// IMEIs to check: 14 or 15 digits, 16-digit IMEISVs, imei-/imeisv- PEIs, spaces and
     /// hyphens allowed. Without any, reads one per line from standard input.
     #[arg(value_name = "IMEI")]
@@ -51,7 +53,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
             ))
         })?;
     let day = check_day(args.at.as_deref(), &args.tz)?;
-    let index = open_index(&args.index, Verification::Checksums)?;
+    let index = args.policy.open(&args.index, Verification::Checksums)?;
     let mut checker = Checker {
         index: &index,
         day,
@@ -236,7 +238,10 @@ fn reasons(index: &Index, v: &Verdict) -> Option<String> {
 /// The JSON Lines object of the product contract, keys in its order, then the fields added
 /// since: `check_digit_ok`, false only for a wrong 15th digit accepted with `--lenient`
 /// (what the tab-separated output flags with a last column), and `source`, the list the
-/// deciding rule came from. `reason` joins several reasons with `|`.
+/// deciding rule came from. `reason` joins several reasons with `|`. An index that holds a
+/// TAC database adds `manufacturer` and `model` (null for a TAC it does not list) and
+/// `policy` (`not-in-tac-db` or `allocated-after` for a verdict of the TAC policy, else
+/// null).
 pub(crate) fn json_verdict(
     index: &Index,
     input: &str,
@@ -245,13 +250,24 @@ pub(crate) fn json_verdict(
     check_digit_ok: bool,
 ) -> String {
     let opt = |s: Option<String>| s.map_or("null".to_string(), |s| json_string(&s));
-    format!(
-        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{},\"check_digit_ok\":{check_digit_ok},\"source\":{}}}",
+    let mut line = format!(
+        "{{\"input\":{},\"imei\":\"{imei}\",\"status\":\"{}\",\"reason\":{},\"rule\":{},\"date\":{},\"check_digit_ok\":{check_digit_ok},\"source\":{}",
         json_string(input),
         v.status().map_or("unknown", |s| s.as_str()),
         opt(reasons(index, v)),
         opt(v.rule().map(|r| r.to_string())),
         opt(v.date().map(|d| d.to_string())),
         opt(index.source(v).map(str::to_string)),
-    )
+    );
+    if index.tac_db_len().is_some() {
+        let device = index.device(imei.tac());
+        line.push_str(&format!(
+            ",\"manufacturer\":{},\"model\":{},\"policy\":{}",
+            opt(device.map(|d| d.manufacturer.to_string())),
+            opt(device.map(|d| d.model.to_string())),
+            opt(v.policy().map(|p| p.as_str().to_string())),
+        ));
+    }
+    line.push('}');
+    line
 }

@@ -51,6 +51,14 @@ pub(crate) fn stats(path: &Path) -> CliResult {
         "  distinct (status, reason, date) entries: {}",
         count(s.distinct_entries)
     );
+    if let Some((tacs, n)) = s.tac_db {
+        println!(
+            "  TAC database: {} TACs in {}, {:.1} bytes per TAC",
+            count(tacs),
+            bytes(n),
+            n as f64 / tacs.max(1) as f64
+        );
+    }
     println!(
         "  {:<32} {:>8} {:<20} {:<16} {:>12}",
         "sources", "run", "built (UTC)", "content hash", "rules"

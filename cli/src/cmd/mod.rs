@@ -118,6 +118,56 @@ pub(crate) fn open_index(path: &Path, verification: Verification) -> Result<Inde
     Ok(OpenOptions::new().verification(verification).open(path)?)
 }
 
+/// The TAC policy's flags, shared by the commands that check (docs/semantics.md, "GSMA's
+/// TAC database").
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct TacPolicyArgs {
+    /// Answer STATUS (tracked or blocked) for an IMEI that no rule decides and whose TAC the
+    /// index's TAC database does not list (build it with --tac-db). Off unless given.
+    #[arg(long, value_name = "STATUS")]
+    tac_policy: Option<String>,
+    /// With --tac-policy: answer the same for a TAC allocated after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "tac_policy")]
+    allocated_after: Option<String>,
+}
+
+impl TacPolicyArgs {
+    /// The policy the flags ask for, if any.
+    pub(crate) fn policy(&self) -> Result<Option<imei_index::TacPolicy>, Failure> {
+        let Some(s) = &self.tac_policy else {
+            return Ok(None);
+        };
+        let status = match s.to_ascii_lowercase().as_str() {
+            "tracked" | "grey" | "greylisted" => imei_index::Status::Tracked,
+            "blocked" | "black" | "blacklisted" => imei_index::Status::Blocked,
+            _ => {
+                return Err(Failure::new(format!(
+                    "--tac-policy {s:?} is not a status the policy answers: give tracked or \
+                     blocked (an allowed answer is what no policy gives)"
+                )));
+            }
+        };
+        let mut policy = imei_index::TacPolicy::new(status);
+        if let Some(d) = &self.allocated_after {
+            let day = d.parse().map_err(|e| {
+                Failure::new(format!(
+                    "--allocated-after {d:?} is not a day: {e}; write it YYYY-MM-DD"
+                ))
+            })?;
+            policy = policy.allocated_after(day);
+        }
+        Ok(Some(policy))
+    }
+
+    /// Opens an index with the policy the flags ask for.
+    pub(crate) fn open(&self, path: &Path, verification: Verification) -> Result<Index, Failure> {
+        Ok(OpenOptions::new()
+            .verification(verification)
+            .tac_policy(self.policy()?)
+            .open(path)?)
+    }
+}
+
 /// Refuses, before any work, an output that is one of the command's inputs, or another of
 /// its outputs: the same file however it is named (a hard link, a symbolic link, `./`),
 /// told by identity (device and inode), or by directory and name for files that do not

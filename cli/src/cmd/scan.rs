@@ -10,7 +10,7 @@ use imei_index::scan::{Column, Header, ScanError, ScanOptions, ScanSummary, Scan
 use imei_index::{Status, Verification};
 
 use super::{
-    CliResult, Failure, OutFile, Outcome, Output, WriteFailed, bytes, count, open_index,
+    CliResult, Failure, OutFile, Outcome, Output, TacPolicyArgs, WriteFailed, bytes, count,
     refuse_overlaps,
 };
 
@@ -59,6 +59,12 @@ pub(crate) struct Args {
     /// Threads that parse and check (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Append manufacturer and model columns to each match, from the index's TAC database
+    /// (empty for a TAC it does not list; build it with --tac-db).
+    #[arg(long)]
+    device_columns: bool,
+    #[command(flatten)]
+    policy: TacPolicyArgs,
     /// Logs to scan (delimited text, gzip-compressed or not). `-` or none: standard input.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -92,8 +98,16 @@ pub(crate) fn run(args: &Args) -> CliResult {
         outputs.push(("rejects file", r.as_path()));
     }
     refuse_overlaps(&inputs, &outputs)?;
-    let index = open_index(&args.index, Verification::Checksums)?;
+    let index = args.policy.open(&args.index, Verification::Checksums)?;
+    if args.device_columns && index.tac_db_len().is_none() {
+        return Err(Failure::new(format!(
+            "--device-columns names each match's model from the index's TAC database, but {} \
+             holds none: build it with --tac-db FILE",
+            args.index.display()
+        )));
+    }
     let mut options = ScanOptions::new();
+    options.device_columns(args.device_columns);
     options
         .delimiter(args.delimiter)
         .header(args.header)
