@@ -259,6 +259,14 @@ pub struct Settings {
     #[arg(long, value_name = "N")]
     #[serde(default)]
     pub rate_burst: Option<u32>,
+    /// Refusals over the rate in a row on one connection (HTTP/2: all its streams; S13: one
+    /// peer connection) after which it is held: each further refusal is answered only when
+    /// the client's rate has refilled its burst (at most 1 s, the Retry-After), and nothing
+    /// more is read from the connection meanwhile, so that a client that ignores 429 (or
+    /// DIAMETER_TOO_BUSY) is slowed by TCP rather than answered; 0: never [default: 128].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub throttle_after: Option<u32>,
     /// Read settings from this TOML file; options on the command line override it.
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -346,6 +354,8 @@ pub struct LimitSettings {
     /// Requests per second per client; 0: no limit.
     pub rate: u32,
     pub burst: u32,
+    /// Refusals over the rate in a row before a connection is held; 0: never.
+    pub throttle_after: u32,
 }
 
 impl Default for LimitSettings {
@@ -358,6 +368,7 @@ impl Default for LimitSettings {
             max_body_bytes: 16 * 1024,
             rate: 10_000,
             burst: 10_000,
+            throttle_after: 128,
         }
     }
 }
@@ -510,6 +521,7 @@ impl Settings {
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             rate_limit: self.rate_limit.or(file.rate_limit),
             rate_burst: self.rate_burst.or(file.rate_burst),
+            throttle_after: self.throttle_after.or(file.throttle_after),
             config: self.config,
         }
     }
@@ -636,6 +648,7 @@ impl Settings {
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             rate,
             burst: self.rate_burst.unwrap_or(rate).max(1),
+            throttle_after: self.throttle_after.unwrap_or(defaults.throttle_after),
         };
         Ok(Resolved {
             index,
@@ -815,7 +828,8 @@ mod security {
         let r = resolve(&["--n5g", "off", "--s13", "off"]).unwrap();
         assert_eq!(r.limits, LimitSettings::default());
         let file: Settings = toml::from_str(
-            "rate-limit = 50\nmax-connections-per-address = 4\nheader-timeout-ms = 200\n",
+            "rate-limit = 50\nmax-connections-per-address = 4\nheader-timeout-ms = 200\n\
+             throttle-after = 16\n",
         )
         .unwrap();
         let r = Settings::parse_from(["x", "--index", "i", "--n5g", "off", "--s13", "off"])
@@ -825,6 +839,9 @@ mod security {
         assert_eq!((r.limits.rate, r.limits.burst), (50, 50));
         assert_eq!(r.limits.max_connections_per_address, 4);
         assert_eq!(r.limits.header_timeout, Duration::from_millis(200));
+        assert_eq!(r.limits.throttle_after, 16);
+        let r = resolve(&["--n5g", "off", "--s13", "off", "--throttle-after", "0"]).unwrap();
+        assert_eq!(r.limits.throttle_after, 0);
     }
 }
 

@@ -1,13 +1,24 @@
 //! Limits against abuse: connections open in all and per source address, and a
 //! per-client request rate (a token bucket per client).
 //!
+//! A connection that keeps asking over its client's rate is held ([`Pace`]): past a run of
+//! refusals its answers wait, and nothing more is read from it, until the client's bucket
+//! has refilled, so that a flood costs the server a timer instead of an answer per request.
+//!
 //! Each refusal is counted in [`Metrics`](crate::metrics::Metrics) by the caller, which
 //! knows the interface and how to answer (close, 429, DIAMETER_TOO_BUSY).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::LimitSettings;
 
@@ -159,6 +170,20 @@ impl RateLimit {
         self.has_room_at(client, Instant::now())
     }
 
+    /// How long `client`'s bucket takes to refill to its burst from now, at most
+    /// [`MAX_HOLD`]: how long a [`Pace`] holds a connection of a client that kept asking.
+    pub fn refill_time(&self, client: &str) -> Duration {
+        self.refill_time_at(client, Instant::now())
+    }
+
+    fn refill_time_at(&self, client: &str, now: Instant) -> Duration {
+        let tokens = lock(&self.buckets).get(client).map_or(self.burst, |b| {
+            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.rate
+        });
+        let missing = (self.burst - tokens).max(0.0);
+        Duration::from_secs_f64(missing / self.rate).min(MAX_HOLD)
+    }
+
     fn has_room_at(&self, client: &str, now: Instant) -> bool {
         lock(&self.buckets).get(client).is_none_or(|b| {
             b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.rate >= 1.0
@@ -189,6 +214,170 @@ impl RateLimit {
         } else {
             false
         }
+    }
+}
+
+/// The longest a held connection waits: the `Retry-After` its 429s carry.
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
+
+/// One connection's run of refusals over its client's rate, and the hold that earns it.
+///
+/// A client that keeps asking after 429 `Retry-After: 1` (or DIAMETER_TOO_BUSY) costs the
+/// server an answer per request, which is most of what a real answer costs. After `after`
+/// refusals in a row on one connection (HTTP/2: all its streams together), each further
+/// refusal's answer waits until the client's bucket would have refilled (at most
+/// [`MAX_HOLD`]) and the connection is not read meanwhile ([`HeldIo`]): TCP flow control
+/// then slows the client at no cost to the server. An answer the rate allows ends the run.
+#[derive(Debug)]
+pub struct Pace {
+    after: u32,
+    strikes: AtomicU32,
+    held_until: Mutex<Option<Instant>>,
+}
+
+/// What a refusal over the rate does to its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Nothing: the run of refusals is still short. Answer at once.
+    No,
+    /// A new hold, until then: count it, and answer then.
+    Started(Instant),
+    /// The hold already under way, until then: answer then.
+    Until(Instant),
+}
+
+impl Hold {
+    /// When the answer may go, if it must wait.
+    pub fn until(self) -> Option<Instant> {
+        match self {
+            Hold::No => None,
+            Hold::Started(t) | Hold::Until(t) => Some(t),
+        }
+    }
+}
+
+impl Pace {
+    /// Holds after `after` refusals in a row; 0: never.
+    pub fn new(after: u32) -> Pace {
+        Pace {
+            after,
+            strikes: AtomicU32::new(0),
+            held_until: Mutex::new(None),
+        }
+    }
+
+    /// A request the rate allowed (or refused for another reason): the run ends.
+    pub fn allowed(&self) {
+        if self.strikes.load(Relaxed) != 0 {
+            self.strikes.store(0, Relaxed);
+        }
+    }
+
+    /// A request refused over the rate; `refill` says how long the client's bucket takes to
+    /// refill (asked only when a hold starts).
+    pub fn refused(&self, refill: impl FnOnce() -> Duration) -> Hold {
+        self.refused_at(Instant::now(), refill)
+    }
+
+    fn refused_at(&self, now: Instant, refill: impl FnOnce() -> Duration) -> Hold {
+        if self.after == 0 {
+            return Hold::No;
+        }
+        // Counts up to `after` and stays there: the run is long enough, and must not wrap.
+        let after = self.after;
+        let before = self
+            .strikes
+            .fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_add(1).min(after)))
+            .unwrap_or(after);
+        if before.saturating_add(1) < after {
+            return Hold::No;
+        }
+        let mut held = lock(&self.held_until);
+        match *held {
+            Some(until) if until > now => Hold::Until(until),
+            _ => {
+                let until = now + refill().min(MAX_HOLD);
+                *held = Some(until);
+                Hold::Started(until)
+            }
+        }
+    }
+
+    /// Until when the connection is held, if it is now.
+    pub fn held_until(&self, now: Instant) -> Option<Instant> {
+        (*lock(&self.held_until)).filter(|until| *until > now)
+    }
+}
+
+/// A connection's stream that reads nothing while its [`Pace`] holds it; writes go on.
+#[derive(Debug)]
+pub struct HeldIo<I> {
+    io: I,
+    pace: Arc<Pace>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> HeldIo<I> {
+    /// `io`, held by `pace`.
+    pub fn new(io: I, pace: Arc<Pace>) -> HeldIo<I> {
+        HeldIo {
+            io,
+            pace,
+            sleep: None,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for HeldIo<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(until) = this.pace.held_until(Instant::now()) {
+            let until = tokio::time::Instant::from_std(until);
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            if sleep.deadline() != until {
+                sleep.as_mut().reset(until);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for HeldIo<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -234,6 +423,78 @@ mod tests {
         assert!(limit.has_room_at("amf-3", t));
         assert!(!limit.has_room_at("amf-1", later));
         assert!(limit.has_room_at("amf-1", later + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn the_refill_time_is_what_the_burst_misses_at_most_a_second() {
+        let limit = RateLimit::new(100, 50).unwrap();
+        let t = Instant::now();
+        assert_eq!(limit.refill_time_at("new", t), Duration::ZERO);
+        for _ in 0..50 {
+            limit.allow_at("amf-1", t);
+        }
+        let refill = limit.refill_time_at("amf-1", t);
+        assert!(refill > Duration::from_millis(490) && refill <= Duration::from_millis(500));
+        let refill = limit.refill_time_at("amf-1", t + Duration::from_millis(400));
+        assert!(refill > Duration::from_millis(90) && refill <= Duration::from_millis(100));
+        let slow = RateLimit::new(1, 10).unwrap();
+        for _ in 0..10 {
+            slow.allow_at("amf-1", t);
+        }
+        assert_eq!(slow.refill_time_at("amf-1", t), MAX_HOLD);
+    }
+
+    #[test]
+    fn a_run_of_refusals_holds_the_connection_until_an_answer_is_allowed() {
+        let pace = Pace::new(3);
+        let t = Instant::now();
+        let refill = || Duration::from_millis(300);
+        assert_eq!(pace.refused_at(t, refill), Hold::No);
+        assert_eq!(pace.refused_at(t, refill), Hold::No);
+        let until = t + Duration::from_millis(300);
+        assert_eq!(pace.refused_at(t, refill), Hold::Started(until));
+        assert_eq!(pace.held_until(t), Some(until));
+        // Refusals meanwhile (other HTTP/2 streams) wait for the same end.
+        assert_eq!(pace.refused_at(t, || unreachable!()), Hold::Until(until));
+        // After it, still refused: held again at once, without another run of refusals.
+        assert_eq!(pace.held_until(until), None);
+        let again = until + Duration::from_millis(300);
+        assert_eq!(pace.refused_at(until, refill), Hold::Started(again));
+        // An allowed answer ends the run: the next refusals are answered at once.
+        pace.allowed();
+        assert_eq!(pace.refused_at(again, refill), Hold::No);
+        // Never past the Retry-After; never at all with 0.
+        let long = Pace::new(1);
+        assert_eq!(
+            long.refused_at(t, || Duration::from_secs(60)),
+            Hold::Started(t + MAX_HOLD)
+        );
+        let never = Pace::new(0);
+        assert!((0..1000).all(|_| never.refused_at(t, refill) == Hold::No));
+    }
+
+    #[tokio::test]
+    async fn a_held_stream_reads_nothing_until_the_hold_ends() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, server) = tokio::io::duplex(64);
+        let pace = Arc::new(Pace::new(1));
+        let mut server = HeldIo::new(server, Arc::clone(&pace));
+        let mut client = client;
+        client.write_all(b"x").await.unwrap();
+        let started = Instant::now();
+        let Hold::Started(until) = pace.refused(|| Duration::from_millis(200)) else {
+            panic!("not held");
+        };
+        let mut one = [0u8; 1];
+        server.read_exact(&mut one).await.unwrap();
+        assert!(Instant::now() >= until, "read during the hold");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Writes are not held.
+        pace.refused(|| Duration::from_secs(1));
+        tokio::time::timeout(Duration::from_millis(100), server.write_all(b"y"))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]

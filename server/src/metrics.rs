@@ -53,10 +53,14 @@ pub enum Refusal {
     UnknownPeer,
     /// A Diameter request before the capabilities exchange.
     NotOpen,
+    /// A connection held after a run of refusals over its rate (`--throttle-after`): its
+    /// answers wait, and it is not read, until its client's rate has refilled. One a hold;
+    /// its requests are counted as `Rate` too.
+    Throttled,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 10] = [
+    const ALL: [Refusal; 11] = [
         Refusal::ConnectionsTotal,
         Refusal::ConnectionsPerAddress,
         Refusal::TlsHandshake,
@@ -67,6 +71,7 @@ impl Refusal {
         Refusal::InsufficientScope,
         Refusal::UnknownPeer,
         Refusal::NotOpen,
+        Refusal::Throttled,
     ];
 
     /// Its label in `/metrics`.
@@ -82,6 +87,7 @@ impl Refusal {
             Refusal::InsufficientScope => "insufficient_scope",
             Refusal::UnknownPeer => "unknown_peer",
             Refusal::NotOpen => "not_open",
+            Refusal::Throttled => "throttled",
         }
     }
 }

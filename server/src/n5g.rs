@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::checks::Checks;
 use crate::config::LimitSettings;
-use crate::limits::{Crowded, Guard, RateLimit};
+use crate::limits::{Crowded, Guard, HeldIo, Hold, Pace, RateLimit};
 use crate::metrics::{Interface, Refusal};
 use crate::oauth2::{Denied, OAuth2, SCOPE};
 
@@ -82,12 +82,54 @@ impl Eir {
     /// Answers a request from `from`: its size, its token and its client's rate first,
     /// then [`Eir::respond`].
     pub fn handle<B: Body>(&self, request: &Request<B>, from: IpAddr) -> Response<Full<Bytes>> {
+        match self.admit(request, from) {
+            Admission::Go => self.respond(request),
+            Admission::Rate(_) => self.too_many(),
+            Admission::Answer(response) => response,
+        }
+    }
+
+    /// [`Eir::handle`] on a connection that `pace` holds when it keeps asking over its
+    /// client's rate: the answer, and when it may be sent if it must wait (the hold's end).
+    pub fn handle_paced<B: Body>(
+        &self,
+        request: &Request<B>,
+        from: IpAddr,
+        pace: &Pace,
+    ) -> (Response<Full<Bytes>>, Option<Instant>) {
+        match self.admit(request, from) {
+            Admission::Go => {
+                pace.allowed();
+                (self.respond(request), None)
+            }
+            Admission::Rate(client) => {
+                let hold = pace.refused(|| {
+                    self.rate
+                        .as_ref()
+                        .map_or(Duration::ZERO, |r| r.refill_time(&client))
+                });
+                if let Hold::Started(_) = hold {
+                    self.checks
+                        .metrics()
+                        .refused(Interface::N5g, Refusal::Throttled);
+                }
+                (self.too_many(), hold.until())
+            }
+            Admission::Answer(response) => {
+                pace.allowed();
+                (response, None)
+            }
+        }
+    }
+
+    /// Whether a request from `from` may be answered: its size, its token, its client's rate.
+    fn admit<B: Body>(&self, request: &Request<B>, from: IpAddr) -> Admission {
         let metrics = self.checks.metrics();
         // The one operation is a GET: a body is never read, and a large one announced is
         // refused before anything else is done for it.
         if request.body().size_hint().lower() > self.max_body {
             metrics.refused(Interface::N5g, Refusal::BodyTooLarge);
-            return problem(
+            return Admission::Answer(problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body too large",
                 "",
@@ -96,7 +138,7 @@ impl Eir {
                     self.max_body
                 ),
                 Vec::new(),
-            );
+            ));
         }
         let mut client = None;
         if let Some(oauth2) = &self.oauth2 {
@@ -111,7 +153,7 @@ impl Eir {
                     if let Some(rate) = &self.rate
                         && !rate.has_room(&failures)
                     {
-                        return self.too_many();
+                        return Admission::Rate(failures);
                     }
                     let outcome = oauth2.authorize(authorization);
                     if let (Err(_), Some(rate)) = (&outcome, &self.rate) {
@@ -122,31 +164,29 @@ impl Eir {
             };
             match outcome {
                 Ok(c) => client = c.map(|c| format!("client:{c}")),
-                Err(denied) => return self.denied(denied),
+                Err(denied) => return Admission::Answer(self.denied(denied)),
             }
         }
         if let Some(rate) = &self.rate {
             let key = client.unwrap_or_else(|| format!("address:{}", from.to_canonical()));
             if !rate.allow(&key) {
-                return self.too_many();
+                return Admission::Rate(key);
             }
         }
-        self.respond(request)
+        Admission::Go
     }
 
+    /// 429, counted. A flood is answered with many of these: the body is made once.
     fn too_many(&self) -> Response<Full<Bytes>> {
         self.checks.metrics().refused(Interface::N5g, Refusal::Rate);
-        // TS 29.500 Table 5.2.7.2-1: 429 NF_CONGESTION_RISK.
-        let mut response = problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many requests",
-            "NF_CONGESTION_RISK",
-            "this client is over its request rate: slow down".to_string(),
-            Vec::new(),
+        let mut response = Response::new(Full::new(Bytes::from_static(TOO_MANY_BODY.as_bytes())));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
         );
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         response
     }
 
@@ -263,6 +303,19 @@ impl Eir {
         }
     }
 }
+
+/// Whether a request is answered.
+enum Admission {
+    /// Yes.
+    Go,
+    /// No: over its client's rate (the client's bucket): 429.
+    Rate(String),
+    /// No, for another reason: this instead.
+    Answer(Response<Full<Bytes>>),
+}
+
+/// The 429's body (TS 29.500 Table 5.2.7.2-1: NF_CONGESTION_RISK), as [`problem`] writes it.
+const TOO_MANY_BODY: &str = r#"{"cause":"NF_CONGESTION_RISK","detail":"this client is over its request rate: slow down","status":429,"title":"Too many requests"}"#;
 
 /// The 200 body: `EirResponseData`.
 fn status_body(status: Status) -> Value {
@@ -629,6 +682,7 @@ pub async fn serve_guarded(
         let watcher = graceful.watcher();
         let tls = guard.tls.clone();
         let timeout = guard.limits.header_timeout;
+        let pace = Arc::new(Pace::new(guard.limits.throttle_after));
         tokio::spawn(async move {
             let _admitted = admitted;
             let _open = metrics.http_connection();
@@ -636,7 +690,9 @@ pub async fn serve_guarded(
                 Some(config) => {
                     let acceptor = TlsAcceptor::from(config.current());
                     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection(tls, peer, eir, &builder, watcher).await,
+                        Ok(Ok(tls)) => {
+                            connection(tls, peer, eir, &builder, watcher, pace).await;
+                        }
                         Ok(Err(e)) => {
                             metrics.refused(Interface::N5g, Refusal::TlsHandshake);
                             tracing::debug!(%peer, error = %e, "n5g-eir: TLS handshake failed");
@@ -654,7 +710,7 @@ pub async fn serve_guarded(
                         metrics.refused(Interface::N5g, Refusal::Timeout);
                         return;
                     }
-                    connection(stream, peer, eir, &builder, watcher).await;
+                    connection(stream, peer, eir, &builder, watcher, pace).await;
                 }
             }
         });
@@ -677,20 +733,29 @@ async fn first_bytes(stream: &TcpStream, timeout: Duration) -> bool {
     )
 }
 
-/// Serves one connection, TLS or not.
+/// Serves one connection, TLS or not, held by `pace` when it keeps asking over its rate:
+/// a held answer waits for the hold's end and nothing is read meanwhile (HTTP/1.1 reads the
+/// next request after the answer anyway; HTTP/2's streams all wait, as one client's).
 async fn connection<I>(
     io: I,
     peer: SocketAddr,
     eir: Arc<Eir>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
+    pace: Arc<Pace>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let metrics = Arc::clone(eir.checks().metrics());
+    let io = HeldIo::new(io, Arc::clone(&pace));
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = eir.handle(&request, peer.ip());
-        async move { Ok::<_, Infallible>(response) }
+        let (response, hold) = eir.handle_paced(&request, peer.ip(), &pace);
+        async move {
+            if let Some(until) = hold {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = builder
         .serve_connection(TokioIo::new(io), service)
@@ -704,5 +769,34 @@ async fn connection<I>(
         } else {
             tracing::debug!(%peer, error = %e, "n5g-eir: connection ended with an error");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prebuilt_429_is_the_problem_it_stands_for() {
+        let built = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "NF_CONGESTION_RISK",
+            "this client is over its request rate: slow down".to_string(),
+            Vec::new(),
+        );
+        let body: Value = serde_json::from_str(TOO_MANY_BODY).unwrap();
+        let expected: Value = serde_json::from_slice(&futures_body(built.into_body())).unwrap();
+        assert_eq!(body, expected);
+    }
+
+    fn futures_body(body: Full<Bytes>) -> Bytes {
+        use http_body_util::BodyExt;
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(body.collect())
+            .unwrap()
+            .to_bytes()
     }
 }

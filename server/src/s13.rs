@@ -31,7 +31,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::checks::Checks;
 use crate::config::{LimitSettings, PeerRule};
-use crate::limits::{Crowded, Guard, RateLimit};
+use crate::limits::{Crowded, Guard, Hold, Pace, RateLimit};
 use crate::metrics::{Interface, Refusal};
 
 /// RFC 6733 §7.1.3: the peer is not one this node talks to.
@@ -128,14 +128,15 @@ pub async fn serve_guarded(
                     let (shared, stop) = (Arc::clone(&shared), stop.clone());
                     let tls = guard.tls.clone();
                     let timeout = guard.limits.header_timeout;
+                    let pace = Pace::new(guard.limits.throttle_after);
                     peers.spawn(async move {
                         let _admitted = admitted;
                         let Some(config) = tls else {
-                            return serve_peer(stream, peer, shared, stop).await;
+                            return serve_paced(stream, peer, shared, stop, pace).await;
                         };
                         let acceptor = TlsAcceptor::from(config.current());
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => serve_peer(tls, peer, shared, stop).await,
+                            Ok(Ok(tls)) => serve_paced(tls, peer, shared, stop, pace).await,
                             Ok(Err(e)) => {
                                 shared.checks.metrics().refused(Interface::S13, Refusal::TlsHandshake);
                                 tracing::warn!(%peer, error = %e, "s13: TLS handshake failed");
@@ -161,12 +162,28 @@ pub async fn serve_guarded(
     let _ = tokio::time::timeout(drain, async { while peers.join_next().await.is_some() {} }).await;
 }
 
-/// Runs one peer connection (TCP, or TLS over it) until it closes.
+/// Runs one peer connection (TCP, or TLS over it) until it closes, held after the default
+/// run of refusals over its rate ([`Pace`]).
 pub async fn serve_peer<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<S13>,
+    stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let pace = Pace::new(LimitSettings::default().throttle_after);
+    serve_paced(stream, peer, shared, stop, pace).await;
+}
+
+/// [`serve_peer`], held by `pace`: after its run of DIAMETER_TOO_BUSY answers, each further
+/// one is sent, and the next message read, only when the peer's rate has refilled.
+async fn serve_paced<S>(
     mut stream: S,
     peer: SocketAddr,
     shared: Arc<S13>,
     mut stop: watch::Receiver<bool>,
+    pace: Pace,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -188,10 +205,30 @@ pub async fn serve_peer<S>(
             watchdog_sent = false;
             let started = Instant::now();
             match admit(&shared, peer, &frame, conn.state(), &peer_host) {
-                Admission::Go => {}
+                Admission::Go => pace.allowed(),
                 Admission::Host(host) => peer_host = host,
                 Admission::Refuse { answer, close } => {
                     if stream.write_all(&answer).await.is_err() || close {
+                        return;
+                    }
+                    continue;
+                }
+                Admission::Busy(answer) => {
+                    let hold = pace.refused(|| {
+                        shared
+                            .rate
+                            .as_ref()
+                            .map_or(Duration::ZERO, |r| r.refill_time(&peer_host))
+                    });
+                    if let Hold::Started(_) = hold {
+                        metrics.refused(Interface::S13, Refusal::Throttled);
+                    }
+                    // Nothing else is read or answered meanwhile: the watchdog's time is
+                    // far longer than a hold.
+                    if let Some(until) = hold.until() {
+                        tokio::time::sleep_until(until.into()).await;
+                    }
+                    if stream.write_all(&answer).await.is_err() {
                         return;
                     }
                     continue;
@@ -286,6 +323,8 @@ enum Admission {
     Host(String),
     /// Answer this instead, and close the connection or not.
     Refuse { answer: Bytes, close: bool },
+    /// Answer this DIAMETER_TOO_BUSY instead: the peer is over its rate.
+    Busy(Bytes),
 }
 
 /// Applies the allowlist to a capabilities exchange and the rate to ME-Identity-Checks.
@@ -347,10 +386,7 @@ fn admit(shared: &S13, peer: SocketAddr, frame: &Bytes, state: State, host: &str
             TOO_BUSY,
             "this peer is over its request rate at this EIR",
         );
-        return Admission::Refuse {
-            answer,
-            close: false,
-        };
+        return Admission::Busy(answer);
     }
     Admission::Go
 }

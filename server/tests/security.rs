@@ -2,7 +2,8 @@
 //! clients over TLS and mutual TLS with certificates made here, with tokens minted here
 //! (valid, expired, for another audience, without the scope, badly signed, unsigned);
 //! known and unknown Diameter peers, and Diameter over TLS; a slowloris and a flooding
-//! client. Every loop is bounded in count and time; no assertion is on a duration.
+//! client, and flooding connections (HTTP/1.1, HTTP/2, S13) held while another client is
+//! served. Every loop is bounded in count and time; no assertion is on a duration.
 
 #![cfg(unix)]
 
@@ -1090,4 +1091,224 @@ fn bad_tokens_are_not_checked_past_the_rate() {
         server.refused("n5g", "invalid_token"),
         f64::from(5 + u32::from(statuses[5] == 401))
     );
+}
+
+/// A TCP connection to `to` from the loopback address `from` (a client of its own, for the
+/// per-address limits and rates), blocking.
+fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let std = runtime().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        socket.connect(to).await.unwrap().into_std().unwrap()
+    });
+    std.set_nonblocking(false).unwrap();
+    std.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std
+}
+
+/// Reads one HTTP/1.1 answer: its status.
+fn read_status(reader: &mut BufReader<TcpStream>) -> u16 {
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    status[9..12].parse().unwrap()
+}
+
+#[test]
+fn a_flooding_connection_is_held_while_another_client_is_served() {
+    const RATE: u32 = 100;
+    const AFTER: u32 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("national.imeiidx");
+    publish(&index);
+    let server = Server::start(
+        &index,
+        &[
+            "--insecure-h2c",
+            "--s13",
+            "off",
+            "--rate-limit",
+            &RATE.to_string(),
+            "--throttle-after",
+            &AFTER.to_string(),
+        ],
+    );
+    let addr = server.n5g;
+    let request = format!(
+        "GET /n5g-eir-eic/v1/equipment-status?pei=imei-{BLOCKED} HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
+    // HTTP/1.1 from 127.0.0.1: batches of 64 pipelined requests for about 2 s, far over its
+    // 100 a second; each answer's time kept.
+    let flood = {
+        let request = request.clone();
+        std::thread::spawn(move || {
+            let mut s = connect_from("127.0.0.1", addr);
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let started = Instant::now();
+            let mut answers = Vec::new();
+            while started.elapsed() < Duration::from_secs(2) {
+                s.write_all(request.repeat(64).as_bytes()).unwrap();
+                for _ in 0..64 {
+                    answers.push((read_status(&mut reader), Instant::now()));
+                }
+            }
+            (answers, started.elapsed())
+        })
+    };
+    // A well-behaved client from 127.0.0.2 meanwhile: one request at a time, keep-alive.
+    let mut good = Vec::new();
+    {
+        let mut s = connect_from("127.0.0.2", addr);
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(1500) && good.len() < 100 {
+            s.write_all(request.as_bytes()).unwrap();
+            good.push((read_status(&mut reader), Instant::now()));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let (flood, elapsed) = flood.join().unwrap();
+    let holds = server.refused("n5g", "throttled");
+    let ok = flood.iter().filter(|(s, _)| *s == 200).count() as f64;
+    let limited = flood.iter().filter(|(s, _)| *s == 429).count() as f64;
+    assert_eq!(ok + limited, flood.len() as f64, "only 200 and 429");
+    assert!(holds >= 1.0, "never held: {ok} answered, {limited} limited");
+    // Slowed: a run of at most AFTER 429s before each hold, and no more answers than the
+    // burst and the rate allow (the flood would have had thousands).
+    assert!(
+        limited <= f64::from(AFTER) * (holds + 1.0),
+        "{limited} limited for {holds} holds"
+    );
+    assert!(
+        ok <= f64::from(RATE) * (1.0 + elapsed.as_secs_f64()) + 1.0,
+        "{ok} answered in {elapsed:?}"
+    );
+    assert_eq!(server.refused("n5g", "rate"), limited);
+    // Served: every request of the other client answered, and some while the flood waited
+    // on its hold (between two of its answers).
+    assert!(good.iter().all(|(s, _)| *s == 200), "{good:?}");
+    let during_holds = flood
+        .windows(2)
+        .map(|w| {
+            good.iter()
+                .filter(|(_, t)| w[0].1 < *t && *t < w[1].1)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(during_holds >= 5, "{during_holds} answers during one hold");
+
+    // HTTP/2 from 127.0.0.3: the connection is one client; 50 streams at a time.
+    let before = holds;
+    let (ok, limited) = runtime().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let (sender, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        let mut sender = sender.ready().await.unwrap();
+        let (mut ok, mut limited) = (0u32, 0u32);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            let mut pending = Vec::new();
+            for _ in 0..50 {
+                let request = hyper::Request::get(format!(
+                    "http://{addr}/n5g-eir-eic/v1/equipment-status?pei=imei-{BLOCKED}"
+                ))
+                .body(())
+                .unwrap();
+                sender = sender.ready().await.unwrap();
+                pending.push(sender.send_request(request, true).unwrap().0);
+            }
+            for response in pending {
+                match response.await.unwrap().status().as_u16() {
+                    200 => ok += 1,
+                    429 => limited += 1,
+                    other => panic!("{other}"),
+                }
+            }
+        }
+        (ok, limited)
+    });
+    let holds = server.refused("n5g", "throttled") - before;
+    assert!(
+        holds >= 1.0,
+        "HTTP/2 never held: {ok} answered, {limited} limited"
+    );
+    // A run is at most AFTER refusals and the streams already open when the hold began.
+    assert!(
+        f64::from(limited) <= f64::from(AFTER + 50) * (holds + 1.0),
+        "{limited} limited for {holds} holds"
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+#[test]
+fn a_flooding_s13_peer_is_held() {
+    const RATE: u32 = 50;
+    const AFTER: u32 = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("national.imeiidx");
+    publish(&index);
+    let server = Server::start(
+        &index,
+        &[
+            "--n5g",
+            "off",
+            "--s13-any-peer",
+            "--rate-limit",
+            &RATE.to_string(),
+            "--throttle-after",
+            &AFTER.to_string(),
+        ],
+    );
+    let mut s = TcpStream::connect(server.s13).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&cer("mme.test.localdomain", "localdomain"))
+        .unwrap();
+    assert_eq!(result_code(&read_message(&mut s).unwrap()), 2001);
+    // Batches of 32 ME-Identity-Checks for about 1.5 s, far over 50 a second.
+    let (mut ok, mut busy) = (0u32, 0u32);
+    let started = Instant::now();
+    let mut id = 10;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let batch: Vec<u8> = (id..id + 32).flat_map(|i| ecr(i).to_vec()).collect();
+        id += 32;
+        s.write_all(&batch).unwrap();
+        for _ in 0..32 {
+            match result_code(&read_message(&mut s).unwrap()) {
+                2001 => ok += 1,
+                3004 => busy += 1,
+                other => panic!("{other}"),
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let holds = server.refused("s13", "throttled");
+    assert!(holds >= 1.0, "never held: {ok} answered, {busy} busy");
+    assert!(
+        f64::from(busy) <= f64::from(AFTER) * (holds + 1.0),
+        "{busy} busy for {holds} holds"
+    );
+    assert!(
+        f64::from(ok) <= f64::from(RATE) * (1.0 + elapsed.as_secs_f64()) + 1.0,
+        "{ok} answered in {elapsed:?}"
+    );
+    assert_eq!(server.refused("s13", "rate"), f64::from(busy));
+    // Still open: a held peer is slowed, not cut off.
+    std::thread::sleep(Duration::from_millis(1100));
+    s.write_all(&ecr(1)).unwrap();
+    assert_eq!(result_code(&read_message(&mut s).unwrap()), 2001);
 }
