@@ -221,6 +221,11 @@
 #define IMEI_INDEX_REASONS_BYTES 1024
 
 /**
+ * The bytes each text of `imei_index_device` holds, its NUL included.
+ */
+#define IMEI_INDEX_DEVICE_TEXT_BYTES 128
+
+/**
  * What a function of the C API did: `IMEI_INDEX_RESULT_OK` (0), or why it failed.
  *
  * Every failure also sets this thread's error message, which says what was wrong and
@@ -525,6 +530,63 @@ typedef struct imei_index_verdict_text {
      */
     size_t reasons_len;
 } imei_index_verdict_text;
+
+/**
+ * The TAC policy to open an index with: `status` is `IMEI_INDEX_STATUS_TRACKED` or
+ * `IMEI_INDEX_STATUS_BLOCKED`, answered for an IMEI that no rule decides and whose TAC
+ * the index's TAC database does not list; with `allocated_after_set` 1, also for a TAC
+ * allocated after `allocated_after` (days since 1970-01-01).
+ */
+typedef struct imei_index_tac_policy {
+    /**
+     * `IMEI_INDEX_STATUS_TRACKED` or `IMEI_INDEX_STATUS_BLOCKED`.
+     */
+    uint8_t status;
+    /**
+     * 1 when `allocated_after` is given, 0 when not.
+     */
+    uint8_t allocated_after_set;
+    /**
+     * Days since 1970-01-01: TACs allocated after this day are caught too.
+     */
+    uint32_t allocated_after;
+} imei_index_tac_policy;
+
+/**
+ * What the TAC database says about a TAC. The texts are NUL-terminated UTF-8 held in the
+ * struct, cut at a character boundary when longer than it holds.
+ */
+typedef struct imei_index_device {
+    /**
+     * 1 when the database lists the TAC; 0 when not (or the index holds no database), and
+     * every other field is then zero.
+     */
+    uint8_t found;
+    /**
+     * The TAC.
+     */
+    uint32_t tac;
+    /**
+     * The allocation date, as days since 1970-01-01 + 1; 0 when the database gives none.
+     */
+    uint32_t allocated;
+    /**
+     * The manufacturer.
+     */
+    char manufacturer[IMEI_INDEX_DEVICE_TEXT_BYTES];
+    /**
+     * The brand (empty in exports without one).
+     */
+    char brand[IMEI_INDEX_DEVICE_TEXT_BYTES];
+    /**
+     * The model: the marketing name, else the model name.
+     */
+    char model[IMEI_INDEX_DEVICE_TEXT_BYTES];
+    /**
+     * The device type (`Smartphone`, `Modem` …).
+     */
+    char device_type[IMEI_INDEX_DEVICE_TEXT_BYTES];
+} imei_index_device;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1241,6 +1303,74 @@ enum imei_index_result imei_index_live_check_at(const struct imei_index_live *li
                                                 uint32_t month,
                                                 uint32_t day,
                                                 struct imei_index_verdict_text *out);
+
+/**
+ * As `imei_index_open_with`, with the TAC policy `policy` (NULL: none, as
+ * `imei_index_open_with`).
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_ARGUMENT` for a policy whose fields are not one, and
+ * for an index that holds no TAC database (build it with `imei-index build --tac-db`):
+ * a policy is never applied as if no TAC were allocated. Otherwise as `imei_index_open`.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * As `imei_index_open`, with `policy` NULL or readable.
+ */
+enum imei_index_result imei_index_open_with_tac_policy(const char *path,
+                                                       uint32_t flags,
+                                                       const struct imei_index_tac_policy *policy,
+                                                       struct imei_index **out);
+
+/**
+ * As `imei_index_live_open_with`, with the TAC policy `policy` (NULL: none), which every
+ * reload keeps: a newly published file without a TAC database is refused and the old
+ * index goes on serving.
+ *
+ * Returns as `imei_index_open_with_tac_policy`.
+ *
+ * Thread safety: safe to call from any thread.
+ *
+ * # Safety
+ *
+ * As `imei_index_live_open`, with `policy` NULL or readable.
+ */
+enum imei_index_result imei_index_live_open_with_tac_policy(const char *path,
+                                                            uint32_t flags,
+                                                            const struct imei_index_tac_policy *policy,
+                                                            struct imei_index_live **out);
+
+/**
+ * Writes what the index's TAC database says about `tac` (its 8 digits as a number) to
+ * `*out`: `found` 0 when it does not list the TAC or the index holds no database.
+ *
+ * Returns `IMEI_INDEX_RESULT_INVALID_ARGUMENT` when `tac` has more than 8 digits,
+ * `IMEI_INDEX_RESULT_NULL_POINTER` when `index` or `out` is NULL; `*out` then says
+ * `found` 0.
+ *
+ * Thread safety: safe to call from any number of threads at once with one handle.
+ *
+ * # Safety
+ *
+ * `index` must be NULL or a live handle; `out` NULL or writable.
+ */
+enum imei_index_result imei_index_device_get(const struct imei_index *index,
+                                             uint32_t tac,
+                                             struct imei_index_device *out);
+
+/**
+ * As `imei_index_device_get`, from the index a live handle serves now.
+ *
+ * Thread safety: as `imei_index_live_check`.
+ *
+ * # Safety
+ *
+ * As `imei_index_device_get`, with `live` NULL or an open live handle.
+ */
+enum imei_index_result imei_index_live_device_get(const struct imei_index_live *live,
+                                                  uint32_t tac,
+                                                  struct imei_index_device *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -94,11 +94,18 @@ mod journal;
 
 mod text;
 
+mod device;
+
 mod input;
 
 pub use self::check::{
     imei_index_check, imei_index_check_lenient, imei_index_check_many, imei_index_check_u64,
     imei_index_check_with_imsi, imei_index_check_with_imsi_lenient,
+};
+pub use self::device::{
+    IMEI_INDEX_DEVICE_TEXT_BYTES, imei_index_device, imei_index_device_get,
+    imei_index_live_device_get, imei_index_live_open_with_tac_policy,
+    imei_index_open_with_tac_policy, imei_index_tac_policy,
 };
 pub use self::handle::{
     IMEI_INDEX_OPEN_ADVISE_RANDOM, IMEI_INDEX_OPEN_LOCK, IMEI_INDEX_OPEN_POPULATE,

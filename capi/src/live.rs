@@ -20,7 +20,7 @@ use ::imei_index::{LiveIndex, Reload};
 /// place.
 #[allow(non_camel_case_types)]
 pub struct imei_index_live {
-    live: LiveIndex,
+    pub(crate) live: LiveIndex,
 }
 
 /// What a reload did.

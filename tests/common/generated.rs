@@ -145,3 +145,69 @@ pub fn probes(rules: &[RefRule]) -> Vec<u64> {
 pub fn model(rules: &[RefRule]) -> Vec<RefRule> {
     reference::build(rules)
 }
+
+/// The TACs a generated TAC database may list: the rules' two and a third no rule names,
+/// so that the TAC policy meets TACs with rules, without, listed and not.
+pub const DB_TACS: [u32; 3] = [35_209_900, 35_209_901, 35_209_902];
+/// Allocation days, around the policy's dates.
+pub const ALLOCATED: [Day; 3] = [19_000, 19_863, 19_900];
+
+/// A TAC database (TAC → allocation day, if any) and a TAC policy for a seed: each of
+/// [`DB_TACS`] listed or not, and mostly a policy, with a date or not.
+pub fn tac_db(
+    seed: u64,
+) -> (
+    std::collections::BTreeMap<u32, Option<Day>>,
+    Option<reference::RefTacPolicy>,
+) {
+    let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+    let mut db = std::collections::BTreeMap::new();
+    for &t in &DB_TACS {
+        if rng.chance(60) {
+            let allocated = rng.chance(80).then(|| rng.pick(&ALLOCATED));
+            db.insert(t, allocated);
+        }
+    }
+    let policy = rng.chance(80).then(|| reference::RefTacPolicy {
+        status: rng.pick(&[RefStatus::Tracked, RefStatus::Blocked]),
+        allocated_after: rng.chance(50).then(|| rng.pick(&[19_862, 19_863])),
+    });
+    (db, policy)
+}
+
+/// A TAC database as GSMA's current export writes it (`|`-separated, dates DD-Mon-YYYY).
+pub fn tac_db_file(db: &std::collections::BTreeMap<u32, Option<Day>>) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut out = String::from(
+        "TAC|Marketing Name|Internal Model Name|Manufacturer|Bands|Allocation Date|Country Code|\
+         Fixed Code|Manufacturer Code|Radio Interface|Brand Name|Model Name|Operating System|\
+         NFC|Bluetooth|WLAN|Device Type\n",
+    );
+    for (tac, allocated) in db {
+        let date = allocated.map_or(String::new(), |d| {
+            let t = day_text(d);
+            let (y, m, dd) = (&t[0..4], &t[5..7], &t[8..10]);
+            format!("{dd}-{}-{y}", MONTHS[m.parse::<usize>().unwrap() - 1])
+        });
+        out.push_str(&format!(
+            "{tac:08}|Model {tac}|M{tac}|Maker {}|GSM 900|{date}|||||Brand|M{tac}|||||Smartphone\n",
+            tac % 7
+        ));
+    }
+    out
+}
+
+/// [`probes`], and the first and last IMEI of every TAC a database may list and of one
+/// more.
+pub fn probes_with_tacs(rules: &[RefRule]) -> Vec<u64> {
+    let mut points: std::collections::BTreeSet<u64> = probes(rules).into_iter().collect();
+    for t in DB_TACS.iter().chain([&35_209_903]) {
+        points.extend([
+            u64::from(*t) * 1_000_000,
+            u64::from(*t) * 1_000_000 + 999_999,
+        ]);
+    }
+    points.into_iter().collect()
+}
