@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use cli_support::{run, text};
-use generated::{CHECK_DAYS, IMSIS, day_text, list_file, probes, rules, status_text};
+use generated::{
+    CHECK_DAYS, IMSIS, day_text, list_file, probes, probes_with_tacs, rules, status_text, tac_db,
+    tac_db_file,
+};
 use reference::{Day, RefRule, RefTarget};
 
 /// What a check says, as the command line prints it: status, rule, source, reasons, date.
@@ -32,8 +35,15 @@ type ScanKey = (String, String, String);
 /// What scan reports of a row: status, reasons, rule.
 type Reported = (String, Vec<String>, String);
 
-fn want(model: &[RefRule], imei: u64, imsi: Option<&str>, day: Day) -> Said {
-    match reference::answer(model, imei, imsi, day) {
+/// The TAC database and policy of a run, if any.
+type TacDb = Option<(BTreeMap<u32, Option<Day>>, Option<reference::RefTacPolicy>)>;
+
+fn want(model: &[RefRule], imei: u64, imsi: Option<&str>, day: Day, tac: &TacDb) -> Said {
+    let v = match tac {
+        None => reference::answer(model, imei, imsi, day),
+        Some((db, policy)) => reference::answer_with_tac_db(model, imei, imsi, day, db, *policy),
+    };
+    match v {
         None => ("unknown".into(), None, None, Vec::new(), None),
         Some(v) => (
             status_text(v.status).into(),
@@ -46,7 +56,8 @@ fn want(model: &[RefRule], imei: u64, imsi: Option<&str>, day: Day) -> Said {
                 }
                 .into(),
             ),
-            Some(v.rule.source.clone()),
+            // A verdict of the TAC policy has no source: JSON's null.
+            Some(v.rule.source.clone()).filter(|s| !s.is_empty()),
             v.rule.reasons.clone(),
             v.rule.date.map(day_text),
         ),
@@ -66,22 +77,60 @@ fn reasons_of(joined: &str) -> Vec<String> {
 #[test]
 fn check_and_scan_answer_as_the_reference_model() {
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).display().to_string();
     for seed in 1..=12u64 {
+        check_seed(dir.path(), seed, &None);
+    }
+}
+
+/// With a TAC database built in (`build --tac-db`) and a TAC policy given to `check` and
+/// `scan` (or none), both answer as the reference model with the database; `check --json`
+/// names each listed TAC's model.
+#[test]
+fn check_and_scan_with_a_tac_policy_answer_as_the_reference_model() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 1..=10u64 {
+        check_seed(dir.path(), seed, &Some(tac_db(seed)));
+    }
+}
+
+fn check_seed(dir: &std::path::Path, seed: u64, tac: &TacDb) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    {
         let generated = rules(seed);
         let model = reference::build(&generated);
         fs::write(path("list.csv"), list_file(&generated)).unwrap();
-        let out = run(
-            &["build", &path("list.csv"), "-o", &path("list.imeiidx")],
-            None,
-        );
+        let mut build = vec![
+            "build".to_string(),
+            path("list.csv"),
+            "-o".into(),
+            path("list.imeiidx"),
+        ];
+        // The flags that ask for the policy, for check and scan.
+        let mut policy_flags: Vec<String> = Vec::new();
+        if let Some((db, policy)) = tac {
+            fs::write(path("tacdb.txt"), tac_db_file(db)).unwrap();
+            build.extend(["--tac-db".into(), path("tacdb.txt")]);
+            if let Some(p) = policy {
+                policy_flags.extend(["--tac-policy".into(), status_text(p.status).into()]);
+                if let Some(d) = p.allocated_after {
+                    policy_flags.extend(["--allocated-after".into(), day_text(d)]);
+                }
+            }
+        }
+        let build: Vec<&str> = build.iter().map(String::as_str).collect();
+        let out = run(&build, None);
         assert_eq!(
             out.status.code(),
             Some(0),
             "seed {seed}: {}",
             text(&out.stderr)
         );
-        let imeis: Vec<String> = probes(&model).iter().map(|i| format!("{i:014}")).collect();
+        let probed = if tac.is_some() {
+            probes_with_tacs(&model)
+        } else {
+            probes(&model)
+        };
+        let imeis: Vec<String> = probed.iter().map(|i| format!("{i:014}")).collect();
         let imsis: Vec<Option<&str>> = [None, Some(IMSIS[0]), Some(IMSIS[1])].into();
 
         // check --at DAY --json [--imsi IMSI] IMEI...
@@ -89,6 +138,7 @@ fn check_and_scan_answer_as_the_reference_model() {
             for &imsi in &imsis {
                 let (index, at) = (path("list.imeiidx"), day_text(day));
                 let mut args = vec!["check", "--index", &index, "--json", "--at", &at];
+                args.extend(policy_flags.iter().map(String::as_str));
                 if let Some(s) = imsi {
                     args.extend(["--imsi", s]);
                 }
@@ -111,7 +161,12 @@ fn check_and_scan_answer_as_the_reference_model() {
                         reasons_of(&s("reason").unwrap_or_default()),
                         s("date"),
                     );
-                    let expected = want(&model, imei.parse().unwrap(), imsi, day);
+                    let expected = want(&model, imei.parse().unwrap(), imsi, day, tac);
+                    if let Some((db, _)) = tac {
+                        let t: u32 = imei[..8].parse().unwrap();
+                        let model_name = db.contains_key(&t).then(|| format!("Model {t}"));
+                        assert_eq!(s("model"), model_name, "seed {seed}: model of {imei}");
+                    }
                     assert_eq!(
                         got,
                         expected,
@@ -135,7 +190,7 @@ fn check_and_scan_answer_as_the_reference_model() {
                         imsi.unwrap_or("")
                     ));
                     let (status, rule, _, reasons, _) =
-                        want(&model, imei.parse().unwrap(), imsi, day);
+                        want(&model, imei.parse().unwrap(), imsi, day, tac);
                     if status == "blocked" || status == "tracked" {
                         let key = (imsi.unwrap_or("").to_string(), imei.clone(), time.clone());
                         wanted.insert(key, (status, reasons, rule.unwrap()));
@@ -144,17 +199,11 @@ fn check_and_scan_answer_as_the_reference_model() {
             }
         }
         fs::write(path("log.csv"), &log).unwrap();
-        let out = run(
-            &[
-                "scan",
-                "--index",
-                &path("list.imeiidx"),
-                &path("log.csv"),
-                "-o",
-                &path("found.csv"),
-            ],
-            None,
-        );
+        let (index, log_path, found_path) =
+            (path("list.imeiidx"), path("log.csv"), path("found.csv"));
+        let mut args = vec!["scan", "--index", &index, &log_path, "-o", &found_path];
+        args.extend(policy_flags.iter().map(String::as_str));
+        let out = run(&args, None);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "seed {seed}: {}",
