@@ -259,11 +259,12 @@ pub struct Settings {
     #[arg(long, value_name = "N")]
     #[serde(default)]
     pub rate_burst: Option<u32>,
-    /// Refusals over the rate in a row on one connection (HTTP/2: all its streams; S13: one
-    /// peer connection) after which it is held: each further refusal is answered only when
-    /// the client's rate has refilled its burst (at most 1 s, the Retry-After), and nothing
-    /// more is read from the connection meanwhile, so that a client that ignores 429 (or
-    /// DIAMETER_TOO_BUSY) is slowed by TCP rather than answered; 0: never [default: 128].
+    /// How far a connection's refusals over the rate may outnumber its answers (HTTP/2: all
+    /// its streams; S13: one peer connection) before it is held: each further refusal is
+    /// answered only when the client's rate has refilled its burst (at most 1 s, the
+    /// Retry-After), and nothing more is read from the connection meanwhile, so that a
+    /// client that ignores 429 (or DIAMETER_TOO_BUSY) is slowed by TCP rather than
+    /// answered; 0: never [default: 128].
     #[arg(long, value_name = "N")]
     #[serde(default)]
     pub throttle_after: Option<u32>,
@@ -354,7 +355,7 @@ pub struct LimitSettings {
     /// Requests per second per client; 0: no limit.
     pub rate: u32,
     pub burst: u32,
-    /// Refusals over the rate in a row before a connection is held; 0: never.
+    /// Refusals over the rate, less answers, before a connection is held; 0: never.
     pub throttle_after: u32,
 }
 

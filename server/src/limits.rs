@@ -1,9 +1,10 @@
 //! Limits against abuse: connections open in all and per source address, and a
 //! per-client request rate (a token bucket per client).
 //!
-//! A connection that keeps asking over its client's rate is held ([`Pace`]): past a run of
-//! refusals its answers wait, and nothing more is read from it, until the client's bucket
-//! has refilled, so that a flood costs the server a timer instead of an answer per request.
+//! A connection that keeps asking over its client's rate is held ([`Pace`]): once its
+//! refusals outnumber its answers by enough, its answers wait, and nothing more is read from
+//! it, until the client's bucket has refilled, so that a flood costs the server a timer
+//! instead of an answer per request.
 //!
 //! Each refusal is counted in [`Metrics`](crate::metrics::Metrics) by the caller, which
 //! knows the interface and how to answer (close, 429, DIAMETER_TOO_BUSY).
@@ -220,14 +221,17 @@ impl RateLimit {
 /// The longest a held connection waits: the `Retry-After` its 429s carry.
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
-/// One connection's run of refusals over its client's rate, and the hold that earns it.
+/// One connection's refusals over its client's rate, and the hold they earn.
 ///
 /// A client that keeps asking after 429 `Retry-After: 1` (or DIAMETER_TOO_BUSY) costs the
-/// server an answer per request, which is most of what a real answer costs. After `after`
-/// refusals in a row on one connection (HTTP/2: all its streams together), each further
-/// refusal's answer waits until the client's bucket would have refilled (at most
-/// [`MAX_HOLD`]) and the connection is not read meanwhile ([`HeldIo`]): TCP flow control
-/// then slows the client at no cost to the server. An answer the rate allows ends the run.
+/// server an answer per request, which is most of what a real answer costs. Each refusal
+/// on a connection (HTTP/2: all its streams together) counts one strike, each answer the
+/// rate allows takes one off: a flood still gets a token now and then as the bucket
+/// refills, so what marks it is refusals outnumbering answers, not an unbroken run. Once
+/// the strikes reach `after`, each further refusal's answer waits until the client's bucket
+/// would have refilled (at most [`MAX_HOLD`]) and the connection is not read meanwhile
+/// ([`HeldIo`]): TCP flow control then slows the client at no cost to the server. A client
+/// at up to twice its rate never gets there.
 #[derive(Debug)]
 pub struct Pace {
     after: u32,
@@ -238,7 +242,7 @@ pub struct Pace {
 /// What a refusal over the rate does to its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hold {
-    /// Nothing: the run of refusals is still short. Answer at once.
+    /// Nothing: refusals do not outnumber answers by enough. Answer at once.
     No,
     /// A new hold, until then: count it, and answer then.
     Started(Instant),
@@ -257,7 +261,7 @@ impl Hold {
 }
 
 impl Pace {
-    /// Holds after `after` refusals in a row; 0: never.
+    /// Holds once refusals outnumber answers by `after`; 0: never.
     pub fn new(after: u32) -> Pace {
         Pace {
             after,
@@ -266,10 +270,12 @@ impl Pace {
         }
     }
 
-    /// A request the rate allowed (or refused for another reason): the run ends.
+    /// A request the rate allowed (or refused for another reason): one strike off.
     pub fn allowed(&self) {
         if self.strikes.load(Relaxed) != 0 {
-            self.strikes.store(0, Relaxed);
+            let _ = self
+                .strikes
+                .fetch_update(Relaxed, Relaxed, |s| s.checked_sub(1));
         }
     }
 
@@ -283,7 +289,7 @@ impl Pace {
         if self.after == 0 {
             return Hold::No;
         }
-        // Counts up to `after` and stays there: the run is long enough, and must not wrap.
+        // Counts up to `after` and stays there: enough is enough, and must not wrap.
         let after = self.after;
         let before = self
             .strikes
@@ -445,22 +451,31 @@ mod tests {
     }
 
     #[test]
-    fn a_run_of_refusals_holds_the_connection_until_an_answer_is_allowed() {
+    fn refusals_outnumbering_answers_hold_the_connection() {
         let pace = Pace::new(3);
         let t = Instant::now();
         let refill = || Duration::from_millis(300);
         assert_eq!(pace.refused_at(t, refill), Hold::No);
+        // As many answers as refusals, at twice the rate: never held.
+        for _ in 0..1000 {
+            pace.allowed();
+            assert_eq!(pace.refused_at(t, refill), Hold::No);
+        }
+        // Refusals outnumbering answers, each answer taking one strike off.
+        assert_eq!(pace.refused_at(t, refill), Hold::No);
+        pace.allowed();
         assert_eq!(pace.refused_at(t, refill), Hold::No);
         let until = t + Duration::from_millis(300);
         assert_eq!(pace.refused_at(t, refill), Hold::Started(until));
         assert_eq!(pace.held_until(t), Some(until));
         // Refusals meanwhile (other HTTP/2 streams) wait for the same end.
         assert_eq!(pace.refused_at(t, || unreachable!()), Hold::Until(until));
-        // After it, still refused: held again at once, without another run of refusals.
+        // After it, still refused: held again at once, without as many refusals again.
         assert_eq!(pace.held_until(until), None);
         let again = until + Duration::from_millis(300);
         assert_eq!(pace.refused_at(until, refill), Hold::Started(again));
-        // An allowed answer ends the run: the next refusals are answered at once.
+        // Answers take strikes off: the next refusals are answered at once.
+        pace.allowed();
         pace.allowed();
         assert_eq!(pace.refused_at(again, refill), Hold::No);
         // Never past the Retry-After; never at all with 0.

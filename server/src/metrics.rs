@@ -53,9 +53,9 @@ pub enum Refusal {
     UnknownPeer,
     /// A Diameter request before the capabilities exchange.
     NotOpen,
-    /// A connection held after a run of refusals over its rate (`--throttle-after`): its
-    /// answers wait, and it is not read, until its client's rate has refilled. One a hold;
-    /// its requests are counted as `Rate` too.
+    /// A connection held, its refusals over the rate outnumbering its answers by
+    /// `--throttle-after`: its answers wait, and it is not read, until its client's rate
+    /// has refilled. One a hold; its requests are counted as `Rate` too.
     Throttled,
 }
 

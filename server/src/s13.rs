@@ -163,7 +163,7 @@ pub async fn serve_guarded(
 }
 
 /// Runs one peer connection (TCP, or TLS over it) until it closes, held after the default
-/// run of refusals over its rate ([`Pace`]).
+/// number of refusals over its rate ([`Pace`]).
 pub async fn serve_peer<S>(
     stream: S,
     peer: SocketAddr,
@@ -176,8 +176,9 @@ pub async fn serve_peer<S>(
     serve_paced(stream, peer, shared, stop, pace).await;
 }
 
-/// [`serve_peer`], held by `pace`: after its run of DIAMETER_TOO_BUSY answers, each further
-/// one is sent, and the next message read, only when the peer's rate has refilled.
+/// [`serve_peer`], held by `pace`: once its DIAMETER_TOO_BUSY answers outnumber the others
+/// by enough, each further one is sent, and the next message read, only when the peer's
+/// rate has refilled.
 async fn serve_paced<S>(
     mut stream: S,
     peer: SocketAddr,
