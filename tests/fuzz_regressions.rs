@@ -102,6 +102,38 @@ fn write_seeds() {
             );
         }
     }
+    // An index with a TAC database, for the policy's paths.
+    let tacdb = b"TAC|Marketing Name|Internal Model Name|Manufacturer|Bands|Allocation Date|Country Code|Fixed Code|Manufacturer Code|Radio Interface|Brand Name|Model Name|Operating System|NFC|Bluetooth|WLAN|Device Type\n\
+        35209900|Galaxy S23|SM-S911B|Samsung Korea|GSM 900,LTE|01-Feb-2023|410|N|SM|LTE|Samsung|SM-S911B|Android|Y|Y|Y|Smartphone\n\
+        35417803|iPhone 15|A3090|Apple Inc|GSM 900|12-Sep-2023|310|N|AP|NR|Apple|A3090|iOS|Y|Y|Y|Smartphone\n\
+        49015420|\"Nokia | 105\"|TA-1203|HMD Global|GSM 900||246|N|HM|GSM|Nokia|TA-1203|S30+|N|N|N|Feature phone\n";
+    let mut table = imei_index::TacTable::new();
+    imei_index::list::tacdb::read_into(
+        &mut table,
+        imei_index::list::tacdb::Reader::new("tacdb.txt", &tacdb[..]),
+        Err,
+    )
+    .unwrap();
+    let mut b = IndexBuilder::new();
+    for r in &rules {
+        b.add(r.clone());
+    }
+    b.tac_db(table);
+    let (bytes, _) = b.build_to_vec().unwrap();
+    for (level, flag) in [("checksums", 1u8), ("full", 2)] {
+        write(
+            "index_bytes",
+            &format!("tac-db-{level}"),
+            &[&[flag][..], &bytes].concat(),
+        );
+    }
+    write("tacdb_rows", "current.txt", tacdb);
+    write(
+        "tacdb_rows",
+        "old.txt",
+        b"tac|manufacturer|model_name|bands|allocation_date|device_type|optional_fields\n\
+          35209900|Acme|R3|GSM|01-Jan-2001|Handheld|a|b\n3520990|Acme|R4|GSM||Handheld\n",
+    );
     let imei = imei_index::Imei::parse("35209900176149").unwrap();
     let mut d = DeltaBuilder::new();
     d.base_serial(7).serial(8);

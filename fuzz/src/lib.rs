@@ -12,10 +12,10 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use imei_index::list::{DeltaReader, ListReader};
+use imei_index::list::{DeltaReader, ListReader, tacdb};
 use imei_index::{
-    Apply, Delta, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex, OpenOptions,
-    Rule, RuleKind, Status, Tac, Target, Verification,
+    Apply, Date, Delta, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex,
+    OpenOptions, Rule, RuleKind, Status, Tac, TacPolicy, TacTable, Target, Verification,
 };
 
 /// Rules iterated from a file that did not pass full verification (which may encode far
@@ -198,6 +198,107 @@ pub fn index_bytes(data: &[u8]) {
         let _ = index.rules().take(RULES_CAP).count();
     }
     let _ = stats.rules();
+    tac_db_and_policy(&index, &file, level, &imeis);
+}
+
+/// With a TAC database: the policy's answers (the same bytes opened with it) differ from
+/// the plain ones only where no rule applies, `check_many` agrees with `check`, and in a
+/// verified file every listed TAC is found, with its row, and is never "not in the TAC
+/// database".
+fn tac_db_and_policy(index: &Index, file: &[u8], level: Verification, imeis: &[Imei]) {
+    let Some(n) = index.tac_db_len() else {
+        return;
+    };
+    let Ok(with) = OpenOptions::new()
+        .verification(level)
+        .tac_policy(
+            TacPolicy::new(Status::Tracked).allocated_after(Date::at_unix_seconds(19_000 * 86_400)),
+        )
+        .open_bytes(Bytes::from(file.to_vec()))
+    else {
+        panic!("a file that opens without the policy opens with it");
+    };
+    for &i in imeis {
+        let (plain, v) = (index.check(i), with.check(i));
+        if plain.is_listed() {
+            assert_eq!(plain, v, "the policy changed an explicit rule's verdict");
+        } else if v.is_listed() {
+            assert!(
+                v.policy().is_some(),
+                "a verdict where no rule applies is the policy's"
+            );
+        }
+        let _ = with.device(i.tac()).map(|d| (d.model.len(), d.allocated));
+    }
+    let many = with.check_many(imeis);
+    let one_by_one: Vec<_> = imeis.iter().map(|&i| with.check(i)).collect();
+    assert_eq!(
+        many, one_by_one,
+        "check_many differs from check with the policy"
+    );
+    let listed: Vec<_> = with
+        .devices()
+        .take(RULES_CAP)
+        .map(|d| (d.tac, d.model.to_string()))
+        .collect();
+    if level == Verification::Full {
+        assert_eq!(
+            listed.len(),
+            n.min(RULES_CAP),
+            "a verified table lists its TACs"
+        );
+        for (tac, model) in &listed {
+            assert_eq!(
+                with.device(*tac).map(|d| d.model.to_string()).as_ref(),
+                Some(model)
+            );
+            let probe = tac.first_imei();
+            if !index.check(probe).is_listed() {
+                assert_ne!(
+                    with.check(probe).policy(),
+                    Some(imei_index::PolicyReason::NotInDatabase),
+                    "a listed TAC answered as not in the database"
+                );
+            }
+        }
+    }
+}
+
+/// `tacdb_rows`: the bytes as a TAC database file. Every row is accounted for, the table
+/// builds into an index that passes full verification, and the index lists each TAC the
+/// table holds, with its row.
+pub fn tacdb_rows(data: &[u8]) {
+    let mut table = TacTable::new();
+    let reader = tacdb::Reader::new("fuzz.txt", data);
+    let Ok(summary) = tacdb::read_into(&mut table, reader, |_| Ok(())) else {
+        return;
+    };
+    assert_eq!(
+        summary.rows,
+        summary.stored + summary.duplicates + summary.rejected
+    );
+    assert_eq!(summary.stored, table.len() as u64);
+    let mut b = IndexBuilder::new();
+    b.tac_db(table.clone());
+    let (bytes, _) = b.build_to_vec().expect("a table builds");
+    let index = OpenOptions::new()
+        .verification(Verification::Full)
+        .open_bytes(bytes.into())
+        .expect("what the builder writes passes full verification");
+    assert_eq!(index.tac_db_len(), Some(table.len()));
+    for (tac, info) in table.iter().take(RULES_CAP) {
+        let d = index.device(tac).expect("a stored TAC is found");
+        assert_eq!(
+            (d.manufacturer, d.brand, d.model, d.device_type, d.allocated),
+            (
+                info.manufacturer.as_str(),
+                info.brand.as_str(),
+                info.model.as_str(),
+                info.device_type.as_str(),
+                info.allocated
+            )
+        );
+    }
 }
 
 /// What full verification promises: each rule of the file answers as itself (an exact
@@ -436,11 +537,12 @@ pub fn s13_messages(data: &[u8]) {
 pub type Run = fn(&[u8]);
 
 /// Every target, by name: the fuzz targets' names and the folders of their kept inputs.
-pub const TARGETS: [(&str, Run); 6] = [
+pub const TARGETS: [(&str, Run); 7] = [
     ("index_bytes", index_bytes),
     ("delta_apply", delta_apply),
     ("list_rows", list_rows),
     ("delta_rows", delta_rows),
     ("identifiers", identifiers),
     ("s13_messages", s13_messages),
+    ("tacdb_rows", tacdb_rows),
 ];
