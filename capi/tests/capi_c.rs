@@ -165,6 +165,25 @@ fn write_fixtures(dir: &Path) {
     ));
     dated.build_to_file(dir.join("dated.imeiidx")).unwrap();
 
+    // A TAC database, for imei_index_open_with_tac_policy and imei_index_device_get.
+    let tacdb = "TAC|Marketing Name|Manufacturer|Brand Name|Device Type|Allocation Date\n\
+                 35209900|Galaxy S23|Samsung Korea|Samsung|Smartphone|01-Feb-2023\n\
+                 35417803|iPhone 15|Apple Inc|Apple|Smartphone|12-Sep-2023\n";
+    let mut table = imei_index::TacTable::new();
+    imei_index::list::tacdb::read_into(
+        &mut table,
+        imei_index::list::tacdb::Reader::new("tacdb.txt", tacdb.as_bytes()),
+        Err,
+    )
+    .unwrap();
+    let mut devices = IndexBuilder::new();
+    devices.tac_db(table);
+    devices.add(Rule::imei(
+        Imei::parse("35209900176148").unwrap(),
+        Entry::new(Status::Blocked).with_reason(imei_index::Reason::Stolen),
+    ));
+    devices.build_to_file(dir.join("devices.imeiidx")).unwrap();
+
     // Files that must not open.
     std::fs::write(dir.join("empty.imeiidx"), b"").unwrap();
     std::fs::write(dir.join("foreign.imeiidx"), b"imei,status\n").unwrap();

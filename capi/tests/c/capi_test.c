@@ -741,6 +741,69 @@ static void test_check_at(const char *dir) {
     free(path);
 }
 
+/* GSMA's TAC database: the model of a TAC, and the TAC policy chosen at open. */
+static void test_tac_db(const char *dir) {
+    char *path = join(dir, "devices.imeiidx");
+    imei_index_tac_policy policy = {IMEI_INDEX_STATUS_BLOCKED, 0, 0};
+    imei_index *ix = NULL;
+    CHECK(imei_index_open_with_tac_policy(path, 0, &policy, &ix) == IMEI_INDEX_RESULT_OK);
+    imei_index_verdict_text t;
+    const char *unallocated = "86000002000015";
+    CHECK(imei_index_check_at(ix, unallocated, strlen(unallocated), NULL, 0, 2024, 6, 1, &t)
+          == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_BLOCKED);
+    CHECK(t.verdict.rule == IMEI_INDEX_RULE_TAC);
+    CHECK(t.verdict.reason == IMEI_INDEX_REASON_COUNTERFEIT);
+    CHECK(strcmp(t.reasons, "TAC not in the TAC database") == 0);
+    CHECK(strcmp(t.source, "") == 0);
+    /* An allocated TAC without a rule stays unknown; a listed handset keeps its rule. */
+    const char *allocated = "35209900000000";
+    CHECK(imei_index_check_at(ix, allocated, strlen(allocated), NULL, 0, 2024, 6, 1, &t)
+          == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_UNKNOWN);
+    const char *stolen = "35209900176148";
+    CHECK(imei_index_check_at(ix, stolen, strlen(stolen), NULL, 0, 2024, 6, 1, &t)
+          == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_BLOCKED && t.verdict.rule == IMEI_INDEX_RULE_IMEI);
+    CHECK(t.verdict.reason == IMEI_INDEX_REASON_STOLEN);
+
+    imei_index_device d;
+    CHECK(imei_index_device_get(ix, 35209900, &d) == IMEI_INDEX_RESULT_OK);
+    CHECK(d.found == 1 && d.tac == 35209900);
+    CHECK(strcmp(d.model, "Galaxy S23") == 0 && strcmp(d.manufacturer, "Samsung Korea") == 0);
+    CHECK(strcmp(d.brand, "Samsung") == 0 && strcmp(d.device_type, "Smartphone") == 0);
+    CHECK(d.allocated == 19389 + 1); /* 2023-02-01 */
+    CHECK(imei_index_device_get(ix, 86000002, &d) == IMEI_INDEX_RESULT_OK);
+    CHECK(d.found == 0 && d.model[0] == 0);
+    CHECK(imei_index_device_get(ix, 100000000, &d) == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
+    CHECK(d.found == 0);
+    CHECK(imei_index_device_get(NULL, 35209900, &d) == IMEI_INDEX_RESULT_NULL_POINTER);
+
+    /* The live handle keeps the policy. */
+    imei_index_live *live = NULL;
+    policy.status = IMEI_INDEX_STATUS_TRACKED;
+    CHECK(imei_index_live_open_with_tac_policy(path, 0, &policy, &live) == IMEI_INDEX_RESULT_OK);
+    CHECK(imei_index_live_check_at(live, unallocated, strlen(unallocated), NULL, 0, 0, 0, 0, &t)
+          == IMEI_INDEX_RESULT_OK);
+    CHECK(t.verdict.status == IMEI_INDEX_STATUS_TRACKED);
+    CHECK(imei_index_live_device_get(live, 35417803, &d) == IMEI_INDEX_RESULT_OK);
+    CHECK(d.found == 1 && strcmp(d.model, "iPhone 15") == 0);
+
+    /* A policy asked of an index without a TAC database is refused; no handle is written. */
+    char *plain = join(dir, "index.imeiidx");
+    imei_index *refused = (imei_index *)&policy;
+    CHECK(imei_index_open_with_tac_policy(plain, 0, &policy, &refused)
+          == IMEI_INDEX_RESULT_INVALID_ARGUMENT);
+    CHECK(refused == NULL);
+    CHECK(error_contains("holds no TAC database"));
+    /* NULL: no policy, as imei_index_open_with. */
+    CHECK(imei_index_open_with_tac_policy(plain, 0, NULL, &refused) == IMEI_INDEX_RESULT_OK);
+    imei_index_close(refused);
+    imei_index_live_close(live);
+    imei_index_close(ix);
+    free(plain);
+    free(path);
+}
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -773,6 +836,7 @@ int main(int argc, char **argv) {
     test_threads(mapped, probes, n_probes);
     test_tampered(dir, &e, probes, n_probes);
     test_check_at(dir);
+    test_tac_db(dir);
     imei_index_close(mapped);
     imei_index_close(copied);
 
