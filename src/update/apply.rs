@@ -84,6 +84,8 @@ pub struct Apply<'a> {
     deltas: &'a [Delta],
     serial: Option<u64>,
     force: bool,
+    /// A TAC database replacing the base's.
+    devices: Option<bytes::Bytes>,
 }
 
 impl<'a> Apply<'a> {
@@ -94,7 +96,30 @@ impl<'a> Apply<'a> {
             deltas,
             serial: None,
             force: false,
+            devices: None,
         }
+    }
+
+    /// Writes `table` as the new index's TAC database instead of the base's: GSMA's
+    /// database is refreshed more often than a full rebuild is worth. Without it the base's
+    /// database (if any) is kept.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Apply, DeviceInfo, Index, IndexBuilder, Tac, TacTable};
+    ///
+    /// let base = Index::from_bytes(IndexBuilder::new().build_to_vec()?.0.into())?;
+    /// let mut db = TacTable::new();
+    /// db.insert(Tac::parse("35209900")?, DeviceInfo { model: "R3".into(), ..Default::default() });
+    /// let (bytes, _) = Apply::new(&base, &[]).tac_db(db).build_to_vec()?;
+    /// let next = Index::from_bytes(bytes.into())?;
+    /// assert_eq!(next.device(Tac::parse("35209900")?).map(|d| d.model), Some("R3"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tac_db(&mut self, table: crate::model::device::TacTable) -> &mut Apply<'a> {
+        self.devices = Some(bytes::Bytes::from(crate::format::devices::encode(&table)));
+        self
     }
 
     /// Applies deltas even when a delta starts from another register run than the one
@@ -156,6 +181,7 @@ impl<'a> Apply<'a> {
             subscribers,
             counted: Cell::new([false; 4]),
             summary: Cell::new(ApplySummary::default()),
+            devices: self.devices.clone(),
         };
         let written = write::write_index(w, &source, serial, None, io_err)?;
         Ok(ApplySummary {
@@ -260,6 +286,8 @@ struct Source<'a> {
     subscribers: Vec<SubscriberRow>,
     counted: Cell<[bool; 4]>,
     summary: Cell<ApplySummary>,
+    /// A TAC database replacing the base's.
+    devices: Option<bytes::Bytes>,
 }
 
 impl RuleSource for Source<'_> {
@@ -320,6 +348,8 @@ impl RuleSource for Source<'_> {
     }
 
     fn devices(&self) -> Option<bytes::Bytes> {
-        self.inputs.iter().rev().find_map(|i| i.devices_section())
+        self.devices
+            .clone()
+            .or_else(|| self.inputs.iter().rev().find_map(|i| i.devices_section()))
     }
 }

@@ -21,7 +21,7 @@ pub(crate) struct Args {
     /// Delta lists (CSV: op,imei,status,reason,imsi,date, as `diff` writes them) or delta
     /// index files, oldest first. Within a delta list a later row for a target replaces
     /// an earlier one.
-    #[arg(required = true, value_name = "DELTA")]
+    #[arg(required_unless_present = "tac_db", value_name = "DELTA")]
     deltas: Vec<PathBuf>,
     /// The index file to write. It is written beside the file and renamed over it, never in
     /// place; publish it with `publish`.
@@ -53,11 +53,18 @@ pub(crate) struct Args {
     /// INDEX.rejects.csv) and apply the rest (`--format dirbs`); the exit status is still 1.
     #[arg(long, value_name = "REJECTS", num_args = 0..=1, require_equals = true)]
     skip_invalid: Option<Option<PathBuf>>,
+    /// Replace the index's TAC database with this one (GSMA's export, as `build --tac-db`
+    /// reads it); without deltas, the rules are written as they are.
+    #[arg(long, value_name = "FILE")]
+    tac_db: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &Args) -> CliResult {
     let mut inputs = vec![("base index", args.base.as_path())];
     inputs.extend(args.deltas.iter().map(|d| ("delta", d.as_path())));
+    if let Some(db) = &args.tac_db {
+        inputs.push(("TAC database", db.as_path()));
+    }
     refuse_overlaps(&inputs, &[("output index", &args.output)])?;
     let started = Instant::now();
     let base = open_index(&args.base, Verification::Full)?;
@@ -104,6 +111,16 @@ pub(crate) fn run(args: &Args) -> CliResult {
         apply.serial(s);
     }
     apply.force(args.force);
+    let tac_db = match &args.tac_db {
+        Some(path) => match super::build::read_tac_db(path, None)? {
+            Ok((table, summary)) => {
+                apply.tac_db(table);
+                Some((path, summary))
+            }
+            Err(outcome) => return Ok(outcome),
+        },
+        None => None,
+    };
     let s = match apply.build_to_file(&args.output) {
         Ok(s) => s,
         Err(Error::RunIdMismatch {
@@ -151,6 +168,9 @@ pub(crate) fn run(args: &Args) -> CliResult {
         bytes(s.index_bytes),
         started.elapsed().as_secs_f64()
     );
+    if let Some((path, summary)) = tac_db {
+        super::build::print_tac_db(path, &summary);
+    }
     if s.missing > 0 {
         eprintln!(
             "imei-index: warning: {} removes named targets that neither the base nor an \
