@@ -48,6 +48,13 @@ struct Args {
     /// How often to look for a newly published index, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     reload_interval: u64,
+    /// With a TAC database in the index (`imei-index build --tac-db`): answer tracked or
+    /// blocked for an IMEI that no rule decides and whose TAC the database does not list.
+    #[arg(long, value_name = "STATUS")]
+    tac_policy: Option<String>,
+    /// With --tac-policy: the same for a TAC allocated after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    allocated_after: Option<String>,
     /// Log every ME-Identity-Check, not only connections and refusals.
     #[arg(long)]
     verbose: bool,
@@ -57,7 +64,17 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     imei_index_eir::init_logging(LogFormat::Text);
-    let served = match Served::open(&args.index) {
+    let policy = match imei_index_eir::config::tac_policy(
+        args.tac_policy.as_deref(),
+        args.allocated_after.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("s13_eir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = match Served::open_with(&args.index, policy) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("s13_eir: {}", imei_index::ErrorChain(&e));
@@ -83,6 +100,10 @@ async fn main() -> ExitCode {
         me.origin_realm,
         args.index.display()
     );
+    if let Some(n) = served.live().and_then(|l| l.current().tac_db_len()) {
+        let policy = policy.map_or_else(|| "off".to_string(), |p| p.to_string());
+        eprintln!("s13_eir: TAC database of {n} TACs; TAC policy: {policy}");
+    }
     let interval = Duration::from_millis(args.reload_interval.max(10));
     let _follower = match served.follow(interval, |event| match event {
         IndexEvent::Reloaded(r) => {

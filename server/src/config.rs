@@ -144,6 +144,16 @@ pub struct Settings {
     #[arg(long, value_name = "POLICY")]
     #[serde(default, deserialize_with = "parsed")]
     pub unknown: Option<UnknownPolicy>,
+    /// With a TAC database in the index (`imei-index build --tac-db`): answer tracked or
+    /// blocked for an IMEI that no rule decides and whose TAC the database does not list
+    /// (docs/semantics.md); an index without a TAC database is then refused [default: off].
+    #[arg(long, value_name = "STATUS")]
+    #[serde(default)]
+    pub tac_policy: Option<String>,
+    /// With --tac-policy: the same for a TAC allocated after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[serde(default)]
+    pub allocated_after: Option<String>,
     /// This EIR's Diameter Origin-Host [default: eir.localdomain].
     #[arg(long, value_name = "HOST")]
     #[serde(default)]
@@ -302,6 +312,8 @@ pub struct Resolved {
     #[allow(missing_docs)]
     pub unknown: UnknownPolicy,
     #[allow(missing_docs)]
+    pub tac_policy: Option<imei_index::TacPolicy>,
+    #[allow(missing_docs)]
     pub origin_host: String,
     #[allow(missing_docs)]
     pub origin_realm: String,
@@ -441,6 +453,38 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 /// # Errors
 ///
 /// The file cannot be read, or a line is not a peer (the error names it).
+/// The TAC policy of `--tac-policy` and `--allocated-after` (or their config keys).
+pub fn tac_policy(
+    status: Option<&str>,
+    allocated_after: Option<&str>,
+) -> Result<Option<imei_index::TacPolicy>, String> {
+    let Some(status) = status else {
+        return match allocated_after {
+            None => Ok(None),
+            Some(_) => Err("--allocated-after needs --tac-policy (tracked or blocked)".into()),
+        };
+    };
+    let status = match status.to_ascii_lowercase().as_str() {
+        "tracked" | "greylisted" => imei_index::Status::Tracked,
+        "blocked" | "blacklisted" => imei_index::Status::Blocked,
+        _ => {
+            return Err(format!(
+                "--tac-policy {status:?} is not a status the policy answers: give tracked or \
+                 blocked"
+            ));
+        }
+    };
+    let mut policy = imei_index::TacPolicy::new(status);
+    if let Some(d) = allocated_after {
+        let day = d.parse().map_err(|e| {
+            format!("--allocated-after {d:?} is not a day: {e}; write it YYYY-MM-DD")
+        })?;
+        policy = policy.allocated_after(day);
+    }
+    Ok(Some(policy))
+}
+
+/// Reads a file of S13 peers, one `HOST[,REALM][@ADDR]` per line.
 pub fn read_peers_file(path: &Path) -> Result<Vec<PeerRule>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("could not read the peers file {}: {e}", path.display()))?;
@@ -487,6 +531,8 @@ impl Settings {
             journal_queue: self.journal_queue.or(file.journal_queue),
             webhook: self.webhook.or(file.webhook),
             unknown: self.unknown.or(file.unknown),
+            tac_policy: self.tac_policy.or(file.tac_policy),
+            allocated_after: self.allocated_after.or(file.allocated_after),
             origin_host: self.origin_host.or(file.origin_host),
             origin_realm: self.origin_realm.or(file.origin_realm),
             watchdog: self.watchdog.or(file.watchdog),
@@ -552,6 +598,7 @@ impl Settings {
                 Some(uri)
             }
         };
+        let tac_policy = tac_policy(self.tac_policy.as_deref(), self.allocated_after.as_deref())?;
         let default = |s: &str| s.parse::<Listen>().expect("a valid default");
         let n5g = self.n5g.unwrap_or_else(|| default("127.0.0.1:8080"));
         let s13 = self.s13.unwrap_or_else(|| default("127.0.0.1:3868"));
@@ -664,6 +711,7 @@ impl Settings {
             journal_queue: self.journal_queue.unwrap_or(65_536).max(1),
             webhook,
             unknown: self.unknown.unwrap_or(UnknownPolicy::NotFound),
+            tac_policy,
             origin_host: self.origin_host.unwrap_or_else(|| "eir.localdomain".into()),
             origin_realm: self.origin_realm.unwrap_or_else(|| "localdomain".into()),
             watchdog: Duration::from_secs(self.watchdog.unwrap_or(30).max(1)),

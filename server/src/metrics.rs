@@ -155,6 +155,9 @@ pub struct Metrics {
     oauth2_reloads: [AtomicU64; 2],
     /// TLS certificates reloaded, and reloads that failed (the certificate in use stayed).
     tls_reloads: [AtomicU64; 2],
+    /// Verdicts of the TAC policy, by interface and reason (not in the TAC database,
+    /// allocated after the policy's date); they are counted in `checks` too.
+    tac_policy: [[AtomicU64; 2]; 2],
 }
 
 /// Writes the HELP and TYPE lines of a metric family.
@@ -197,6 +200,10 @@ impl Metrics {
         let status = verdict.status().map_or(3, |s| usize::from(s.s13_code()));
         let rule = verdict.rule().map_or(0, |k| usize::from(k.code()));
         self.checks[on as usize][status][rule].fetch_add(1, Relaxed);
+        if let Some(why) = verdict.policy() {
+            let r = usize::from(why != imei_index::PolicyReason::NotInDatabase);
+            self.tac_policy[on as usize][r].fetch_add(1, Relaxed);
+        }
     }
 
     /// Counts a request refused as malformed.
@@ -276,6 +283,22 @@ impl Metrics {
                         rule.map_or("none", |k| k.as_str()),
                     );
                 }
+            }
+        }
+        header(
+            &mut out,
+            "imei_index_eir_tac_policy_total",
+            "counter",
+            "Checks that no rule decided and the TAC policy answered, by interface and reason (also in imei_index_eir_checks_total, rule tac).",
+        );
+        for on in Interface::ALL {
+            for (r, reason) in ["not-in-tac-db", "allocated-after"].iter().enumerate() {
+                let n = self.tac_policy[on as usize][r].load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "imei_index_eir_tac_policy_total{{interface=\"{}\",reason=\"{reason}\"}} {n}",
+                    on.name(),
+                );
             }
         }
         let per_interface = |a: &[AtomicU64; 2]| -> Vec<(String, f64)> {

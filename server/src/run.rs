@@ -99,7 +99,10 @@ pub async fn run(settings: Resolved) -> Result<(), String> {
         ),
         limits: settings.limits,
     };
-    let (served, error) = Served::open_or_wait(&settings.index);
+    let (served, error) = Served::open_or_wait_with(&settings.index, settings.tac_policy);
+    if let Some(p) = settings.tac_policy {
+        tracing::info!(policy = %p, "TAC policy on: IMEIs that no rule decides are checked against the index's TAC database");
+    }
     match (&error, served.serial()) {
         (Some(e), _) => tracing::error!(index = %settings.index.display(), error = %e,
             "no valid index yet: answering that checks cannot be made until one is published"),

@@ -18,14 +18,16 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use imei_index::{ErrorChain, LiveIndex, OpenOptions, Reload};
+use imei_index::{ErrorChain, LiveIndex, OpenOptions, Reload, TacPolicy};
 
 /// How indexes are opened, at the start and at every reload: checksums verified, and the
 /// mapping populated, so that the page faults of a new file are taken here, on the
 /// follower's thread, and not by the first checks that touch it.
-fn open_options() -> OpenOptions {
+/// With a TAC policy, a file without a TAC database is refused, at the start and at every
+/// reload (docs/semantics.md, "GSMA's TAC database").
+fn open_options(policy: Option<TacPolicy>) -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.populate(true);
+    o.populate(true).tac_policy(policy);
     o
 }
 
@@ -66,6 +68,8 @@ pub struct Served {
     refused: AtomicU64,
     /// Why no index is loaded, or the last refusal.
     last_error: Mutex<Option<String>>,
+    /// The TAC policy checks apply.
+    tac_policy: Option<TacPolicy>,
 }
 
 impl Served {
@@ -75,8 +79,21 @@ impl Served {
     ///
     /// As [`LiveIndex::open`]: the file is missing, unreadable or not a valid index.
     pub fn open(path: &Path) -> Result<Arc<Served>, imei_index::Error> {
-        let served = Served::empty(path);
-        let live = LiveIndex::open_with(path, open_options())?;
+        Served::open_with(path, None)
+    }
+
+    /// [`Served::open`] with a TAC policy, which every reload keeps.
+    ///
+    /// # Errors
+    ///
+    /// As [`Served::open`], and [`imei_index::Error::NoTacDatabase`] for a policy asked of
+    /// an index without a TAC database.
+    pub fn open_with(
+        path: &Path,
+        policy: Option<TacPolicy>,
+    ) -> Result<Arc<Served>, imei_index::Error> {
+        let served = Served::empty(path, policy);
+        let live = LiveIndex::open_with(path, open_options(policy))?;
         let _ = served.live.set(live);
         Ok(Arc::new(served))
     }
@@ -84,8 +101,16 @@ impl Served {
     /// Serves the index at `path`: opened now if it can be, else by the follower as soon
     /// as a valid one is published (the error says why not yet).
     pub fn open_or_wait(path: &Path) -> (Arc<Served>, Option<String>) {
-        let served = Served::empty(path);
-        let error = match LiveIndex::open_with(path, open_options()) {
+        Served::open_or_wait_with(path, None)
+    }
+
+    /// [`Served::open_or_wait`] with a TAC policy, which every reload keeps.
+    pub fn open_or_wait_with(
+        path: &Path,
+        policy: Option<TacPolicy>,
+    ) -> (Arc<Served>, Option<String>) {
+        let served = Served::empty(path, policy);
+        let error = match LiveIndex::open_with(path, open_options(policy)) {
             Ok(live) => {
                 let _ = served.live.set(live);
                 None
@@ -99,8 +124,9 @@ impl Served {
         (Arc::new(served), error)
     }
 
-    fn empty(path: &Path) -> Served {
+    fn empty(path: &Path, tac_policy: Option<TacPolicy>) -> Served {
         Served {
+            tac_policy,
             path: path.to_path_buf(),
             live: OnceLock::new(),
             reloads: AtomicU64::new(0),
@@ -113,6 +139,11 @@ impl Served {
         self.last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The TAC policy checks apply.
+    pub fn tac_policy(&self) -> Option<TacPolicy> {
+        self.tac_policy
     }
 
     /// The path followed.
@@ -180,7 +211,7 @@ impl Served {
     /// One look at the path.
     fn poll(&self, failed_once: &mut bool) -> Option<IndexEvent> {
         match self.live.get() {
-            None => match LiveIndex::open_with(&self.path, open_options()) {
+            None => match LiveIndex::open_with(&self.path, open_options(self.tac_policy)) {
                 Ok(live) => {
                     let (serial, rules) = (live.serial(), live.current().stats().rules());
                     let _ = self.live.set(live);

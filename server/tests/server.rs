@@ -679,3 +679,80 @@ fn the_webhook_queue_is_bounded() {
     assert!((7.0..=8.0).contains(&dropped), "{text}");
     drop(silent);
 }
+
+/// With `--tac-policy`: an index without a TAC database is refused (health fails, the
+/// refusal is logged) until one with a database is published; then an IMEI of a TAC the
+/// database does not list answers the policy's status on both interfaces, an allocated TAC
+/// stays unknown, explicit rules decide as before, and the policy's answers are counted.
+#[test]
+fn the_tac_policy_answers_for_unallocated_tacs_and_needs_a_tac_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("national.imeiidx");
+    publish(&index, 1, true);
+    let server = Server::start(
+        &index,
+        &[
+            "--log-format",
+            "text",
+            "--tac-policy",
+            "blocked",
+            "--unknown",
+            "not-found",
+        ],
+    );
+    let (status, body) = server.get(server.metrics, "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("holds no TAC database"), "{body}");
+    // Published with a database: loaded.
+    let mut table = imei_index::TacTable::new();
+    let allocated = imei_index::DeviceInfo {
+        manufacturer: "Acme".into(),
+        model: "R3".into(),
+        ..Default::default()
+    };
+    table.insert(Imei::parse(BLOCKED).unwrap().tac(), allocated.clone());
+    table.insert(Tac::parse("49015420").unwrap(), allocated);
+    let mut b = IndexBuilder::new();
+    b.serial(2);
+    b.add(Rule::imei(
+        Imei::parse(BLOCKED).unwrap(),
+        Entry::new(Status::Blocked),
+    ));
+    b.tac_db(table);
+    let staged = dir.path().join("staged.imeiidx");
+    b.build_to_file(&staged).unwrap();
+    std::fs::rename(&staged, &index).unwrap();
+    server.until("the index with a TAC database", || {
+        server.get(server.metrics, "/healthz").0 == 200
+    });
+    // Not in the database: the policy's status; allocated: unknown (404); listed: its rule.
+    let (status, body) = server.equipment("pei=imei-860000020000153");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"status":"BLACKLISTED"}"#)
+    );
+    assert_eq!(server.equipment("pei=imei-490154203237518").0, 404);
+    let (status, body) = server.equipment(&format!("pei=imei-{BLOCKED}"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"status":"BLACKLISTED"}"#)
+    );
+    let mut peer = s13_peer(server.s13);
+    assert_eq!(
+        equipment_status(&mut peer, "86000002000015", None, 9),
+        Some(1)
+    );
+    assert_eq!(
+        server
+            .metric("imei_index_eir_tac_policy_total{interface=\"n5g\",reason=\"not-in-tac-db\"}"),
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("imei_index_eir_tac_policy_total{interface=\"s13\",reason=\"not-in-tac-db\"}"),
+        1.0
+    );
+    let (code, log) = server.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("TAC policy on"), "{log}");
+}

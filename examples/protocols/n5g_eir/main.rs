@@ -43,13 +43,30 @@ struct Args {
     /// How often to look for a newly published index, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     reload_interval: u64,
+    /// With a TAC database in the index (`imei-index build --tac-db`): answer tracked or
+    /// blocked for an IMEI that no rule decides and whose TAC the database does not list.
+    #[arg(long, value_name = "STATUS")]
+    tac_policy: Option<String>,
+    /// With --tac-policy: the same for a TAC allocated after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    allocated_after: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     imei_index_eir::init_logging(LogFormat::Text);
-    let served = match Served::open(&args.index) {
+    let policy = match imei_index_eir::config::tac_policy(
+        args.tac_policy.as_deref(),
+        args.allocated_after.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("n5g_eir: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = match Served::open_with(&args.index, policy) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("n5g_eir: {}", imei_index::ErrorChain(&e));
@@ -69,6 +86,10 @@ async fn main() -> ExitCode {
         args.index.display(),
         n5g::EQUIPMENT_STATUS_PATH
     );
+    if let Some(n) = served.live().and_then(|l| l.current().tac_db_len()) {
+        let policy = policy.map_or_else(|| "off".to_string(), |p| p.to_string());
+        eprintln!("n5g_eir: TAC database of {n} TACs; TAC policy: {policy}");
+    }
     let interval = Duration::from_millis(args.reload_interval.max(10));
     let _follower = match served.follow(interval, |event| match event {
         IndexEvent::Reloaded(r) => {
