@@ -113,7 +113,7 @@ fn tac_db(c: &mut Criterion) {
     let mut probes = probes(&listed, 1 << 16, 0.001, 11);
     let mut state = 99u64;
     for p in probes.iter_mut() {
-        if next(&mut state) % 100 == 0 {
+        if next(&mut state).is_multiple_of(100) {
             let tac = loop {
                 let t = (next(&mut state) % 100_000_000) as u32;
                 if !map.contains_key(&t) {

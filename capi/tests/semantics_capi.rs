@@ -337,7 +337,7 @@ fn a_policy_without_a_tac_database_or_with_bad_fields_is_refused() {
             "allocated_after_set is 2",
         ),
     ] {
-        let mut index: *mut imei_index = 1usize as *mut imei_index;
+        let mut index: *mut imei_index = std::ptr::dangling_mut();
         // SAFETY: a NUL-terminated path, a readable policy, a writable handle pointer.
         let r = unsafe { imei_index_open_with_tac_policy(c_path.as_ptr(), 0, &policy, &mut index) };
         assert_eq!(r, imei_index_result::InvalidArgument);

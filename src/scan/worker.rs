@@ -463,21 +463,6 @@ fn push_date(out: &mut Vec<u8>, date: Date) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_are_written_as_they_display() {
-        for days in [0, 1, 59, 19_864, Date::MAX_DAYS] {
-            let date = Date::from_days_since_epoch(days).unwrap();
-            let mut out = Vec::new();
-            push_date(&mut out, date);
-            assert_eq!(String::from_utf8(out).unwrap(), date.to_string());
-        }
-    }
-}
-
 /// Appends a text field, double-quoted (quotes doubled) when it holds the delimiter, a
 /// quote or a line end, so that the row still splits into its columns.
 fn push_field(out: &mut Vec<u8>, text: &str, delimiter: u8) {
@@ -497,4 +482,19 @@ fn push_field(out: &mut Vec<u8>, text: &str, delimiter: u8) {
         out.push(c);
     }
     out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_written_as_they_display() {
+        for days in [0, 1, 59, 19_864, Date::MAX_DAYS] {
+            let date = Date::from_days_since_epoch(days).unwrap();
+            let mut out = Vec::new();
+            push_date(&mut out, date);
+            assert_eq!(String::from_utf8(out).unwrap(), date.to_string());
+        }
+    }
 }
