@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::model::ident::Tac;
-use crate::model::rule::{Date, Status};
+use crate::model::rule::{Date, PolicyReason, Status};
 
 /// What the TAC database says about one Type Allocation Code: who makes the model and what
 /// it is, as [`Index::device`](crate::Index::device) reads it from the index.
@@ -187,40 +187,5 @@ impl fmt::Display for TacPolicy {
             write!(f, " or allocated after {d}")?;
         }
         Ok(())
-    }
-}
-
-/// Why the [`TacPolicy`] answered a verdict ([`Verdict::policy`](crate::Verdict::policy)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PolicyReason {
-    /// The TAC database does not list the IMEI's TAC.
-    NotInDatabase,
-    /// The TAC database lists the TAC, allocated after the policy's date.
-    AllocatedAfter,
-}
-
-impl PolicyReason {
-    /// The reason's text, as verdicts give it: `TAC not in the TAC database` or
-    /// `TAC allocated after the policy's date`.
-    pub fn text(self) -> &'static str {
-        match self {
-            PolicyReason::NotInDatabase => "TAC not in the TAC database",
-            PolicyReason::AllocatedAfter => "TAC allocated after the policy's date",
-        }
-    }
-
-    /// The short name used in JSON and metrics: `not-in-tac-db`, `allocated-after`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyReason::NotInDatabase => "not-in-tac-db",
-            PolicyReason::AllocatedAfter => "allocated-after",
-        }
-    }
-}
-
-impl fmt::Display for PolicyReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text())
     }
 }

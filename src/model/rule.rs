@@ -8,7 +8,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::model::device::PolicyReason;
 use crate::model::field::{FieldError, Reason};
 use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::source::{Reasons, Source};
@@ -858,6 +857,41 @@ impl Verdict {
     /// reason alone (its code), 7 and up for any other set.
     pub fn reasons_id(&self) -> u32 {
         self.reasons
+    }
+}
+
+/// Why the [`TacPolicy`](crate::TacPolicy) answered a verdict ([`Verdict::policy`](crate::Verdict::policy)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PolicyReason {
+    /// The TAC database does not list the IMEI's TAC.
+    NotInDatabase,
+    /// The TAC database lists the TAC, allocated after the policy's date.
+    AllocatedAfter,
+}
+
+impl PolicyReason {
+    /// The reason's text, as verdicts give it: `TAC not in the TAC database` or
+    /// `TAC allocated after the policy's date`.
+    pub fn text(self) -> &'static str {
+        match self {
+            PolicyReason::NotInDatabase => "TAC not in the TAC database",
+            PolicyReason::AllocatedAfter => "TAC allocated after the policy's date",
+        }
+    }
+
+    /// The short name used in JSON and metrics: `not-in-tac-db`, `allocated-after`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyReason::NotInDatabase => "not-in-tac-db",
+            PolicyReason::AllocatedAfter => "allocated-after",
+        }
+    }
+}
+
+impl fmt::Display for PolicyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
     }
 }
 
