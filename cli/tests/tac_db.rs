@@ -81,7 +81,10 @@ fn both_exports_build_and_name_the_model() {
         d.path("c.imeiidx"),
     );
     run(&["build", &list, "--tac-db", &db_path, "-o", &index], None);
-    assert_eq!(json(&index, "35417803000000", &[])["model"], "iPhone 15, 5G | Pro");
+    assert_eq!(
+        json(&index, "35417803000000", &[])["model"],
+        "iPhone 15, 5G | Pro"
+    );
     // Without a database, JSON keeps its earlier keys.
     run(&["build", &list, "-o", &d.path("plain.imeiidx")], None);
     let v = json(&d.path("plain.imeiidx"), "35209900176148", &[]);
