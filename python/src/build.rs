@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use imei_index::list::ListReader;
+use imei_index::list::{ListReader, tacdb};
 use imei_index::{BuildSummary, Error, IndexBuilder};
 
 use crate::errors;
@@ -27,14 +27,17 @@ const REJECTS_SHOWN: usize = 100;
 /// counted, and the first 100 messages returned. Returns the build summary as a dict:
 /// ``rows_read``, ``rules_written``, ``merged``, ``conflicts``, ``rejected``, ``counts``
 /// (rules by kind, then status), ``distinct_entries``, ``index_bytes``, ``rejects``.
+/// ``tac_db`` (a path to GSMA's TAC database, either export) stores it in the index; its
+/// bad rows are handled as the lists' (they are not in ``rejected``, which counts list rows).
 #[pyfunction]
-#[pyo3(signature = (lists, output, serial = None, *, skip_invalid = false))]
+#[pyo3(signature = (lists, output, serial = None, *, skip_invalid = false, tac_db = None))]
 pub(crate) fn build<'py>(
     py: Python<'py>,
     lists: &Bound<'py, PyAny>,
     output: PathBuf,
     serial: Option<u64>,
     skip_invalid: bool,
+    tac_db: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let lists: Vec<PathBuf> = match lists.extract::<PathBuf>() {
         Ok(one) => vec![one],
@@ -63,6 +66,26 @@ pub(crate) fn build<'py>(
                     Err(e)
                 }
             })?;
+        }
+        if let Some(path) = &tac_db {
+            let file = File::open(path).map_err(|e| Error::Io {
+                action: "read",
+                path: path.clone(),
+                source: e,
+            })?;
+            let mut table = imei_index::TacTable::new();
+            let reader = tacdb::Reader::new(path.display().to_string(), BufReader::new(file));
+            tacdb::read_into(&mut table, reader, |e| {
+                if skip_invalid {
+                    if rejects.len() < REJECTS_SHOWN {
+                        rejects.push(e.to_string());
+                    }
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+            builder.tac_db(table);
         }
         builder.build_to_file(&output)
     });

@@ -79,6 +79,8 @@ pub(crate) fn from_core(py: Python<'_>, e: &Error) -> PyErr {
         },
         Error::Format { .. } => Kind::InvalidIndex.err(py, message),
         Error::List(_) => Kind::InvalidList.err(py, message),
+        // An index opened with a TAC policy but without the database it needs.
+        Error::NoTacDatabase { .. } => Kind::InvalidIndex.err(py, message),
         _ => Kind::Error.err(py, message),
     }
 }

@@ -58,6 +58,74 @@ fn stats_dict<'py>(py: Python<'py>, s: &IndexStats) -> PyResult<Bound<'py, PyDic
     Ok(d)
 }
 
+/// The TAC policy of the ``tac_policy`` and ``allocated_after`` arguments.
+fn policy(
+    py: Python<'_>,
+    status: Option<&str>,
+    allocated_after: Option<&str>,
+) -> PyResult<Option<imei_index::TacPolicy>> {
+    let _ = py;
+    let bad = |m: String| pyo3::exceptions::PyValueError::new_err(m);
+    let Some(status) = status else {
+        return match allocated_after {
+            None => Ok(None),
+            Some(_) => Err(bad(
+                "allocated_after needs tac_policy (\"tracked\" or \"blocked\")".into(),
+            )),
+        };
+    };
+    let status = match status {
+        "tracked" => imei_index::Status::Tracked,
+        "blocked" => imei_index::Status::Blocked,
+        _ => {
+            return Err(bad(format!(
+                "tac_policy={status:?} is not a status the policy answers: give \"tracked\" or \"blocked\""
+            )));
+        }
+    };
+    let mut p = imei_index::TacPolicy::new(status);
+    if let Some(d) = allocated_after {
+        let day: imei_index::Date = d.parse().map_err(|e| {
+            bad(format!(
+                "allocated_after={d:?} is not a day: {e}; write it YYYY-MM-DD"
+            ))
+        })?;
+        p = p.allocated_after(day);
+    }
+    Ok(Some(p))
+}
+
+/// ``Index.device``'s dict.
+fn device_dict<'py>(
+    py: Python<'py>,
+    index: &imei_index::Index,
+    tac: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let parsed = match tac.extract::<u32>() {
+        Ok(n) => imei_index::Tac::from_u32(n),
+        Err(_) => imei_index::Tac::parse(&tac.extract::<String>()?),
+    }
+    .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("not a TAC: {e}")))?;
+    let Some(d) = index.device(parsed) else {
+        return Ok(None);
+    };
+    let out = PyDict::new(py);
+    out.set_item("tac", format!("{:08}", d.tac.as_u32()))?;
+    out.set_item("manufacturer", d.manufacturer)?;
+    out.set_item("brand", d.brand)?;
+    out.set_item("model", d.model)?;
+    out.set_item("device_type", d.device_type)?;
+    match d.allocated {
+        Some(day) => {
+            let (y, m, dd) = day.to_ymd();
+            let date = py.import("datetime")?.getattr("date")?.call1((y, m, dd))?;
+            out.set_item("allocated", date)?;
+        }
+        None => out.set_item("allocated", py.None())?,
+    }
+    Ok(Some(out))
+}
+
 fn version_dict<'py>(py: Python<'py>, v: &Version) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("serial", v.serial)?;
@@ -74,6 +142,12 @@ fn version_dict<'py>(py: Python<'py>, v: &Version) -> PyResult<Bound<'py, PyDict
 /// sources you do not trust). ``populate`` reads the whole file into memory now. Opening
 /// raises ``OSError`` when the file cannot be read and ``InvalidIndex`` when it is not a
 /// usable index. Checks never change the index; one ``Index`` serves any number of threads.
+///
+/// ``tac_policy="tracked"`` or ``"blocked"`` (with an index built with a TAC database)
+/// answers that status for an IMEI that no rule decides and whose TAC GSMA's database does
+/// not list, and with ``allocated_after="YYYY-MM-DD"`` for a TAC allocated after that day
+/// (docs/semantics.md); an index without a TAC database then raises ``InvalidIndex``.
+/// ``device(tac)`` says what the database lists for a TAC.
 #[pyclass(frozen, module = "imei_index", name = "Index")]
 pub(crate) struct PyIndex {
     index: imei_index::Index,
@@ -83,12 +157,20 @@ pub(crate) struct PyIndex {
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (path, verification = "checksums", *, populate = false))]
-    fn new(py: Python<'_>, path: PathBuf, verification: &str, populate: bool) -> PyResult<Self> {
+    #[pyo3(signature = (path, verification = "checksums", *, populate = false, tac_policy = None, allocated_after = None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        verification: &str,
+        populate: bool,
+        tac_policy: Option<&str>,
+        allocated_after: Option<&str>,
+    ) -> PyResult<Self> {
         let mut options = OpenOptions::new();
         options
             .verification(self::verification(verification)?)
-            .populate(populate);
+            .populate(populate)
+            .tac_policy(policy(py, tac_policy, allocated_after)?);
         let index = py
             .detach(|| options.open(&path))
             .map_err(|e| errors::from_core(py, &e))?;
@@ -100,15 +182,35 @@ impl PyIndex {
 
     /// An index from its bytes (copied), e.g. read from object storage.
     #[staticmethod]
-    #[pyo3(signature = (data, verification = "checksums"))]
-    fn from_bytes(py: Python<'_>, data: &Bound<'_, PyBytes>, verification: &str) -> PyResult<Self> {
+    #[pyo3(signature = (data, verification = "checksums", *, tac_policy = None, allocated_after = None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyBytes>,
+        verification: &str,
+        tac_policy: Option<&str>,
+        allocated_after: Option<&str>,
+    ) -> PyResult<Self> {
         let mut options = OpenOptions::new();
-        options.verification(self::verification(verification)?);
+        options
+            .verification(self::verification(verification)?)
+            .tac_policy(policy(py, tac_policy, allocated_after)?);
         let bytes = data.as_bytes().to_vec();
         let index = py
             .detach(|| options.open_bytes(bytes.into()))
             .map_err(|e| errors::from_core(py, &e))?;
         Ok(PyIndex { index, path: None })
+    }
+
+    /// What the index's TAC database says about a TAC (8 digits, str or int): a dict of
+    /// ``tac``, ``manufacturer``, ``brand``, ``model``, ``device_type``, ``allocated``
+    /// (a ``datetime.date`` or None); None when the database does not list it or the index
+    /// holds none.
+    fn device<'py>(
+        &self,
+        py: Python<'py>,
+        tac: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        device_dict(py, &self.index, tac)
     }
 
     /// What the index says about one handset.
@@ -209,14 +311,31 @@ pub(crate) struct PyLiveIndex {
 #[pymethods]
 impl PyLiveIndex {
     #[new]
-    #[pyo3(signature = (path, verification = "checksums"))]
-    fn new(py: Python<'_>, path: PathBuf, verification: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, verification = "checksums", *, tac_policy = None, allocated_after = None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        verification: &str,
+        tac_policy: Option<&str>,
+        allocated_after: Option<&str>,
+    ) -> PyResult<Self> {
         let mut options = OpenOptions::new();
-        options.verification(self::verification(verification)?);
+        options
+            .verification(self::verification(verification)?)
+            .tac_policy(policy(py, tac_policy, allocated_after)?);
         let live = py
             .detach(|| imei_index::LiveIndex::open_with(&path, options))
             .map_err(|e| errors::from_core(py, &e))?;
         Ok(PyLiveIndex { live })
+    }
+
+    /// As ``Index.device``, from the index served now.
+    fn device<'py>(
+        &self,
+        py: Python<'py>,
+        tac: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        device_dict(py, &self.live.current(), tac)
     }
 
     /// Opens the file now at the path and serves it from now on. Returns what it replaced

@@ -57,11 +57,25 @@ class Index:
     """An index file, memory-mapped and read-only."""
 
     def __init__(
-        self, path: _Path, verification: _Verification = "checksums", *, populate: bool = False
+        self,
+        path: _Path,
+        verification: _Verification = "checksums",
+        *,
+        populate: bool = False,
+        tac_policy: Optional[Literal["tracked", "blocked"]] = None,
+        allocated_after: Optional[str] = None,
     ) -> None: ...
     @staticmethod
-    def from_bytes(data: bytes, verification: _Verification = "checksums") -> Index:
+    def from_bytes(
+        data: bytes,
+        verification: _Verification = "checksums",
+        *,
+        tac_policy: Optional[Literal["tracked", "blocked"]] = None,
+        allocated_after: Optional[str] = None,
+    ) -> Index:
         """An index from its bytes (copied)."""
+    def device(self, tac: Union[str, int]) -> Optional[Dict[str, Any]]:
+        """What the TAC database lists for a TAC: tac, manufacturer, brand, model, device_type, allocated."""
     def check(
         self, imei: Union[str, int], imsi: Union[str, int, None] = None, *, lenient: bool = False
     ) -> Verdict:
@@ -82,7 +96,15 @@ class Index:
 class LiveIndex:
     """An index file followed as it is republished."""
 
-    def __init__(self, path: _Path, verification: _Verification = "checksums") -> None: ...
+    def __init__(
+        self,
+        path: _Path,
+        verification: _Verification = "checksums",
+        *,
+        tac_policy: Optional[Literal["tracked", "blocked"]] = None,
+        allocated_after: Optional[str] = None,
+    ) -> None: ...
+    def device(self, tac: Union[str, int]) -> Optional[Dict[str, Any]]: ...
     def reload(self) -> Dict[str, Dict[str, int]]:
         """Serves the file now at the path; returns ``{"old": ..., "new": ...}``."""
     def reload_if_changed(self) -> Optional[Dict[str, Dict[str, int]]]:
@@ -113,8 +135,9 @@ def build(
     serial: Optional[int] = None,
     *,
     skip_invalid: bool = False,
+    tac_db: Optional[_Path] = None,
 ) -> Dict[str, Any]:
-    """Builds an index file from list files; returns the build summary."""
+    """Builds an index file from list files (and GSMA's TAC database); returns the build summary."""
 
 def scan(
     index: Union[Index, _Path],
