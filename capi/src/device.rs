@@ -11,6 +11,7 @@ use super::handle::{borrow, imei_index, open_into, options};
 use super::input;
 use super::live::imei_index_live;
 use super::result::{Failure, guard, imei_index_result};
+use super::text::copy_cut;
 use super::verdict::{IMEI_INDEX_STATUS_BLOCKED, IMEI_INDEX_STATUS_TRACKED};
 use ::imei_index::{Date, Device, Index, LiveIndex, Status, Tac, TacPolicy};
 
@@ -80,18 +81,6 @@ impl imei_index_device {
         copy_cut(d.device_type, &mut out.device_type);
         out
     }
-}
-
-/// Copies `text` into `buf` with a NUL, cut at a character boundary to fit.
-fn copy_cut(text: &str, buf: &mut [c_char]) {
-    let mut end = text.len().min(buf.len() - 1);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    for (d, s) in buf.iter_mut().zip(&text.as_bytes()[..end]) {
-        *d = *s as c_char;
-    }
-    buf[end] = 0;
 }
 
 /// The library's policy of a C one (NULL: none).

@@ -75,7 +75,7 @@ impl imei_index_verdict_text {
 }
 
 /// Copies `text` into `buf` with a NUL, cut at a character boundary to fit.
-fn copy_cut(text: &str, buf: &mut [c_char]) {
+pub(crate) fn copy_cut(text: &str, buf: &mut [c_char]) {
     let mut end = text.len().min(buf.len() - 1);
     while !text.is_char_boundary(end) {
         end -= 1;
