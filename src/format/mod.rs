@@ -132,6 +132,7 @@ use std::fmt;
 use crate::model::field::Reason;
 use crate::model::rule::{Date, Entry, RuleKind, Status};
 
+pub(crate) mod blocks;
 pub(crate) mod devices;
 pub(crate) mod filter;
 pub(crate) mod key;
