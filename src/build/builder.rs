@@ -356,6 +356,36 @@ impl IndexBuilder {
         self
     }
 
+    /// Writes the exact-IMEI rules in the `imei` transducer (section 2), as builds did
+    /// before the `imei blocks` section (13) existed, instead of in IMEI blocks: for
+    /// indexes that readers of that time (imei-index 0.1 with sources) must open. Such a
+    /// file is about twice as large; it answers the same. See docs/compatibility.md.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use imei_index::{Entry, Imei, Index, IndexBuilder, Rule, Section, Status};
+    ///
+    /// let mut b = IndexBuilder::new();
+    /// b.imei_transducer(true);
+    /// b.add(Rule::imei(Imei::parse("35209900176148")?, Entry::new(Status::Blocked)));
+    /// let index = Index::from_bytes(b.build_to_vec()?.0.into())?;
+    /// let stats = index.stats();
+    /// assert!(stats.imei_blocks.is_none());
+    /// assert!(!stats.section_bytes.iter().any(|(s, _)| *s == Section::ImeiBlocks));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn imei_transducer(&mut self, yes: bool) -> &mut IndexBuilder {
+        if self.layout != Layout::V1 {
+            self.layout = if yes {
+                Layout::SourcesImeiTransducer
+            } else {
+                Layout::Sources
+            };
+        }
+        self
+    }
+
     /// Adds a subscriber row of a register's notification or exception list (see
     /// [`Subscriber`]); rows are kept per source, each once.
     pub fn add_subscriber(&mut self, row: Subscriber) {

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 
 use crate::build::atomic::AtomicFile;
 use crate::error::Error;
+use crate::format::blocks::BlocksWriter;
 use crate::format::filter::{BLOCK, DEFAULT_FILTER_BITS, Domain, FilterBuilder};
 use crate::format::key::{imei_key, range_of_key};
 use crate::format::records::{self, Rec, V2_TOMBSTONE};
@@ -88,9 +89,13 @@ pub(crate) trait RuleSource {
 /// The layout a writer writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// With sources, dated rules and open reasons (sections 8 to 12).
+    /// With sources, dated rules and open reasons (sections 8 to 12), and the exact-IMEI
+    /// rules in the `imei blocks` section (13).
     #[default]
     Sources,
+    /// With sources, and the exact-IMEI rules in the `imei` transducer, as writers wrote
+    /// them before section 13 existed: for readers of that time.
+    SourcesImeiTransducer,
     /// Format 1's first layout, which every reader reads: one source (`local`), no starts,
     /// at most one known reason per rule.
     V1,
@@ -191,6 +196,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
         return Err(Error::TooManySources { count: metas.len() });
     }
     let v1 = layout == Layout::V1;
+    let imei_blocks = layout == Layout::Sources;
     if v1
         && metas
             .iter()
@@ -353,7 +359,8 @@ pub(crate) fn write_index_with<W: Write + Seek>(
         + if v1 { 0 } else { Section::V2.len() }
         + usize::from(delta.is_some())
         + usize::from(filter.is_some())
-        + usize::from(devices.is_some());
+        + usize::from(devices.is_some())
+        + usize::from(imei_blocks);
     let hlen = header_len(n_sections) as u64;
     let io = |e| io_err(e);
     w.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -362,7 +369,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     let mut refs = Vec::with_capacity(Section::ALL.len());
     let mut stacks: Vec<Words> = Vec::new();
     // The filter is built on another thread while this one builds the transducers.
-    let (v2_refs, delta_ref, devices_ref, filter_ref) =
+    let (v2_refs, delta_ref, devices_ref, blocks_ref, filter_ref) =
         std::thread::scope(|scope| -> Result<_, Error> {
             let (mut feed, worker) = match filter {
                 Some(mut f) => {
@@ -391,6 +398,12 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                     }
                     // With sources, the records are in `entries v2`.
                     Section::Entries => {}
+                    // An empty map: the rules are in the blocks, after sections 8 to 12.
+                    Section::Imei if imei_blocks => {
+                        fst::MapBuilder::new(&mut sw)
+                            .and_then(|b| b.finish())
+                            .map_err(|e| io_err(to_io(e)))?;
+                    }
                     Section::Imei => write_kind(
                         &mut sw,
                         source,
@@ -504,6 +517,13 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                     Some(<[SectionRef; 5]>::try_from(v2).expect("five sections"))
                 }
             };
+            let blocks_ref = if imei_blocks {
+                sw.begin(8).map_err(io)?;
+                write_blocks(&mut sw, source, &table, &mut feed, &remap, metas.len(), io_err)?;
+                Some(sw.end())
+            } else {
+                None
+            };
             let delta_ref = match delta {
                 Some(base_serial) => {
                     sw.begin(8).map_err(io)?;
@@ -526,7 +546,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
             };
             feed.finish();
             let Some(worker) = worker else {
-                return Ok((v2_refs, delta_ref, devices_ref, None));
+                return Ok((v2_refs, delta_ref, devices_ref, blocks_ref, None));
             };
             let f = worker
                 .join()
@@ -534,7 +554,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
             // Blocks on cache-line boundaries: a check then touches one line.
             sw.begin(BLOCK as u64).map_err(io)?;
             f.write(&mut sw).map_err(io)?;
-            Ok((v2_refs, delta_ref, devices_ref, Some(sw.end())))
+            Ok((v2_refs, delta_ref, devices_ref, blocks_ref, Some(sw.end())))
         })?;
     let file_len = sw.pos;
     let header = Header {
@@ -548,6 +568,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
         filter: filter_ref,
         v2: v2_refs,
         devices: devices_ref,
+        imei_blocks: blocks_ref,
     };
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&header.encode()).map_err(io)?;
@@ -692,6 +713,44 @@ fn write_kind<W: Write>(
         .map_err(|e| io_err(to_io(e)))?
         .flush()
         .map_err(io_err)
+}
+
+/// Writes the `imei blocks` section from the source's exact-IMEI rules, feeding their
+/// IMEIs to the filter.
+fn write_blocks<W: Write>(
+    w: &mut W,
+    source: &dyn RuleSource,
+    table: &EntryTable,
+    filter: &mut FilterFeed,
+    remap: &[u8; 256],
+    sources: usize,
+    io_err: IoContext<'_>,
+) -> Result<(), Error> {
+    let mut b = BlocksWriter::new(BufWriter::with_capacity(1 << 16, w), sources.max(1))
+        .map_err(io_err)?;
+    let mut last = None;
+    source.for_each(RuleKind::Imei, &mut |k, record| {
+        let (imei, src) = match k {
+            [i @ .., s] if i.len() == 6 => {
+                let mut n = [0u8; 8];
+                n[2..].copy_from_slice(i);
+                (u64::from_be_bytes(n), *s)
+            }
+            _ => {
+                return Err(io_err(io::Error::other(
+                    "an IMEI key is not 7 bytes (an internal error)",
+                )));
+            }
+        };
+        // Keys of several sources share an IMEI: the filter needs it once.
+        if last != Some(imei) {
+            filter.push(imei, Domain::Imei);
+            last = Some(imei);
+        }
+        b.push(imei, remap[usize::from(src)], table.id(record))
+            .map_err(io_err)
+    })?;
+    b.finish().map_err(io_err)?.flush().map_err(io_err)
 }
 
 /// Writes the segments transducer of format 1 from the source's ranges (empty unless

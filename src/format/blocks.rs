@@ -400,9 +400,28 @@ impl std::fmt::Debug for Blocks {
     }
 }
 
-/// How a section's blocks are encoded, for `stats`.
+/// How an index's exact-IMEI rules are encoded, in files with the `imei blocks` section
+/// ([`IndexStats::imei_blocks`](crate::IndexStats::imei_blocks)): one block per TAC,
+/// its serials packed (1–2 bytes each) or as a bitmap (1 bit per serial of the listed
+/// span), its rules' entries shared by the block or stored per rule.
+///
+/// # Example
+///
+/// ```
+/// use imei_index::{Entry, Imei, Index, IndexBuilder, Rule, Status};
+///
+/// let mut b = IndexBuilder::new();
+/// for serial in 0..1_000u64 {
+///     b.add(Rule::imei(Imei::from_u64(35_209_900_000_000 + serial)?, Entry::new(Status::Blocked)));
+/// }
+/// let index = Index::from_bytes(b.build_to_vec()?.0.into())?;
+/// let mix = index.stats().imei_blocks.expect("today's builds write IMEI blocks");
+/// assert_eq!((mix.bitmap, mix.shared_value), ((1, 1_000), 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BlockMix {
+#[non_exhaustive]
+pub struct ImeiBlockStats {
     /// Blocks (TACs) with packed serials, and their rules.
     pub packed: (u64, u64),
     /// Blocks with bitmap serials, and their rules.
@@ -470,11 +489,6 @@ impl Blocks {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.keys == 0
-    }
-
-    /// The rules the footer counts.
-    pub(crate) fn keys(&self) -> u64 {
-        self.keys
     }
 
     /// Block `k`'s bytes.
@@ -607,14 +621,14 @@ impl Blocks {
     }
 
     /// How the blocks are encoded.
-    pub(crate) fn mix(&self) -> BlockMix {
-        let mut m = BlockMix {
+    pub(crate) fn mix(&self) -> ImeiBlockStats {
+        let mut m = ImeiBlockStats {
             bytes: (
                 self.offsets_at as u64,
                 8 * (self.blocks as u64 + 1),
                 (self.data.len() - FOOTER) as u64 - 8 * (self.blocks as u64 + 1) - self.offsets_at as u64,
             ),
-            ..BlockMix::default()
+            ..ImeiBlockStats::default()
         };
         for k in 0..self.blocks as u64 {
             let Some(b) = self.block(k) else { continue };

@@ -36,6 +36,7 @@
 //! | 10 | strings  | reason texts and source names, each once, and the reason sets           |
 //! | 11 | range stacks | the levels of ranges covering each segment (see below)            |
 //! | 12 | subscribers | register rows behind rules that several rows make (see below)      |
+//! | 13 | imei blocks | the exact-IMEI rules grouped by TAC: a TAC transducer and one block of serials per TAC (layout in `src/format/blocks.rs`); files with it have an empty `imei` section |
 //! | 0x8000_0008 | devices | optional: GSMA's TAC database (manufacturer, brand, model, device type, allocation date per TAC; layout in `src/format/devices.rs`); readers that do not know it answer as with the TAC policy off |
 //! | 0x8000_0007 | filter | optional, 64-byte aligned: a blocked Bloom filter over the IMEI map's keys and the pairs' IMEIs (layout in `src/format/filter.rs`); readers that do not know it ignore it |
 //!
@@ -188,6 +189,9 @@ pub enum Section {
     Subscribers,
     /// Optional: GSMA's TAC database.
     Devices,
+    /// The exact-IMEI rules grouped by TAC, in files written since it exists (the `imei`
+    /// transducer is then empty).
+    ImeiBlocks,
 }
 
 impl Section {
@@ -218,6 +222,7 @@ impl Section {
             Section::Stacks => 11,
             Section::Subscribers => 12,
             Section::Devices => OPTIONAL_SECTION | 8,
+            Section::ImeiBlocks => 13,
         }
     }
 
@@ -233,7 +238,12 @@ impl Section {
     fn from_id(id: u32) -> Option<Section> {
         Section::ALL
             .into_iter()
-            .chain([Section::Delta, Section::Filter, Section::Devices])
+            .chain([
+                Section::Delta,
+                Section::Filter,
+                Section::Devices,
+                Section::ImeiBlocks,
+            ])
             .chain(Section::V2)
             .find(|s| s.id() == id)
     }
@@ -260,6 +270,7 @@ impl Section {
             Section::Stacks => "range stacks",
             Section::Subscribers => "subscribers",
             Section::Devices => "devices",
+            Section::ImeiBlocks => "imei blocks",
         }
     }
 
@@ -285,7 +296,8 @@ impl Section {
             | Section::Strings
             | Section::Stacks
             | Section::Subscribers
-            | Section::Devices => None,
+            | Section::Devices
+            | Section::ImeiBlocks => None,
             Section::Imei | Section::Segments => Some(6),
             Section::Tac => Some(4),
             Section::Pair => Some(14),
@@ -606,6 +618,8 @@ pub(crate) struct Header {
     pub v2: Option<[SectionRef; 5]>,
     /// The TAC database, when the file has one.
     pub devices: Option<SectionRef>,
+    /// The exact-IMEI rules by TAC, in files written since the section exists.
+    pub imei_blocks: Option<SectionRef>,
 }
 
 /// The header length for `n` sections: fixed part, table, checksum, padded to 8.
@@ -673,7 +687,7 @@ impl Header {
         }
         // The six sections of a full index, the delta section, the filter, then sections
         // 8 to 12.
-        let mut found: [Option<SectionRef>; 14] = [None; 14];
+        let mut found: [Option<SectionRef>; 15] = [None; 15];
         // Every section's span, optional ones included, to find the padding between them.
         let mut all_spans: Vec<(u64, u64)> = Vec::with_capacity(n);
         for i in 0..n {
@@ -710,6 +724,7 @@ impl Header {
                 Section::Delta => 6,
                 Section::Filter => 7,
                 Section::Devices => 13,
+                Section::ImeiBlocks => 14,
                 _ => match Section::V2.iter().position(|s| *s == section) {
                     Some(i) => 8 + i,
                     None => Section::ALL.iter().position(|s| *s == section).unwrap_or(0),
@@ -736,6 +751,7 @@ impl Header {
         let delta = found[6];
         let filter = found[7];
         let devices = found[13];
+        let imei_blocks = found[14];
         let v2 = match found[8..13] {
             [Some(a), Some(b), Some(c), Some(d), Some(e)] => Some([a, b, c, d, e]),
             [None, None, None, None, None] => None,
@@ -753,6 +769,13 @@ impl Header {
                 });
             }
         };
+        if imei_blocks.is_some() && v2.is_none() {
+            return Err(FormatError::SectionTable {
+                what: "it has the imei blocks section (13) but not sections 8 to 12, and \
+                       only files with sources have it"
+                    .into(),
+            });
+        }
         if delta.is_some_and(|r| r.len != DELTA_INFO as u64) {
             return Err(FormatError::Malformed {
                 section: Section::Delta,
@@ -766,6 +789,7 @@ impl Header {
             .chain(delta.as_ref().map(|r| (&Section::Delta, r)))
             .chain(filter.as_ref().map(|r| (&Section::Filter, r)))
             .chain(devices.as_ref().map(|r| (&Section::Devices, r)))
+            .chain(imei_blocks.as_ref().map(|r| (&Section::ImeiBlocks, r)))
             .chain(v2.iter().flat_map(|v| Section::V2.iter().zip(v)))
             .map(|(s, r)| (r.offset, r.offset + r.len, *s))
             .collect();
@@ -815,6 +839,7 @@ impl Header {
             filter,
             v2,
             devices,
+            imei_blocks,
         })
     }
 
@@ -839,6 +864,7 @@ impl Header {
                     .into_iter()
                     .flat_map(|v| Section::V2.into_iter().zip(v)),
             )
+            .chain(self.imei_blocks.map(|r| (Section::ImeiBlocks, r)))
             .chain(self.delta.map(|r| (Section::Delta, r)))
             .chain(self.filter.map(|r| (Section::Filter, r)))
             .chain(self.devices.map(|r| (Section::Devices, r)))

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use crate::format::devices::Devices;
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
-use crate::format::node::{Stream, Transducer};
+use crate::format::blocks::{self, Blocks};
+use crate::format::node::Transducer;
 use crate::format::records::{self, Rec, V2, V2_RECORD};
 use crate::format::stacks::{Member, SegmentValue, Stacks, decode_value};
 use crate::format::strings::Strings;
@@ -16,6 +17,7 @@ use crate::model::device::{Device, TacPolicy};
 use crate::model::ident::{Imei, Imsi, Tac};
 use crate::model::rule::{Date, Entry, RuleKind, Status, Verdict};
 use crate::model::source::{Reasons, Source};
+use crate::read::maps::{Keys, Map};
 use crate::read::stats::{IndexStats, SourceStats};
 
 /// IMEIs checked together by [`Index::check_many`]: their filter blocks fit in L1.
@@ -59,6 +61,9 @@ pub struct Index {
     /// Format 1's 8-byte records, or the 16-byte records of `entries v2` (after its header).
     pub(super) entries: Bytes,
     pub(super) imei: Transducer,
+    /// The exact-IMEI rules by TAC, in files with the `imei blocks` section (`imei` is
+    /// then empty).
+    pub(super) blocks: Option<Blocks>,
     pub(super) tac: Transducer,
     pub(super) pair: Transducer,
     pub(super) range: Transducer,
@@ -242,7 +247,7 @@ impl Index {
     /// False when no exact-IMEI rule can match: the map is empty, or the filter says so.
     #[inline]
     fn may_list_imei(&self, imei: Imei) -> bool {
-        !self.imei.is_empty()
+        !self.map(RuleKind::Imei).is_empty()
             && self
                 .filter
                 .as_ref()
@@ -394,7 +399,7 @@ impl Index {
         // Which IMEIs an exact-IMEI rule may match, and which one did.
         let mut candidate = [false; BATCH];
         let mut exact = [false; BATCH];
-        if !self.imei.is_empty() {
+        if !self.map(RuleKind::Imei).is_empty() {
             match &self.filter {
                 Some(f) => {
                     let mut probes = [None; BATCH];
@@ -414,7 +419,31 @@ impl Index {
                 .enumerate()
                 .filter(|&(i, _)| candidate[i])
                 .map(|(i, imei)| (i, key::imei(*imei)));
-            if self.v2.is_none() {
+            if let Some(blocks) = &self.blocks {
+                // Each candidate's block first, prefetching the line its lookup reads, so
+                // that the lookups' misses overlap.
+                let mut at = [None; BATCH];
+                for ((a, imei), _) in at.iter_mut().zip(imeis).zip(candidate).filter(|x| x.1) {
+                    let (tac, serial) = blocks::split(imei.as_u64());
+                    if let Some(k) = blocks.locate(tac) {
+                        blocks.prefetch(k, serial);
+                        *a = Some((k, serial));
+                    }
+                }
+                for (i, a) in at.iter().enumerate().take(imeis.len()) {
+                    let Some((k, serial)) = *a else { continue };
+                    let mut best = None;
+                    blocks.for_each_in(k, serial, &mut |source, id| {
+                        if let Some(rec) = self.rec(id) {
+                            Weighed::consider(&mut best, rec, source, day);
+                        }
+                    });
+                    if let Some(b) = best {
+                        out[i] = b.verdict(RuleKind::Imei);
+                        exact[i] = true;
+                    }
+                }
+            } else if self.v2.is_none() {
                 self.imei.get_many(keys, false, |i, _, id| {
                     exact[i] = true;
                     out[i] = self.rec(id).map_or(Verdict::unknown(), |r| {
@@ -598,6 +627,7 @@ impl Index {
                 .devices
                 .as_ref()
                 .map(|d| (d.len() as u64, d.bytes() as u64)),
+            imei_blocks: self.blocks.as_ref().map(Blocks::mix),
         }
     }
 
@@ -630,13 +660,29 @@ impl Index {
 /// Crate-internal access for the stream operations (diff, merge, apply) and layered views.
 impl Index {
     /// The transducer of one kind's rules: key → entry id.
-    pub(crate) fn map(&self, kind: RuleKind) -> &Transducer {
-        match kind {
+    pub(crate) fn map(&self, kind: RuleKind) -> Map<'_> {
+        Map::Fst(match kind {
             RuleKind::Pair => &self.pair,
-            RuleKind::Imei => &self.imei,
+            RuleKind::Imei => match &self.blocks {
+                Some(b) => return Map::Blocks(b),
+                None => &self.imei,
+            },
             RuleKind::Range => &self.range,
             RuleKind::Tac => &self.tac,
+        })
+    }
+
+    /// The section that holds one kind's rules.
+    pub(crate) fn section_of(&self, kind: RuleKind) -> Section {
+        match (kind, &self.blocks) {
+            (RuleKind::Imei, Some(_)) => Section::ImeiBlocks,
+            _ => Section::of_kind(kind),
         }
+    }
+
+    /// The IMEI blocks, in files with them.
+    pub(crate) fn imei_blocks(&self) -> Option<&Blocks> {
+        self.blocks.as_ref()
     }
 
     /// One kind's keys in order, with their entry ids: strictly increasing and panic-free
@@ -644,7 +690,7 @@ impl Index {
     /// so, [`Stream::exhausted`]) after as many steps as walking the most keys that
     /// [`Verification::Full`](crate::Verification::Full) accepts in a file of this size
     /// takes, so never early in a file that passes Full.
-    pub(crate) fn stream(&self, kind: RuleKind) -> Stream<'_> {
+    pub(crate) fn stream(&self, kind: RuleKind) -> Keys<'_> {
         let key_len = self.key_len(kind);
         let budget = walk_limit(self.bytes.len() as u64).saturating_mul(key_len as u64 + 1);
         self.map(kind).stream(key_len, budget)

@@ -3,6 +3,7 @@
 //! imported.
 
 pub(crate) mod index;
+pub(crate) mod maps;
 pub(crate) mod open;
 pub(crate) mod rules;
 pub(crate) mod stats;

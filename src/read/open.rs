@@ -6,6 +6,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::error::{Error, Origin};
+use crate::format::blocks::Blocks;
 use crate::format::devices::Devices;
 use crate::format::filter::Filter;
 use crate::format::node::Transducer;
@@ -381,6 +382,23 @@ impl Index {
                 policy,
             });
         }
+        let blocks = match header.imei_blocks {
+            None => None,
+            Some(r) => {
+                if !map(Section::Imei)?.is_empty() {
+                    return Err(fail(FormatError::Malformed {
+                        section: Section::Imei,
+                        what: "it holds keys in a file with the imei blocks section, which \
+                               holds the exact-IMEI rules instead"
+                            .into(),
+                    }));
+                }
+                Some(
+                    Blocks::parse(bytes.slice(r.range()))
+                        .map_err(malformed(Section::ImeiBlocks))?,
+                )
+            }
+        };
         let index = Index {
             devices,
             tac_policy: options.tac_policy,
@@ -390,6 +408,7 @@ impl Index {
             utc_offset: options.utc_offset,
             entries,
             imei: map(Section::Imei)?,
+            blocks,
             tac: map(Section::Tac)?,
             pair: map(Section::Pair)?,
             range: map(Section::Range)?,

@@ -1,7 +1,7 @@
 //! Iterating over an index's rules.
 
 use crate::format::Record;
-use crate::format::node::Stream;
+use crate::read::maps::Keys;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
 
@@ -24,7 +24,7 @@ impl Index {
 pub struct Rules<'a> {
     index: &'a Index,
     kind: usize,
-    stream: Option<Stream<'a>>,
+    stream: Option<Keys<'a>>,
     /// Records decoded so far, by id.
     cache: std::collections::HashMap<u64, Option<Record>>,
 }

@@ -54,6 +54,8 @@ pub struct IndexStats {
     pub dated: bool,
     /// The TAC database, when the index holds one: TACs listed, and bytes of its section.
     pub tac_db: Option<(u64, u64)>,
+    /// How the exact-IMEI rules are encoded, in files with the `imei blocks` section.
+    pub imei_blocks: Option<crate::ImeiBlockStats>,
 }
 
 impl IndexStats {

@@ -29,7 +29,7 @@
 
 use crate::format::filter::Domain;
 use crate::format::key;
-use crate::format::node::{Stream, Transducer};
+use crate::read::maps::{Keys, Map};
 use crate::format::records::{self, V2, V2_RECORD};
 use crate::format::segments::Segments;
 use crate::format::sources::{ContentHash, reasons_digest};
@@ -189,16 +189,24 @@ impl Index {
         }
 
         // Pass 1: structure, and the keys of each map, in time linear in the bytes.
-        let structure = |section: Section, t: &Transducer, len: usize| {
+        let structure = |section: Section, t: Map<'_>, len: usize| {
             t.verify(len)
                 .map_err(|what| FormatError::Malformed { section, what })
         };
         let mut keys = [0u64; 4];
         for kind in RuleKind::ALL {
             keys[usize::from(kind.code() - 1)] =
-                structure(Section::of_kind(kind), self.map(kind), self.key_len(kind))?;
+                structure(self.section_of(kind), self.map(kind), self.key_len(kind))?;
         }
-        let segment_keys = structure(Section::Segments, &self.segments, 6)?;
+        if self.imei_blocks().is_some()
+            && structure(Section::Imei, Map::Fst(&self.imei), self.key_len(RuleKind::Imei))? != 0
+        {
+            return Err(FormatError::Malformed {
+                section: Section::Imei,
+                what: "it holds keys in a file with the imei blocks section".into(),
+            });
+        }
+        let segment_keys = structure(Section::Segments, Map::Fst(&self.segments), 6)?;
 
         // Pass 2: counts the header vouches for, and the bound on the walk.
         // The most keys each map may hold: its rules, and in a delta its tombstones.
@@ -212,7 +220,7 @@ impl Index {
             let (held, limit) = (keys[usize::from(kind.code() - 1)], limit(kind));
             if held > limit {
                 return Err(FormatError::Malformed {
-                    section: Section::of_kind(kind),
+                    section: self.section_of(kind),
                     what: format!(
                         "it holds {held} keys, more than the {limit} keys the header counts"
                     ),
@@ -299,7 +307,7 @@ impl Index {
         };
         let held = |kind: RuleKind| keys[usize::from(kind.code() - 1)];
         walk(
-            Section::Imei,
+            self.section_of(RuleKind::Imei),
             self.stream(RuleKind::Imei),
             held(RuleKind::Imei),
             |k, v| {
@@ -606,7 +614,7 @@ fn answer(e: Option<Entry>) -> String {
 /// hold the `expected` keys that the structural pass counted.
 fn walk(
     section: Section,
-    mut stream: Stream<'_>,
+    mut stream: Keys<'_>,
     expected: u64,
     mut check: impl FnMut(&[u8], u64) -> Result<(), String>,
 ) -> Result<(), FormatError> {

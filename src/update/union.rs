@@ -7,7 +7,7 @@
 
 use crate::build::write::SourceMeta;
 use crate::error::{Error, Origin};
-use crate::format::node::Stream;
+use crate::read::maps::Keys;
 use crate::format::{FormatError, Record, Section};
 use crate::model::rule::RuleKind;
 use crate::model::source::Source;
@@ -78,7 +78,7 @@ impl GlobalSources {
 /// global ids (a monotonic map, so the keys stay in order); a file without sources gets
 /// the id of `local`.
 pub(crate) struct MappedStream<'a> {
-    stream: Stream<'a>,
+    stream: Keys<'a>,
     map: [u8; 256],
     append: bool,
     key: [u8; 16],
@@ -112,7 +112,7 @@ impl<'a> MappedStream<'a> {
         Some((&self.key[..len], v))
     }
 
-    /// See [`Stream::exhausted`].
+    /// See [`Keys::exhausted`].
     pub(crate) fn exhausted(&self) -> bool {
         self.stream.exhausted()
     }

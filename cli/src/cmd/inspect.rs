@@ -51,6 +51,20 @@ pub(crate) fn stats(path: &Path) -> CliResult {
         "  distinct (status, reason, date) entries: {}",
         count(s.distinct_entries)
     );
+    if let Some(m) = s.imei_blocks {
+        let tacs = m.packed.0 + m.bitmap.0;
+        println!(
+            "  IMEI blocks: {} TACs, {} packed ({} rules), {} bitmaps ({} rules); {} share one \
+             entry, {} with a value table",
+            count(tacs),
+            count(m.packed.0),
+            count(m.packed.1),
+            count(m.bitmap.0),
+            count(m.bitmap.1),
+            count(m.shared_value),
+            count(m.value_table),
+        );
+    }
     if let Some((tacs, n)) = s.tac_db {
         println!(
             "  TAC database: {} TACs in {}, {:.1} bytes per TAC",
