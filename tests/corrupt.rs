@@ -24,7 +24,7 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use common::{build_bytes, build_bytes_v1, e, imei_n, imsi, sample_rules};
+use common::{build_bytes, build_bytes_transducer, build_bytes_v1, e, imei_n, imsi, sample_rules};
 use imei_index::synth::{NationalList, Rng};
 use imei_index::{
     Error, FormatError, Imei, Imsi, Index, OpenOptions, Rule, Section, Target, Verification,
@@ -200,6 +200,7 @@ const PAIR: u32 = 4;
 const RANGE: u32 = 5;
 const SEGMENTS: u32 = 6;
 const FILTER: u32 = 0x8000_0007;
+const IMEI_BLOCKS: u32 = 13;
 
 // ---------------------------------------------------------------------------------------
 // Opening and exercising, with panics caught and counted.
@@ -501,8 +502,10 @@ fn bytes_appended_and_declared_in_the_header_are_padding() {
 #[test]
 fn every_byte_flipped_is_an_error_with_checksums() {
     let rules = sample_rules();
-    let (bytes, _) = build_bytes(&rules);
-    for level in [Verification::Checksums, Verification::Full] {
+    for (bytes, level) in both_imei_layouts(&rules)
+        .into_iter()
+        .flat_map(|b| [(b.clone(), Verification::Checksums), (b, Verification::Full)])
+    {
         let mut tally = Tally::default();
         for at in 0..bytes.len() {
             for mask in [0x01u8, 0x80, 0xff] {
@@ -569,14 +572,28 @@ fn every_header_byte_flipped_is_an_error_even_when_trusted() {
 #[test]
 fn a_flipped_section_byte_never_aborts_a_trusted_index() {
     let rules = sample_rules();
-    let (bytes, _) = build_bytes(&rules);
-    let hlen = header_len(table(&bytes).len());
+    for bytes in both_imei_layouts(&rules) {
+        flipped_section_bytes_never_abort(&rules, &bytes);
+    }
+}
+
+/// The file of today's builds (IMEI blocks) and of builds before them (IMEI transducer).
+fn both_imei_layouts(rules: &[Rule]) -> [Vec<u8>; 2] {
+    let blocks = build_bytes(rules).0;
+    assert!(table(&blocks).iter().any(|r| r.id == IMEI_BLOCKS));
+    let transducer = build_bytes_transducer(rules).0;
+    assert!(!table(&transducer).iter().any(|r| r.id == IMEI_BLOCKS));
+    [blocks, transducer]
+}
+
+fn flipped_section_bytes_never_abort(rules: &[Rule], bytes: &[u8]) {
+    let hlen = header_len(table(bytes).len());
     let mut tally = Tally::default();
     for at in hlen..bytes.len() {
         for mask in [0x01u8, 0xff] {
-            let mut b = bytes.clone();
+            let mut b = bytes.to_vec();
             b[at] ^= mask;
-            try_damaged(&mut tally, at, &b, Verification::Trusted, &rules);
+            try_damaged(&mut tally, at, &b, Verification::Trusted, rules);
         }
     }
     // Reaching this line is the first guarantee: no damage aborted the process. Opening,
@@ -879,10 +896,13 @@ fn re_signed_flips_never_panic_under_full_verification() {
     // only Full verification stands between the damage and the transducer code. It must
     // reject the file, or accept a file that then answers without panicking.
     let rules = sample_rules();
-    let (bytes, _) = build_bytes(&rules);
     let mut full = Tally::default();
     let mut checksums = Tally::default();
-    for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS] {
+    for bytes in both_imei_layouts(&rules) {
+    for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS, IMEI_BLOCKS] {
+        if !table(&bytes).iter().any(|r| r.id == id) {
+            continue;
+        }
         for at in section_span(&bytes, id) {
             for mask in [0x01u8, 0xff] {
                 let mut b = bytes.clone();
@@ -892,6 +912,7 @@ fn re_signed_flips_never_panic_under_full_verification() {
                 try_damaged(&mut checksums, at, &b, Verification::Checksums, &rules);
             }
         }
+    }
     }
     eprintln!(
         "re-signed flips: Full rejected {}, accepted {}, panicked {}; \

@@ -116,7 +116,14 @@ fn imsis() -> Vec<Imsi> {
 }
 
 fn build(rules: &[Rule]) -> Index {
+    build_with(rules, false)
+}
+
+/// Builds with the exact-IMEI rules in IMEI blocks (today's builds) or, with
+/// `transducer`, in the `imei` transducer (builds before the blocks).
+fn build_with(rules: &[Rule], transducer: bool) -> Index {
     let mut b = IndexBuilder::new();
+    b.imei_transducer(transducer);
     for r in rules {
         b.add(r.clone());
     }
@@ -182,6 +189,11 @@ proptest! {
         let index = build(&rules);
         let imeis = probes(&rules);
         assert_index("built", &index, &model, &imeis)?;
+        // Both layouts of the exact-IMEI rules answer alike and hold the same rules.
+        let transducer = build_with(&rules, true);
+        prop_assert!(transducer.stats().imei_blocks.is_none() && index.stats().imei_blocks.is_some());
+        assert_index("built, IMEI transducer", &transducer, &model, &imeis)?;
+        prop_assert_eq!(transducer.rules().collect::<Vec<_>>(), index.rules().collect::<Vec<_>>());
         for level in [Verification::Trusted, Verification::Checksums, Verification::Full] {
             let reopened = OpenOptions::new().verification(level).open_bytes(index.as_bytes().clone()).unwrap();
             for &i in &imeis {
@@ -218,8 +230,9 @@ proptest! {
     /// the reference over the rules after the changes; a diff of the two indexes is those
     /// changes.
     #[test]
-    fn layers_apply_and_diff_answer_as_the_reference(old in rules(), new in rules()) {
-        let base = build(&old);
+    fn layers_apply_and_diff_answer_as_the_reference(old in rules(), new in rules(), transducer: bool) {
+        // A base of either layout under deltas of today's.
+        let base = build_with(&old, transducer);
         let target = build(&new);
         // One delta per source, made by diff.
         let changes: Vec<Change> = diff(&base, &target).collect::<Result<_, _>>().unwrap();

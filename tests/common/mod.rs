@@ -49,6 +49,17 @@ pub fn build_bytes(rules: &[Rule]) -> (Vec<u8>, BuildSummary) {
     b.build_to_vec().expect("building in memory")
 }
 
+/// Builds rules with the exact-IMEI rules in the `imei` transducer, as builds did before
+/// the `imei blocks` section (see `IndexBuilder::imei_transducer`).
+pub fn build_bytes_transducer(rules: &[Rule]) -> (Vec<u8>, BuildSummary) {
+    let mut b = IndexBuilder::new();
+    b.imei_transducer(true);
+    for r in rules {
+        b.add(r.clone());
+    }
+    b.build_to_vec().expect("building in memory")
+}
+
 /// Builds rules into an opened index.
 pub fn build(rules: &[Rule]) -> (Index, BuildSummary) {
     let (bytes, summary) = build_bytes(rules);
