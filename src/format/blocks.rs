@@ -310,6 +310,24 @@ impl<'a> Block<'a> {
         }
     }
 
+    /// Where a lookup of `serial` reads its rules' serials and values, once the bucket ends
+    /// are in cache: to prefetch them.
+    #[inline(always)]
+    fn second_lines(&self, serial: u32) -> Option<[(&'a [u8], usize); 2]> {
+        let Serials::Packed { h, ends, wide, lows } = self.serials else {
+            return None;
+        };
+        let low_bits = SERIAL_BITS - h;
+        let b = (serial >> low_bits) as usize;
+        let start = if b == 0 { 0 } else { Block::end(ends, wide, b - 1)? };
+        let values = match self.values {
+            Values::Offset { width, packed, .. } | Values::Table { width, packed, .. } => {
+                (packed, start * width as usize / 8)
+            }
+        };
+        Some([(lows, start * low_bits as usize / 8), values])
+    }
+
     /// Where a lookup of `serial` reads first, to prefetch it.
     #[inline(always)]
     fn first_line(&self, serial: u32) -> (&'a [u8], usize) {
@@ -514,6 +532,21 @@ impl Blocks {
         self.tacs.get(&tac.to_be_bytes())
     }
 
+    /// The block numbers of many TACs, walking the TAC map for several at once (see
+    /// `Transducer::get_many`): calls `found(i, block)` for each `(i, tac)` listed.
+    #[inline]
+    pub(crate) fn locate_many(
+        &self,
+        tacs: impl IntoIterator<Item = (usize, u32)>,
+        mut found: impl FnMut(usize, u64),
+    ) {
+        self.tacs.get_many(
+            tacs.into_iter().map(|(i, t)| (i, t.to_be_bytes())),
+            false,
+            |i, _, k| found(i, k),
+        );
+    }
+
     /// Calls `f(source id, entry id)` for each rule of the IMEI (its 14-digit number), in
     /// source order.
     #[inline]
@@ -546,6 +579,17 @@ impl Blocks {
         if let Some(block) = self.block(k) {
             let (area, at) = block.first_line(serial);
             prefetch(area, at);
+        }
+    }
+
+    /// Asks the processor to fetch the lines a lookup reads after the first (see
+    /// [`Blocks::prefetch`], which should have run a while before).
+    #[inline(always)]
+    pub(crate) fn prefetch_more(&self, k: u64, serial: u32) {
+        if let Some(lines) = self.block(k).and_then(|b| b.second_lines(serial)) {
+            for (area, at) in lines {
+                prefetch(area, at);
+            }
         }
     }
 

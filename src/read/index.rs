@@ -420,15 +420,22 @@ impl Index {
                 .filter(|&(i, _)| candidate[i])
                 .map(|(i, imei)| (i, key::imei(*imei)));
             if let Some(blocks) = &self.blocks {
-                // Each candidate's block first, prefetching the line its lookup reads, so
-                // that the lookups' misses overlap.
+                // In three rounds, so that the candidates' misses overlap: each one's block
+                // and the line of bucket ends its lookup reads; then the lines of serials
+                // and values that those ends point to; then the lookups.
                 let mut at = [None; BATCH];
-                for ((a, imei), _) in at.iter_mut().zip(imeis).zip(candidate).filter(|x| x.1) {
-                    let (tac, serial) = blocks::split(imei.as_u64());
-                    if let Some(k) = blocks.locate(tac) {
-                        blocks.prefetch(k, serial);
-                        *a = Some((k, serial));
-                    }
+                let tacs = imeis
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| candidate[i])
+                    .map(|(i, imei)| (i, blocks::split(imei.as_u64()).0));
+                blocks.locate_many(tacs, |i, k| {
+                    let serial = blocks::split(imeis[i].as_u64()).1;
+                    blocks.prefetch(k, serial);
+                    at[i] = Some((k, serial));
+                });
+                for &(k, serial) in at.iter().take(imeis.len()).flatten() {
+                    blocks.prefetch_more(k, serial);
                 }
                 for (i, a) in at.iter().enumerate().take(imeis.len()) {
                     let Some((k, serial)) = *a else { continue };

@@ -120,6 +120,21 @@ pub(crate) fn run(args: &Args) -> CliResult {
     let index = OpenOptions::new()
         .verification(Verification::Trusted)
         .open(&path)?;
+    // The same rules with the exact-IMEI rules in the `imei` transducer, as builds wrote them
+    // before IMEI blocks ("v1" rows).
+    let v1_path = temp.path().join("bench-v1.imeiidx");
+    {
+        let mut b = IndexBuilder::new();
+        b.filter_bits(args.filter_bits).imei_transducer(true);
+        for &i in &listed {
+            b.add(Rule::imei(i, Entry::new(Status::Blocked)));
+        }
+        b.build_to_file(&v1_path)?;
+    }
+    let v1 = OpenOptions::new()
+        .verification(Verification::Trusted)
+        .open(&v1_path)?;
+    let v1_bytes = v1.as_bytes().len() as u64;
 
     let t = Instant::now();
     let set: HashSet<u64> = listed.iter().map(|i| i.as_u64()).collect();
@@ -155,6 +170,22 @@ pub(crate) fn run(args: &Args) -> CliResult {
             }),
         },
         Row {
+            name: "v1 (IMEI fst) check",
+            bytes_per_rule: Some(v1_bytes as f64 / n as f64),
+            ready: String::new(),
+            times: time(&|p| p.iter().filter(|&&i| v1.check(i).is_listed()).count()),
+        },
+        Row {
+            name: "v1 (IMEI fst) many",
+            bytes_per_rule: None,
+            ready: String::new(),
+            times: time(&|p| {
+                p.chunks(4096)
+                    .map(|c| v1.check_many(c).iter().filter(|v| v.is_listed()).count())
+                    .sum()
+            }),
+        },
+        Row {
             name: "HashSet<u64>",
             bytes_per_rule: Some(set_bytes as f64 / n as f64),
             ready: format!("build {}", duration(set_ready)),
@@ -178,7 +209,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
         },
     ];
 
-    let base = rows[2].times;
+    let base = rows[4].times;
     println!();
     println!(
         "{:<22} {:>10} {:>16} {:>20} {:>20}",
