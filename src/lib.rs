@@ -118,8 +118,8 @@ mod update; // sorted unions: diff, deltas, apply, merge
 pub use crate::build::atomic::AtomicFile;
 pub use crate::build::builder::{BuildPhase, BuildSummary, IndexBuilder, Progress};
 pub use crate::error::{Error, ErrorChain, Origin, Refusal};
-pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::blocks::ImeiBlockStats;
+pub use crate::format::filter::DEFAULT_FILTER_BITS;
 pub use crate::format::{FORMAT_VERSION, FormatError, RuleCounts, Section, walk_limit};
 pub use crate::model::change::Change;
 pub use crate::model::device::{Device, DeviceInfo, TacPolicy, TacTable};

@@ -281,6 +281,52 @@ fn build_stops_at_a_bad_row_or_writes_it_aside() {
 }
 
 #[test]
+fn imei_transducer_builds_the_layout_before_imei_blocks_answering_the_same() {
+    let f = Fixture::new();
+    assert!(f.build("list.csv", "blocks.imeiidx").status.success());
+    let old = run(
+        &[
+            "build",
+            &f.path("list.csv"),
+            "-o",
+            &f.path("old.imeiidx"),
+            "--imei-transducer",
+        ],
+        None,
+    );
+    assert!(old.status.success(), "{}", text(&old.stderr));
+    let stats = |name: &str| text(&run(&["stats", &f.path(name)], None).stdout);
+    assert!(stats("blocks.imeiidx").contains("IMEI blocks: "));
+    assert!(stats("blocks.imeiidx").contains("imei blocks "));
+    assert!(!stats("old.imeiidx").contains("imei blocks"));
+    for name in ["blocks.imeiidx", "old.imeiidx"] {
+        assert!(run(&["verify", &f.path(name)], None).status.success());
+    }
+    assert_eq!(
+        sorted_rules(Path::new(&f.path("blocks.imeiidx"))),
+        sorted_rules(Path::new(&f.path("old.imeiidx")))
+    );
+    let imeis: String = f
+        .list
+        .rules
+        .iter()
+        .filter_map(|r| match r.target() {
+            imei_index::Target::Imei(i) => Some(format!(
+                "{i}\n{}\n",
+                Imei::from_u64(i.as_u64() ^ 1).map_or(String::new(), |j| j.to_string())
+            )),
+            _ => None,
+        })
+        .collect();
+    let check = |name: &str| {
+        let out = run(&["check", "--index", &f.path(name)], Some(imeis.as_bytes()));
+        text(&out.stdout)
+    };
+    assert!(check("blocks.imeiidx").contains("blocked"));
+    assert_eq!(check("blocks.imeiidx"), check("old.imeiidx"));
+}
+
+#[test]
 fn stats_and_verify_report_an_index() {
     let f = Fixture::new();
     assert_eq!(f.build("list.csv", "a.imeiidx").status.code(), Some(0));

@@ -20,6 +20,8 @@ fn bench_prints_the_comparison_table_and_chart() {
     for row in [
         "imei-index check",
         "imei-index check_many",
+        "v1 (IMEI fst) check",
+        "v1 (IMEI fst) many",
         "HashSet<u64>",
         "sorted Vec<u64>",
         "fst::Map::get",
@@ -34,6 +36,22 @@ fn bench_prints_the_comparison_table_and_chart() {
     }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("HashSet&lt;u64&gt;"));
+}
+
+#[test]
+fn bench_runs_every_list_shape() {
+    for shape in ["register", "uniform", "dense"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_imei-index"))
+            .args([
+                "bench", "--rules", "3000", "--probes", "500", "--shape", shape,
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shape}: {stdout}");
+        assert!(stdout.contains(&format!("shape: {shape}")), "{stdout}");
+        assert!(stdout.contains("v1 (IMEI fst) check"), "{stdout}");
+    }
 }
 
 #[test]

@@ -519,7 +519,15 @@ pub(crate) fn write_index_with<W: Write + Seek>(
             };
             let blocks_ref = if imei_blocks {
                 sw.begin(8).map_err(io)?;
-                write_blocks(&mut sw, source, &table, &mut feed, &remap, metas.len(), io_err)?;
+                write_blocks(
+                    &mut sw,
+                    source,
+                    &table,
+                    &mut feed,
+                    &remap,
+                    metas.len(),
+                    io_err,
+                )?;
                 Some(sw.end())
             } else {
                 None
@@ -726,8 +734,8 @@ fn write_blocks<W: Write>(
     sources: usize,
     io_err: IoContext<'_>,
 ) -> Result<(), Error> {
-    let mut b = BlocksWriter::new(BufWriter::with_capacity(1 << 16, w), sources.max(1))
-        .map_err(io_err)?;
+    let mut b =
+        BlocksWriter::new(BufWriter::with_capacity(1 << 16, w), sources.max(1)).map_err(io_err)?;
     let mut last = None;
     source.for_each(RuleKind::Imei, &mut |k, record| {
         let (imei, src) = match k {

@@ -90,12 +90,16 @@ fn pad8(n: usize) -> usize {
 
 #[inline(always)]
 fn le64(d: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(d.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        d.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 #[inline(always)]
 fn le32(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        d.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 /// `width` (≤ 56) bits at bit `bit` of `data`, least significant first; bits past the end
@@ -176,13 +180,20 @@ impl<'a> Block<'a> {
             return Err("it holds no rule".into());
         }
         if width > MAX_WIDTH {
-            return Err(format!("its values are {width} bits wide, more than {MAX_WIDTH}"));
+            return Err(format!(
+                "its values are {width} bits wide, more than {MAX_WIDTH}"
+            ));
         }
         let take = |at: &mut usize, len: usize| -> Result<&'a [u8], String> {
             let s = at
                 .checked_add(len)
                 .and_then(|end| b.get(*at..end))
-                .ok_or_else(|| format!("it is {} bytes, too short for what its header says", b.len()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "it is {} bytes, too short for what its header says",
+                        b.len()
+                    )
+                })?;
             *at += len;
             Ok(s)
         };
@@ -196,7 +207,12 @@ impl<'a> Block<'a> {
                 let ends = take(&mut at, pad8((1usize << h) * if wide { 4 } else { 2 }))?;
                 let low = (SERIAL_BITS - h) as usize;
                 let lows = take(&mut at, pad8((n * low).div_ceil(8)))?;
-                Serials::Packed { h, ends, wide, lows }
+                Serials::Packed {
+                    h,
+                    ends,
+                    wide,
+                    lows,
+                }
             }
             1 => {
                 let first = le32(b, at).ok_or("it is too short for its bitmap's bounds")?;
@@ -210,9 +226,17 @@ impl<'a> Block<'a> {
                 let m = m as usize;
                 let words = take(&mut at, 8 * m)?;
                 let ranks = take(&mut at, pad8(4 * m.div_ceil(RANK_GROUP)))?;
-                Serials::Bitmap { first, words, ranks }
+                Serials::Bitmap {
+                    first,
+                    words,
+                    ranks,
+                }
             }
-            k => return Err(format!("its serial encoding is {k}, not 0 (packed) or 1 (bitmap)")),
+            k => {
+                return Err(format!(
+                    "its serial encoding is {k}, not 0 (packed) or 1 (bitmap)"
+                ));
+            }
         };
         let values = match vkind {
             0 => Values::Offset {
@@ -231,10 +255,17 @@ impl<'a> Block<'a> {
                     packed: take(&mut at, pad8((n * width as usize).div_ceil(8)))?,
                 }
             }
-            k => return Err(format!("its value encoding is {k}, not 0 (offset) or 1 (table)")),
+            k => {
+                return Err(format!(
+                    "its value encoding is {k}, not 0 (offset) or 1 (table)"
+                ));
+            }
         };
         if at != b.len() {
-            return Err(format!("it is {} bytes, but what its header says takes {at}", b.len()));
+            return Err(format!(
+                "it is {} bytes, but what its header says takes {at}",
+                b.len()
+            ));
         }
         Ok(Block { n, serials, values })
     }
@@ -254,11 +285,20 @@ impl<'a> Block<'a> {
     #[inline(always)]
     fn find(&self, serial: u32) -> Option<(usize, usize)> {
         match self.serials {
-            Serials::Packed { h, ends, wide, lows } => {
+            Serials::Packed {
+                h,
+                ends,
+                wide,
+                lows,
+            } => {
                 let low_bits = SERIAL_BITS - h;
                 let b = (serial >> low_bits) as usize;
                 let end = Block::end(ends, wide, b)?.min(self.n);
-                let start = if b == 0 { 0 } else { Block::end(ends, wide, b - 1)? };
+                let start = if b == 0 {
+                    0
+                } else {
+                    Block::end(ends, wide, b - 1)?
+                };
                 let want = u64::from(serial) & ((1u64 << low_bits) - 1);
                 let lb = low_bits as usize;
                 let mut i = start;
@@ -278,7 +318,11 @@ impl<'a> Block<'a> {
                 }
                 None
             }
-            Serials::Bitmap { first, words, ranks } => {
+            Serials::Bitmap {
+                first,
+                words,
+                ranks,
+            } => {
                 let wi = (serial / 64).checked_sub(first)? as usize;
                 let word = le64(words, 8 * wi)?;
                 let bit = serial % 64;
@@ -300,10 +344,16 @@ impl<'a> Block<'a> {
     #[inline(always)]
     fn value(&self, i: usize) -> Option<u64> {
         match self.values {
-            Values::Offset { base, width, packed } => {
-                Some(base.wrapping_add(bits(packed, i * width as usize, width)))
-            }
-            Values::Table { table, width, packed } => {
+            Values::Offset {
+                base,
+                width,
+                packed,
+            } => Some(base.wrapping_add(bits(packed, i * width as usize, width))),
+            Values::Table {
+                table,
+                width,
+                packed,
+            } => {
                 let x = bits(packed, i * width as usize, width) as usize;
                 le64(table, x.checked_mul(8)?)
             }
@@ -314,12 +364,22 @@ impl<'a> Block<'a> {
     /// are in cache: to prefetch them.
     #[inline(always)]
     fn second_lines(&self, serial: u32) -> Option<[(&'a [u8], usize); 2]> {
-        let Serials::Packed { h, ends, wide, lows } = self.serials else {
+        let Serials::Packed {
+            h,
+            ends,
+            wide,
+            lows,
+        } = self.serials
+        else {
             return None;
         };
         let low_bits = SERIAL_BITS - h;
         let b = (serial >> low_bits) as usize;
-        let start = if b == 0 { 0 } else { Block::end(ends, wide, b - 1)? };
+        let start = if b == 0 {
+            0
+        } else {
+            Block::end(ends, wide, b - 1)?
+        };
         let values = match self.values {
             Values::Offset { width, packed, .. } | Values::Table { width, packed, .. } => {
                 (packed, start * width as usize / 8)
@@ -361,7 +421,12 @@ impl<'a> Cursor<'a> {
             Serials::Bitmap { words, .. } => le64(words, 0).unwrap_or(0),
             Serials::Packed { .. } => 0,
         };
-        Cursor { block, i: 0, at: 0, rest }
+        Cursor {
+            block,
+            i: 0,
+            at: 0,
+            rest,
+        }
     }
 
     /// The next rule's serial (possibly out of order or out of range in a damaged block)
@@ -371,7 +436,12 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let serial = match self.block.serials {
-            Serials::Packed { h, ends, wide, lows } => {
+            Serials::Packed {
+                h,
+                ends,
+                wide,
+                lows,
+            } => {
                 let buckets = 1usize << h;
                 while self.at < buckets && Block::end(ends, wide, self.at)? <= self.i {
                     self.at += 1;
@@ -463,7 +533,10 @@ impl Blocks {
         }
         let f = &data[len - FOOTER..];
         if f[..4] != MAGIC {
-            return Err(format!("its footer starts with {:02x?}, not {MAGIC:02x?}", &f[..4]));
+            return Err(format!(
+                "its footer starts with {:02x?}, not {MAGIC:02x?}",
+                &f[..4]
+            ));
         }
         let radix = le32(f, 4).unwrap_or(0);
         if !(1..=256).contains(&radix) {
@@ -615,7 +688,10 @@ impl Blocks {
     /// count. Returns that count. Time is linear in the section's bytes (a rule takes at
     /// least one bit).
     pub(crate) fn verify(&self) -> Result<u64, String> {
-        let tacs = self.tacs.verify(4).map_err(|e| format!("its TAC map: {e}"))?;
+        let tacs = self
+            .tacs
+            .verify(4)
+            .map_err(|e| format!("its TAC map: {e}"))?;
         if tacs != self.blocks as u64 {
             return Err(format!(
                 "its TAC map holds {tacs} TACs, but the footer counts {} blocks",
@@ -631,7 +707,9 @@ impl Blocks {
                 at > prev && at.is_multiple_of(8)
             };
             if !ok || at > self.offsets_at as u64 {
-                return Err(format!("block offset {k} ({at}) is out of order or out of bounds"));
+                return Err(format!(
+                    "block offset {k} ({at}) is out of order or out of bounds"
+                ));
             }
             prev = at;
         }
@@ -647,11 +725,17 @@ impl Blocks {
         while let Some((key, v)) = stream.next() {
             let tac = u32::from_be_bytes(key.try_into().map_err(|_| "a TAC key is not 4 bytes")?);
             if tac >= 100_000_000 || v != k {
-                return Err(format!("TAC key {key:02x?} (block {v}) is not TAC {k}'s of 8 digits"));
+                return Err(format!(
+                    "TAC key {key:02x?} (block {v}) is not TAC {k}'s of 8 digits"
+                ));
             }
-            let bytes = self.block_bytes(k).ok_or_else(|| format!("block {k} is out of bounds"))?;
-            let block = Block::parse(bytes).map_err(|e| format!("block {k} (TAC {tac:08}): {e}"))?;
-            check_block(&block, self.radix).map_err(|e| format!("block {k} (TAC {tac:08}): {e}"))?;
+            let bytes = self
+                .block_bytes(k)
+                .ok_or_else(|| format!("block {k} is out of bounds"))?;
+            let block =
+                Block::parse(bytes).map_err(|e| format!("block {k} (TAC {tac:08}): {e}"))?;
+            check_block(&block, self.radix)
+                .map_err(|e| format!("block {k} (TAC {tac:08}): {e}"))?;
             total += block.n as u64;
             k += 1;
         }
@@ -670,7 +754,9 @@ impl Blocks {
             bytes: (
                 self.offsets_at as u64,
                 8 * (self.blocks as u64 + 1),
-                (self.data.len() - FOOTER) as u64 - 8 * (self.blocks as u64 + 1) - self.offsets_at as u64,
+                (self.data.len() - FOOTER) as u64
+                    - 8 * (self.blocks as u64 + 1)
+                    - self.offsets_at as u64,
             ),
             ..ImeiBlockStats::default()
         };
@@ -699,20 +785,30 @@ fn check_block(b: &Block<'_>, radix: u64) -> Result<(), String> {
             for i in 0..1usize << h {
                 let e = Block::end(ends, wide, i).unwrap_or(usize::MAX);
                 if e < prev || e > b.n {
-                    return Err(format!("bucket end {i} ({e}) is out of order or past its {} rules", b.n));
+                    return Err(format!(
+                        "bucket end {i} ({e}) is out of order or past its {} rules",
+                        b.n
+                    ));
                 }
                 prev = e;
             }
             if prev != b.n {
-                return Err(format!("its buckets end at {prev}, not at its {} rules", b.n));
+                return Err(format!(
+                    "its buckets end at {prev}, not at its {} rules",
+                    b.n
+                ));
             }
         }
         Serials::Bitmap { words, ranks, .. } => {
             let m = words.len() / 8;
             let mut set = 0u64;
             for w in 0..m {
-                if w % RANK_GROUP == 0 && le32(ranks, 4 * (w / RANK_GROUP)).map(u64::from) != Some(set) {
-                    return Err(format!("its rank count before word {w} is not the {set} bits set before it"));
+                if w % RANK_GROUP == 0
+                    && le32(ranks, 4 * (w / RANK_GROUP)).map(u64::from) != Some(set)
+                {
+                    return Err(format!(
+                        "its rank count before word {w} is not the {set} bits set before it"
+                    ));
                 }
                 set += u64::from(le64(words, 8 * w).unwrap_or(0).count_ones());
             }
@@ -740,7 +836,9 @@ fn check_block(b: &Block<'_>, radix: u64) -> Result<(), String> {
         }
         let here = (serial, v % radix);
         if last.is_some_and(|l| l >= here) {
-            return Err(format!("rule {i} (serial {serial:06}) is not after the rule before it"));
+            return Err(format!(
+                "rule {i} (serial {serial:06}) is not after the rule before it"
+            ));
         }
         // With the rules in order, bucket ends that cover each rule once and true rank
         // counts, a lookup finds exactly the rules the cursor yields; checking each by a
@@ -906,9 +1004,13 @@ impl<W: Write> BlocksWriter<W> {
         for o in &self.offsets {
             self.w.write_all(&o.to_le_bytes())?;
         }
-        let tacs = self.tacs.into_inner().map_err(|e| internal(e.to_string()))?;
+        let tacs = self
+            .tacs
+            .into_inner()
+            .map_err(|e| internal(e.to_string()))?;
         self.w.write_all(&tacs)?;
-        self.w.write_all(&[0u8; 8][..pad8(tacs.len()) - tacs.len()])?;
+        self.w
+            .write_all(&[0u8; 8][..pad8(tacs.len()) - tacs.len()])?;
         let blocks = self.offsets.len() as u64 - 1;
         let mut f = Vec::with_capacity(FOOTER);
         f.extend_from_slice(&MAGIC);
@@ -955,11 +1057,14 @@ fn encode_block(serials: &[u32], values: &[u64], out: &mut Vec<u8>) {
     let wide = n >= 1 << 16;
     let ew = if wide { 4 } else { 2 };
     // Packed: the bucket bits that take the fewest bytes, keeping buckets short.
-    let packed = |h: u32| pad8((1usize << h) * ew) + pad8((n * (SERIAL_BITS - h) as usize).div_ceil(8));
+    let packed =
+        |h: u32| pad8((1usize << h) * ew) + pad8((n * (SERIAL_BITS - h) as usize).div_ceil(8));
     let min_h = (0..=SERIAL_BITS)
         .find(|&h| (1usize << h) * MAX_BUCKET >= n)
         .unwrap_or(SERIAL_BITS);
-    let h = (min_h..=SERIAL_BITS).min_by_key(|&h| (packed(h), SERIAL_BITS - h)).unwrap_or(SERIAL_BITS);
+    let h = (min_h..=SERIAL_BITS)
+        .min_by_key(|&h| (packed(h), SERIAL_BITS - h))
+        .unwrap_or(SERIAL_BITS);
     let distinct = serials.windows(2).all(|w| w[0] < w[1]);
     let (first, last) = (serials[0] / 64, serials[n - 1] / 64);
     let m = (last - first + 1) as usize;
@@ -1026,7 +1131,9 @@ fn encode_block(serials: &[u32], values: &[u64], out: &mut Vec<u8>) {
         }
         pack(
             out,
-            values.iter().map(|v| table.binary_search(v).unwrap_or(0) as u64),
+            values
+                .iter()
+                .map(|v| table.binary_search(v).unwrap_or(0) as u64),
             tw,
         );
     } else {
@@ -1080,7 +1187,11 @@ mod tests {
                 _ => (499_000u64..500_100).boxed(),
             };
             let imei = (0..=tacs, serial).prop_map(|(t, s)| (35_000_000 + t * 7) * 1_000_000 + s);
-            let n = if shape == 0 { 0..400usize } else { 0..3000usize };
+            let n = if shape == 0 {
+                0..400usize
+            } else {
+                0..3000usize
+            };
             (
                 proptest::collection::btree_map((imei, 0..sources as u8), Just(0u64), n),
                 Just(sources),
@@ -1145,11 +1256,15 @@ mod tests {
     #[test]
     fn each_encoding_is_chosen_where_it_is_smallest() {
         // A whole TAC: a bitmap, one shared value.
-        let whole: BTreeMap<(u64, u8), u64> =
-            (0..1_000_000u64).map(|s| ((35_209_900 * 1_000_000 + s, 0), 0)).collect();
+        let whole: BTreeMap<(u64, u8), u64> = (0..1_000_000u64)
+            .map(|s| ((35_209_900 * 1_000_000 + s, 0), 0))
+            .collect();
         let b = build(&whole, 1);
         let m = b.mix();
-        assert_eq!((m.bitmap, m.packed, m.shared_value), ((1, 1_000_000), (0, 0), 1));
+        assert_eq!(
+            (m.bitmap, m.packed, m.shared_value),
+            ((1, 1_000_000), (0, 0), 1)
+        );
         assert!(m.bytes.0 < 140_000, "{m:?}");
         lookups_and_stream_agree(&whole, 1, &[35_209_900_999_999, 35_209_901_000_000]);
         // Sparse serials with two sources on one IMEI: packed, values in a table.

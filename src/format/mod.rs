@@ -104,6 +104,14 @@
 //! from 0 to the end of the last range into runs that share their narrowest covering range,
 //! so that a range check is one "first key ≥ IMEI" search.
 //!
+//! # IMEI blocks (section 13)
+//!
+//! Files written since section 13 exists keep their exact-IMEI rules there, grouped by TAC,
+//! and their `imei` transducer (section 2) is empty; a file with section 13 must have
+//! sources, and one whose section 2 holds keys beside it is corrupt. The keys and values
+//! the blocks hold are those the transducer would (IMEI ‖ source id → entry id), so every
+//! stream, diff, merge and verification reads them alike. Layout in `src/format/blocks.rs`.
+//!
 //! # Delta indexes
 //!
 //! A delta index holds the changes from one version of a list to the next, to be layered

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::format::blocks::{self, Blocks};
 use crate::format::devices::Devices;
 use crate::format::filter::{Domain, Filter};
 use crate::format::key;
-use crate::format::blocks::{self, Blocks};
 use crate::format::node::Transducer;
 use crate::format::records::{self, Rec, V2, V2_RECORD};
 use crate::format::stacks::{Member, SegmentValue, Stacks, decode_value};

@@ -1,9 +1,9 @@
 //! Iterating over an index's rules.
 
 use crate::format::Record;
-use crate::read::maps::Keys;
 use crate::model::rule::{Rule, RuleKind};
 use crate::read::index::Index;
+use crate::read::maps::Keys;
 
 impl Index {
     /// Every rule, kind by kind (pair, IMEI, range, TAC), each kind in key order (one

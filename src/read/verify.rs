@@ -29,7 +29,6 @@
 
 use crate::format::filter::Domain;
 use crate::format::key;
-use crate::read::maps::{Keys, Map};
 use crate::format::records::{self, V2, V2_RECORD};
 use crate::format::segments::Segments;
 use crate::format::sources::{ContentHash, reasons_digest};
@@ -41,6 +40,7 @@ use crate::format::{
 use crate::model::ident::Imei;
 use crate::model::rule::{Entry, RuleKind};
 use crate::read::index::Index;
+use crate::read::maps::{Keys, Map};
 
 /// A key checked: its target bytes, its source id, and its entry's (id, dated) if any.
 type Checked = (Vec<u8>, u8, Option<(u64, bool)>);
@@ -199,7 +199,11 @@ impl Index {
                 structure(self.section_of(kind), self.map(kind), self.key_len(kind))?;
         }
         if self.imei_blocks().is_some()
-            && structure(Section::Imei, Map::Fst(&self.imei), self.key_len(RuleKind::Imei))? != 0
+            && structure(
+                Section::Imei,
+                Map::Fst(&self.imei),
+                self.key_len(RuleKind::Imei),
+            )? != 0
         {
             return Err(FormatError::Malformed {
                 section: Section::Imei,

@@ -7,11 +7,11 @@
 
 use crate::build::write::SourceMeta;
 use crate::error::{Error, Origin};
-use crate::read::maps::Keys;
 use crate::format::{FormatError, Record, Section};
 use crate::model::rule::RuleKind;
 use crate::model::source::Source;
 use crate::read::index::Index;
+use crate::read::maps::Keys;
 
 /// The sources of several indexes together: every name any of them has, in name order
 /// (the global ids), and for each input the global id of each of its own ids.

@@ -8,9 +8,10 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use imei_index::synth::{ListShape, probes, probes_half_random};
+use imei_index::synth::{ListShape, Rng, probes, probes_half_random};
 use imei_index::{
-    DEFAULT_FILTER_BITS, Entry, Imei, IndexBuilder, OpenOptions, Rule, Status, Verification,
+    DEFAULT_FILTER_BITS, Date, Entry, Imei, IndexBuilder, OpenOptions, Reason, Rule, Source,
+    Status, Tac, Verification,
 };
 
 use super::{CliResult, Failure, OutFile, Outcome, bytes, count};
@@ -30,6 +31,13 @@ pub(crate) struct Args {
     /// Also write the check times as a bar chart (SVG) to FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// The list's shape: `clustered` (IMEIs clustered in TACs, every rule blocked, no
+    /// reason), `register` (the same IMEIs as a register lists them: three statuses, four
+    /// reasons, block dates over five years, three sources), `uniform` (serials spread
+    /// uniformly over 100,000 TACs) or `dense` (runs of 900,000 consecutive serials, one per
+    /// TAC).
+    #[arg(long, value_enum, default_value_t = Shape::Clustered)]
+    shape: Shape,
     /// Seed of the synthetic list and probes.
     #[arg(long, default_value_t = 2024)]
     seed: u64,
@@ -44,6 +52,79 @@ pub(crate) struct Args {
     /// before, so that the whole process's peak memory is the build's (for `time -v`).
     #[arg(long, hide = true)]
     stream: bool,
+}
+
+/// The synthetic list's shape; see `--shape`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Shape {
+    Clustered,
+    Register,
+    Uniform,
+    Dense,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Clustered => "clustered",
+            Shape::Register => "register",
+            Shape::Uniform => "uniform",
+            Shape::Dense => "dense",
+        }
+    }
+
+    /// The listed IMEIs, sorted and distinct, and whether `ListShape` made them.
+    fn listed(self, n: u64, seed: u64) -> Vec<Imei> {
+        match self {
+            Shape::Clustered | Shape::Register => ListShape::new(n, seed).imeis().collect(),
+            Shape::Uniform => {
+                let mut rng = Rng::new(seed ^ 0x756e_6966);
+                let mut v: Vec<Imei> = (0..n)
+                    .map(|_| {
+                        let tac = 30_000_000 + rng.below(100_000) as u32 * 499;
+                        Imei::from_parts(
+                            Tac::from_u32(tac).expect("8 digits"),
+                            rng.below(1_000_000) as u32,
+                        )
+                        .expect("serial")
+                    })
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            Shape::Dense => (0..n)
+                .map(|i| {
+                    let tac = Tac::from_u32(35_000_000 + (i / 900_000) as u32).expect("8 digits");
+                    Imei::from_parts(tac, (i % 900_000) as u32).expect("serial")
+                })
+                .collect(),
+        }
+    }
+
+    /// An IMEI's rule: blocked and bare, or for `register` a status, reason, date and
+    /// source drawn from a hash of the IMEI (so that every build makes the same rules).
+    fn rule(self, imei: Imei) -> Rule {
+        if self != Shape::Register {
+            return Rule::imei(imei, Entry::new(Status::Blocked));
+        }
+        let h = imei.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20;
+        let status = match h % 10 {
+            0..=6 => Status::Blocked,
+            7 | 8 => Status::Tracked,
+            _ => Status::Allowed,
+        };
+        let reason = [
+            Reason::Stolen,
+            Reason::Lost,
+            Reason::Counterfeit,
+            Reason::Other,
+        ][(h / 10 % 4) as usize];
+        let date = Date::from_days_since_epoch(17_897 + (h / 40 % 1826) as u32).expect("a day");
+        let source = ["dirbs", "gsma", "operator"][(h / 73_040 % 3) as usize];
+        Rule::imei(imei, Entry::new(status).with_reason(reason).with_date(date))
+            .with_source(Source::new(source).expect("a source name"))
+    }
 }
 
 /// How a benchmark build gets its rules.
@@ -92,8 +173,9 @@ pub(crate) fn run(args: &Args) -> CliResult {
     println!("machine: {}", machine());
     println!();
 
-    let shape = ListShape::new(n, args.seed);
-    let listed: Vec<Imei> = shape.imeis().collect();
+    let listed: Vec<Imei> = args.shape.listed(n, args.seed);
+    let n = listed.len() as u64;
+    println!("shape: {}", args.shape.name());
     let realistic = probes(&listed, args.probes, 0.001, args.seed ^ 1);
     let half = probes_half_random(&listed, args.probes, args.seed ^ 2);
 
@@ -127,7 +209,7 @@ pub(crate) fn run(args: &Args) -> CliResult {
         let mut b = IndexBuilder::new();
         b.filter_bits(args.filter_bits).imei_transducer(true);
         for &i in &listed {
-            b.add(Rule::imei(i, Entry::new(Status::Blocked)));
+            b.add(args.shape.rule(i));
         }
         b.build_to_file(&v1_path)?;
     }
@@ -292,10 +374,21 @@ fn best_of(n: usize, mut f: impl FnMut() -> Result<f64, Failure>) -> Result<f64,
 /// figure counts making them up.
 fn build(args: &Args, input: Input, output: &Path) -> Result<(f64, Option<u64>), Failure> {
     let shape = ListShape::new(args.rules, args.seed);
+    let other = match args.shape {
+        Shape::Clustered | Shape::Register => Vec::new(),
+        s => {
+            let mut v = s.listed(args.rules, args.seed);
+            if input != Input::Sorted {
+                Rng::new(args.seed).shuffle(&mut v);
+            }
+            v
+        }
+    };
     let generate = || -> Box<dyn Iterator<Item = Imei> + '_> {
-        match input {
-            Input::Sorted => Box::new(shape.imeis()),
-            Input::Unsorted | Input::Bounded => Box::new(shape.imeis_unsorted(args.seed)),
+        match (args.shape, input) {
+            (Shape::Uniform | Shape::Dense, _) => Box::new(other.iter().copied()),
+            (_, Input::Sorted) => Box::new(shape.imeis()),
+            (_, Input::Unsorted | Input::Bounded) => Box::new(shape.imeis_unsorted(args.seed)),
         }
     };
     let imeis: Vec<Imei> = if args.stream {
@@ -321,7 +414,7 @@ fn build(args: &Args, input: Input, output: &Path) -> Result<(f64, Option<u64>),
         Box::new(imeis.iter().copied())
     };
     for i in rules {
-        b.add(Rule::imei(i, Entry::new(Status::Blocked)));
+        b.add(args.shape.rule(i));
     }
     b.build_to_file(output)?;
     let secs = t.elapsed().as_secs_f64();
@@ -353,6 +446,7 @@ fn measure_build(args: &Args, input: Input, output: &Path) -> Result<Build, Fail
         .arg(output)
         .args(["--rules", &args.rules.to_string()])
         .args(["--seed", &args.seed.to_string()])
+        .args(["--shape", args.shape.name()])
         .args(["--filter-bits", &args.filter_bits.to_string()])
         .output()
         .map_err(|e| Failure::new(format!("could not run the {mode} build: {e}")))?;

@@ -43,6 +43,11 @@ pub(crate) struct Args {
     /// faster (0 for none).
     #[arg(long, value_name = "BITS", default_value_t = imei_index::DEFAULT_FILTER_BITS)]
     filter_bits: u32,
+    /// Write the exact-IMEI rules in the `imei` transducer, as builds did before IMEI
+    /// blocks (section 13), for readers that predate them; the file is about twice as large
+    /// and answers the same (docs/compatibility.md).
+    #[arg(long)]
+    imei_transducer: bool,
     /// What the lists are: `csv`, this tool's own list format, or `dirbs`, a national
     /// register's full lists (its zips, their CSV files, or `-`; see docs/register-files.md).
     #[arg(long, value_enum, default_value_t = ListFormat::Csv)]
@@ -211,7 +216,10 @@ pub(crate) fn run(args: &Args) -> CliResult {
     );
 
     let mut builder = IndexBuilder::new();
-    builder.serial(args.serial).filter_bits(args.filter_bits);
+    builder
+        .serial(args.serial)
+        .filter_bits(args.filter_bits)
+        .imei_transducer(args.imei_transducer);
     if let Some(limit) = args.memory {
         // Spill beside the output: that file system must have room for the index anyway.
         let dir = match args.output.parent() {
