@@ -64,9 +64,17 @@ fn assert_same_answers(what: &str, a: &Index, b: &Index, imeis: &[Imei], imsis: 
     );
     for day in ["2020-01-01", "2024-05-21", "2030-01-01"] {
         let day: Date = day.parse().unwrap();
-        assert_eq!(a.check_many_at(imeis, day), b.check_many_at(imeis, day), "{what}");
+        assert_eq!(
+            a.check_many_at(imeis, day),
+            b.check_many_at(imeis, day),
+            "{what}"
+        );
         for &i in imeis {
-            assert_eq!(a.check_at(i, day), b.check_at(i, day), "{what}: {i} on {day}");
+            assert_eq!(
+                a.check_at(i, day),
+                b.check_at(i, day),
+                "{what}: {i} on {day}"
+            );
             for s in imsis {
                 assert_eq!(
                     a.check_with_imsi_at(i, s, day),
