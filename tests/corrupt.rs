@@ -502,10 +502,12 @@ fn bytes_appended_and_declared_in_the_header_are_padding() {
 #[test]
 fn every_byte_flipped_is_an_error_with_checksums() {
     let rules = sample_rules();
-    for (bytes, level) in both_imei_layouts(&rules)
-        .into_iter()
-        .flat_map(|b| [(b.clone(), Verification::Checksums), (b, Verification::Full)])
-    {
+    for (bytes, level) in both_imei_layouts(&rules).into_iter().flat_map(|b| {
+        [
+            (b.clone(), Verification::Checksums),
+            (b, Verification::Full),
+        ]
+    }) {
         let mut tally = Tally::default();
         for at in 0..bytes.len() {
             for mask in [0x01u8, 0x80, 0xff] {
@@ -899,20 +901,20 @@ fn re_signed_flips_never_panic_under_full_verification() {
     let mut full = Tally::default();
     let mut checksums = Tally::default();
     for bytes in both_imei_layouts(&rules) {
-    for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS, IMEI_BLOCKS] {
-        if !table(&bytes).iter().any(|r| r.id == id) {
-            continue;
-        }
-        for at in section_span(&bytes, id) {
-            for mask in [0x01u8, 0xff] {
-                let mut b = bytes.clone();
-                b[at] ^= mask;
-                resign(&mut b);
-                try_damaged(&mut full, at, &b, Verification::Full, &rules);
-                try_damaged(&mut checksums, at, &b, Verification::Checksums, &rules);
+        for id in [ENTRIES, IMEI, TAC, PAIR, RANGE, SEGMENTS, IMEI_BLOCKS] {
+            if !table(&bytes).iter().any(|r| r.id == id) {
+                continue;
+            }
+            for at in section_span(&bytes, id) {
+                for mask in [0x01u8, 0xff] {
+                    let mut b = bytes.clone();
+                    b[at] ^= mask;
+                    resign(&mut b);
+                    try_damaged(&mut full, at, &b, Verification::Full, &rules);
+                    try_damaged(&mut checksums, at, &b, Verification::Checksums, &rules);
+                }
             }
         }
-    }
     }
     eprintln!(
         "re-signed flips: Full rejected {}, accepted {}, panicked {}; \
