@@ -188,7 +188,12 @@ fn write_fixtures(dir: &Path) {
     std::fs::write(dir.join("empty.imeiidx"), b"").unwrap();
     std::fs::write(dir.join("foreign.imeiidx"), b"imei,status\n").unwrap();
     let mut corrupt = bytes.clone();
-    let (_, imei_offset, imei_len) = sections(&bytes)[1];
+    // The middle of the exact-IMEI rules (the IMEI blocks, section 13): damage there is
+    // inside block data, which only the checksums catch at open.
+    let (_, imei_offset, imei_len) = sections(&bytes)
+        .into_iter()
+        .find(|s| s.0 == 13)
+        .expect("today's files have IMEI blocks");
     corrupt[imei_offset + imei_len / 2] ^= 0x55;
     std::fs::write(dir.join("corrupt.imeiidx"), &corrupt).unwrap();
     let (tampered, tampered_imei, tampered_imsi) = tampered_copy(&bytes, &list.pairs);
