@@ -613,7 +613,7 @@ fn run_limited(kib: u64, args: &[String]) -> Output {
 
 /// The file size limit: below the outputs, and below the runs that `build --memory 256K`
 /// spills (16 Ki rules of 10 bytes).
-const LIMIT_KIB: u64 = 96;
+const LIMIT_KIB: u64 = 48;
 
 #[test]
 fn a_full_disk_leaves_the_target_as_it_was_and_says_so() {
