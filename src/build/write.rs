@@ -17,7 +17,7 @@ use crate::build::atomic::AtomicFile;
 use crate::error::Error;
 use crate::format::blocks::BlocksWriter;
 use crate::format::filter::{BLOCK, DEFAULT_FILTER_BITS, Domain, FilterBuilder};
-use crate::format::key::{imei_key, range_of_key};
+use crate::format::key::{imei_key, imei_of_key, range_of_key};
 use crate::format::records::{self, Rec, V2_TOMBSTONE};
 use crate::format::segments::Segments;
 use crate::format::sources::{self as sources_section, ContentHash, MAX_SOURCES, SourceRecord};
@@ -700,9 +700,7 @@ fn write_kind<W: Write>(
         if let (Some(f), Some(imei)) = (filter.as_deref_mut(), k.get(..6)) {
             // Keys of several sources share an IMEI: the filter needs it once.
             if last_imei.as_ref().map(|l| &l[..]) != Some(imei) {
-                let mut n = [0u8; 8];
-                n[2..].copy_from_slice(imei);
-                f.push(u64::from_be_bytes(n), domain);
+                f.push(imei_of_key(imei), domain);
             }
         }
         let mut buf = [0u8; 16];
@@ -739,11 +737,7 @@ fn write_blocks<W: Write>(
     let mut last = None;
     source.for_each(RuleKind::Imei, &mut |k, record| {
         let (imei, src) = match k {
-            [i @ .., s] if i.len() == 6 => {
-                let mut n = [0u8; 8];
-                n[2..].copy_from_slice(i);
-                (u64::from_be_bytes(n), *s)
-            }
+            [i @ .., s] if i.len() == 6 => (imei_of_key(i), *s),
             _ => {
                 return Err(io_err(io::Error::other(
                     "an IMEI key is not 7 bytes (an internal error)",

@@ -56,6 +56,7 @@ use std::io::{self, Write};
 
 use bytes::Bytes;
 
+use crate::format::key;
 use crate::format::node::{Stream, Transducer, prefetch};
 
 /// The footer's length.
@@ -81,6 +82,12 @@ const MAX_BUCKET: usize = 64;
 #[inline(always)]
 pub(crate) fn split(imei: u64) -> (u32, u32) {
     ((imei / 1_000_000) as u32, (imei % 1_000_000) as u32)
+}
+
+/// The TAC map's key of a TAC number (as `key::tac`'s of a [`Tac`](crate::Tac)).
+#[inline(always)]
+fn tac_key(tac: u32) -> [u8; 4] {
+    tac.to_be_bytes()
 }
 
 #[inline(always)]
@@ -468,6 +475,45 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// One serial's lookup in its block; see [`Blocks::lookup`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup<'a> {
+    block: Block<'a>,
+    serial: u32,
+    radix: u64,
+}
+
+impl Lookup<'_> {
+    /// Asks the processor to fetch the first line the lookup reads.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        let (area, at) = self.block.first_line(self.serial);
+        prefetch(area, at);
+    }
+
+    /// Asks the processor to fetch the lines the lookup reads after the first, which
+    /// [`Lookup::prefetch`] should have asked for a while before.
+    #[inline(always)]
+    pub(crate) fn prefetch_more(&self) {
+        for (area, at) in self.block.second_lines(self.serial).into_iter().flatten() {
+            prefetch(area, at);
+        }
+    }
+
+    /// Calls `f(source id, entry id)` for each rule of the serial, in source order.
+    #[inline(always)]
+    pub(crate) fn for_each(&self, f: &mut impl FnMut(u8, u64)) {
+        let Some((first, count)) = self.block.find(self.serial) else {
+            return;
+        };
+        for i in first..first + count {
+            if let Some(v) = self.block.value(i) {
+                f((v % self.radix) as u8, v / self.radix);
+            }
+        }
+    }
+}
+
 /// The section, read.
 #[derive(Clone)]
 pub(crate) struct Blocks {
@@ -602,7 +648,7 @@ impl Blocks {
     /// The block number of a TAC.
     #[inline(always)]
     pub(crate) fn locate(&self, tac: u32) -> Option<u64> {
-        self.tacs.get(&tac.to_be_bytes())
+        self.tacs.get(&tac_key(tac))
     }
 
     /// The block numbers of many TACs, walking the TAC map for several at once (see
@@ -614,7 +660,7 @@ impl Blocks {
         mut found: impl FnMut(usize, u64),
     ) {
         self.tacs.get_many(
-            tacs.into_iter().map(|(i, t)| (i, t.to_be_bytes())),
+            tacs.into_iter().map(|(i, t)| (i, tac_key(t))),
             false,
             |i, _, k| found(i, k),
         );
@@ -633,37 +679,20 @@ impl Blocks {
     /// [`Blocks::for_each`] for a serial of block `k`.
     #[inline(always)]
     pub(crate) fn for_each_in(&self, k: u64, serial: u32, f: &mut impl FnMut(u8, u64)) {
-        let Some(block) = self.block(k) else {
-            return;
-        };
-        let Some((first, count)) = block.find(serial) else {
-            return;
-        };
-        for i in first..first + count {
-            if let Some(v) = block.value(i) {
-                f((v % self.radix) as u8, v / self.radix);
-            }
+        if let Some(l) = self.lookup(k, serial) {
+            l.for_each(f);
         }
     }
 
-    /// Asks the processor to fetch the first line a lookup of `serial` in block `k` reads.
+    /// The lookup of `serial` in block `k`, its block read once: for lookups that prefetch
+    /// their lines in rounds before reading them (`check_many`).
     #[inline(always)]
-    pub(crate) fn prefetch(&self, k: u64, serial: u32) {
-        if let Some(block) = self.block(k) {
-            let (area, at) = block.first_line(serial);
-            prefetch(area, at);
-        }
-    }
-
-    /// Asks the processor to fetch the lines a lookup reads after the first (see
-    /// [`Blocks::prefetch`], which should have run a while before).
-    #[inline(always)]
-    pub(crate) fn prefetch_more(&self, k: u64, serial: u32) {
-        if let Some(lines) = self.block(k).and_then(|b| b.second_lines(serial)) {
-            for (area, at) in lines {
-                prefetch(area, at);
-            }
-        }
+    pub(crate) fn lookup(&self, k: u64, serial: u32) -> Option<Lookup<'_>> {
+        Some(Lookup {
+            block: self.block(k)?,
+            serial,
+            radix: self.radix,
+        })
     }
 
     /// Every rule in key order: key (IMEI, 6 bytes big-endian, then the source id) and entry
@@ -901,7 +930,7 @@ impl BlockStream<'_> {
                 continue;
             }
             let imei = self.tac * 1_000_000 + serial;
-            self.key[..6].copy_from_slice(&imei.to_be_bytes()[2..]);
+            self.key[..6].copy_from_slice(&key::imei_key(imei));
             self.key[6] = (v % self.blocks.radix) as u8;
             if self.last.is_some_and(|l| l >= self.key) {
                 continue;
@@ -987,7 +1016,7 @@ impl<W: Write> BlocksWriter<W> {
         self.buf.clear();
         encode_block(&self.serials, &self.values, &mut self.buf);
         self.tacs
-            .insert(tac.to_be_bytes(), (self.offsets.len() - 1) as u64)
+            .insert(tac_key(tac), (self.offsets.len() - 1) as u64)
             .map_err(|e| internal(e.to_string()))?;
         self.w.write_all(&self.buf)?;
         self.written += self.buf.len() as u64;

@@ -430,17 +430,19 @@ impl Index {
                     .filter(|&(i, _)| candidate[i])
                     .map(|(i, imei)| (i, blocks::split(imei.as_u64()).0));
                 blocks.locate_many(tacs, |i, k| {
-                    let serial = blocks::split(imeis[i].as_u64()).1;
-                    blocks.prefetch(k, serial);
-                    at[i] = Some((k, serial));
+                    let lookup = blocks.lookup(k, blocks::split(imeis[i].as_u64()).1);
+                    if let Some(l) = &lookup {
+                        l.prefetch();
+                    }
+                    at[i] = lookup;
                 });
-                for &(k, serial) in at.iter().take(imeis.len()).flatten() {
-                    blocks.prefetch_more(k, serial);
+                for l in at.iter().take(imeis.len()).flatten() {
+                    l.prefetch_more();
                 }
                 for (i, a) in at.iter().enumerate().take(imeis.len()) {
-                    let Some((k, serial)) = *a else { continue };
+                    let Some(l) = a else { continue };
                     let mut best = None;
-                    blocks.for_each_in(k, serial, &mut |source, id| {
+                    l.for_each(&mut |source, id| {
                         if let Some(rec) = self.rec(id) {
                             Weighed::consider(&mut best, rec, source, day);
                         }

@@ -4,6 +4,7 @@
 //! key layout either way: the IMEI's 6 bytes, then the source id.
 
 use crate::format::blocks::{BlockStream, Blocks};
+use crate::format::key;
 use crate::format::node::{Stream, Transducer};
 
 /// A kind's rules.
@@ -14,11 +15,8 @@ pub(crate) enum Map<'a> {
 }
 
 /// The 14-digit number of an IMEI key's first 6 bytes.
-fn imei_of(key: &[u8]) -> Option<u64> {
-    let k: [u8; 6] = key.get(..6)?.try_into().ok()?;
-    let mut n = [0u8; 8];
-    n[2..].copy_from_slice(&k);
-    Some(u64::from_be_bytes(n))
+fn imei_of(k: &[u8]) -> Option<u64> {
+    k.get(..6).map(key::imei_of_key)
 }
 
 impl<'a> Map<'a> {
