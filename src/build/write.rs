@@ -180,6 +180,30 @@ impl EntryTable {
     }
 }
 
+/// Entry ids of records that come in key order: neighbours often share an entry, so the
+/// last one is remembered and the table is asked once per run.
+struct Ids<'a> {
+    table: &'a EntryTable,
+    last: Option<(Record, u64)>,
+}
+
+impl Ids<'_> {
+    fn new(table: &EntryTable) -> Ids<'_> {
+        Ids { table, last: None }
+    }
+
+    fn id(&mut self, r: &Record) -> u64 {
+        if let Some((last, id)) = &self.last
+            && last == r
+        {
+            return *id;
+        }
+        let id = self.table.id(r);
+        self.last = Some((r.clone(), id));
+        id
+    }
+}
+
 /// [`write_index`] with `filter_bits` bits of filter per key of the IMEI and pair maps (0:
 /// no filter section), in `layout`.
 pub(crate) fn write_index_with<W: Write + Seek>(
@@ -217,6 +241,9 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     let mut per_source: Vec<(RuleCounts, [ContentHash; 4])> =
         vec![(RuleCounts::default(), [ContentHash::default(); 4]); metas.len()];
     let mut freq: HashMap<Record, u64> = HashMap::new();
+    // Rules come in key order and neighbours often share an entry: runs are counted, and
+    // the map is touched once per run rather than hashing every rule's entry.
+    let mut run: Option<(Record, u64)> = None;
     let mut dated = false;
     // Keys (rules and tombstones) per source.
     let mut keys_of = vec![0u64; metas.len()];
@@ -260,14 +287,19 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                     )));
                 }
             }
-            match freq.get_mut(record) {
-                Some(n) => *n += 1,
-                None => {
-                    freq.insert(record.clone(), 1);
+            match &mut run {
+                Some((r, n)) if r == record => *n += 1,
+                _ => {
+                    if let Some((r, n)) = run.replace((record.clone(), 1)) {
+                        *freq.entry(r).or_insert(0) += n;
+                    }
                 }
             }
             Ok(())
         })?;
+    }
+    if let Some((r, n)) = run {
+        *freq.entry(r).or_insert(0) += n;
     }
     if let Some(src) = bad_source {
         return Err(io_err(io::Error::other(format!(
@@ -696,6 +728,7 @@ fn write_kind<W: Write>(
     let mut b =
         fst::MapBuilder::new(BufWriter::with_capacity(1 << 16, w)).map_err(|e| io_err(to_io(e)))?;
     let mut last_imei: Option<[u8; 6]> = None;
+    let mut ids = Ids::new(table);
     source.for_each(kind, &mut |k, record| {
         if let (Some(f), Some(imei)) = (filter.as_deref_mut(), k.get(..6)) {
             // Keys of several sources share an IMEI: the filter needs it once.
@@ -710,7 +743,7 @@ fn write_kind<W: Write>(
             *last = remap[usize::from(*last)];
         }
         let key = &buf[..n.saturating_sub(cut)];
-        b.insert(key, table.id(record))
+        b.insert(key, ids.id(record))
             .map_err(|e| io_err(to_io(e)))?;
         last_imei = k.get(..6).map(|i| <[u8; 6]>::try_from(i).expect("6 bytes"));
         Ok(())
@@ -735,6 +768,7 @@ fn write_blocks<W: Write>(
     let mut b =
         BlocksWriter::new(BufWriter::with_capacity(1 << 16, w), sources.max(1)).map_err(io_err)?;
     let mut last = None;
+    let mut ids = Ids::new(table);
     source.for_each(RuleKind::Imei, &mut |k, record| {
         let (imei, src) = match k {
             [i @ .., s] if i.len() == 6 => (imei_of_key(i), *s),
@@ -749,7 +783,7 @@ fn write_blocks<W: Write>(
             filter.push(imei, Domain::Imei);
             last = Some(imei);
         }
-        b.push(imei, remap[usize::from(src)], table.id(record))
+        b.push(imei, remap[usize::from(src)], ids.id(record))
             .map_err(io_err)
     })?;
     b.finish().map_err(io_err)?.flush().map_err(io_err)

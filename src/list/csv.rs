@@ -187,7 +187,13 @@ impl<R: BufRead> Records<R> {
                 let found = fields.iter().map(|f| f.text.to_string()).collect();
                 return Some(Err((bad_header(found), 1)));
             }
-            Some(parse(fields, line.chars().count()))
+            // In characters, for error columns; most lines are ASCII, where that is bytes.
+            let chars = if line.is_ascii() {
+                line.len()
+            } else {
+                line.chars().count()
+            };
+            Some(parse(fields, chars))
         })
     }
 

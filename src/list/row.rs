@@ -69,7 +69,10 @@ fn parse_target(text: &str, column: usize) -> Result<ImeiField, (RowError, usize
         };
         (RowError::Imei(e), col)
     };
-    if let Some((first, last)) = text.split_once("..") {
+    // A '.' first: a substring search for ".." costs more than the rest of the field.
+    if text.contains('.')
+        && let Some((first, last)) = text.split_once("..")
+    {
         let first_imei = Imei::parse(first).map_err(|e| at(e, 0))?;
         let offset = first.chars().count() + 2;
         let last_imei = Imei::parse(last).map_err(|e| at(e, offset))?;

@@ -163,6 +163,18 @@ fn split_prefix(s: &str) -> Result<(Prefix, &str, usize), IdError> {
 
 /// Collects the digits of an IMEI or IMEISV, allowing spaces and hyphens between digits.
 fn collect_digits(input: &str, what: &'static str) -> Result<(Prefix, Digits), IdError> {
+    // The common case, a list's or a request's plain digits, without the walk below.
+    let bytes = input.as_bytes();
+    if (1..=16).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_digit) {
+        let mut digits = Digits {
+            buf: [0; 16],
+            len: bytes.len(),
+        };
+        for (d, &b) in digits.buf.iter_mut().zip(bytes) {
+            *d = b - b'0';
+        }
+        return Ok((Prefix::None, digits));
+    }
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(IdError::Empty {
