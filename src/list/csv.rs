@@ -277,6 +277,28 @@ impl<R: BufRead> Records<R> {
     pub(super) fn line(&self) -> u64 {
         self.line
     }
+
+    /// Reads on as if `line` lines, data among them, came before: for a chunk of a list
+    /// whose start another reader read.
+    pub(super) fn continue_after(&mut self, line: u64) {
+        self.line = line;
+        self.seen_data = true;
+    }
+
+    /// Whether a data record (the header's place) has been read.
+    pub(super) fn seen_data(&self) -> bool {
+        self.seen_data
+    }
+
+    /// Whether the source has ended, or failed.
+    pub(super) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The source, to read on from where the records stopped.
+    pub(super) fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
 }
 
 #[cfg(test)]

@@ -310,6 +310,10 @@ pub(crate) fn run(args: &Args) -> CliResult {
         if let Some(source) = &csv_source {
             list = list.source(source.clone());
         }
+        // Parsing is most of a build's work: the rows are parsed on every core, and come
+        // back in order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let list = list.parallel(threads);
         let added = builder.add_list(list, |e| match rejects.as_mut() {
             None => Err(e),
             Some(r) => {
