@@ -111,9 +111,12 @@ fn spawn_worker(name: String, source: Source) -> Worker {
     let (jobs, inbox) = sync_channel::<Job>(1);
     let (outbox, results) = sync_channel::<Parsed>(1);
     let handle = std::thread::spawn(move || {
-        let mut cx = RowContext::default();
-        cx.source = source;
         for job in inbox {
+            // A context per chunk: its rules share their source's (and reasons')
+            // reference counts with each other only, so the thread that drops them does
+            // not contend with this one, which is already making the next chunk's.
+            let mut cx = RowContext::default();
+            cx.source = source.unshared();
             let mut records = Records::new(name.clone(), &job.bytes[..]);
             records.continue_after(job.line);
             let mut rows = Vec::new();

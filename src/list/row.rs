@@ -107,9 +107,7 @@ pub(super) fn parse_row(
     }
     let (target, entry, source) = parse_fields(fields, line_len, true, cx)?;
     let entry = entry.expect("a required status was parsed");
-    Ok(Rule::new(target, entry)
-        .expect("parse_fields checked the range")
-        .with_source(source))
+    Ok(Rule::of_source(target, entry, source).expect("parse_fields checked the range"))
 }
 
 /// Parses the fields `imei,status,reason,imsi,date,start,source` (at most seven) into a

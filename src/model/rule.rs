@@ -542,6 +542,26 @@ impl Rule {
         Ok(Rule::unchecked(target, entry))
     }
 
+    /// [`Rule::new`] of a source, made without a copy of `local` on the way: a list
+    /// reader makes millions, on several threads, and `local`'s one reference count
+    /// would have them contend.
+    pub(crate) fn of_source(
+        target: Target,
+        entry: Entry,
+        source: Source,
+    ) -> Result<Rule, FieldError> {
+        if let Target::Range(first, last) = target
+            && first > last
+        {
+            return Err(FieldError::RangeOrder { first, last });
+        }
+        Ok(Rule {
+            target,
+            entry,
+            source,
+        })
+    }
+
     fn unchecked(target: Target, entry: Entry) -> Rule {
         Rule {
             target,

@@ -40,6 +40,13 @@ impl Source {
         LOCAL.clone()
     }
 
+    /// The same source in an allocation of its own, whose reference count no other copy
+    /// shares: for rules made on one thread and dropped on another, so that the two do not
+    /// contend for one counter.
+    pub(crate) fn unshared(&self) -> Source {
+        Source(Arc::from(&*self.0))
+    }
+
     /// A source of this name.
     ///
     /// # Errors
