@@ -141,6 +141,8 @@ struct EntryTable {
     /// Encoded records, by id: 8 bytes each (format 1) or 16.
     records: Vec<Vec<u8>>,
     ids: HashMap<Record, u64>,
+    /// The records, by id.
+    by_id: Vec<Record>,
     /// The records as checks read them, by id (tombstones as `None`), for the range sweep.
     recs: Vec<Option<Rec>>,
 }
@@ -164,11 +166,13 @@ impl EntryTable {
         let mut t = EntryTable {
             records: Vec::with_capacity(by_freq.len()),
             ids: HashMap::with_capacity(by_freq.len()),
+            by_id: Vec::with_capacity(by_freq.len()),
             recs: Vec::with_capacity(by_freq.len()),
         };
         for (i, (bytes, rec, r, _)) in by_freq.into_iter().enumerate() {
             t.records.push(bytes);
             t.recs.push(rec);
+            t.by_id.push(r.clone());
             t.ids.insert(r, i as u64);
         }
         t
@@ -180,11 +184,77 @@ impl EntryTable {
     }
 }
 
+/// How often each record occurs, counted in key order. Neighbours often share an entry
+/// (an operator's list of one status): a run of equal records is counted once, instead of
+/// hashing each. Where neighbours differ (a register's dated rows), keeping the run's
+/// record costs more than it saves, so after a few changes in a row records are counted
+/// one by one, and runs are tried again now and then.
+#[derive(Default)]
+struct Frequencies {
+    counts: HashMap<Record, u64>,
+    run: Option<(Record, u64)>,
+    /// Changes of record in a row.
+    changes: u32,
+    /// Records to count one by one before trying runs again.
+    skip: u32,
+}
+
+impl Frequencies {
+    /// Changes in a row after which records are counted one by one.
+    const CHANGES: u32 = 8;
+    /// Records counted one by one before runs are tried again.
+    const SKIP: u32 = 1024;
+
+    fn add(&mut self, r: &Record) {
+        if let Some((last, n)) = &mut self.run
+            && last == r
+        {
+            *n += 1;
+            self.changes = 0;
+            return;
+        }
+        self.flush();
+        if self.skip > 0 {
+            self.skip -= 1;
+            self.count(r, 1);
+            return;
+        }
+        self.changes += 1;
+        if self.changes >= Self::CHANGES {
+            self.changes = Self::CHANGES - 1;
+            self.skip = Self::SKIP;
+            self.count(r, 1);
+        } else {
+            self.run = Some((r.clone(), 1));
+        }
+    }
+
+    fn count(&mut self, r: &Record, n: u64) {
+        match self.counts.get_mut(r) {
+            Some(c) => *c += n,
+            None => {
+                self.counts.insert(r.clone(), n);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((r, n)) = self.run.take() {
+            *self.counts.entry(r).or_insert(0) += n;
+        }
+    }
+
+    fn finish(mut self) -> HashMap<Record, u64> {
+        self.flush();
+        self.counts
+    }
+}
+
 /// Entry ids of records that come in key order: neighbours often share an entry, so the
-/// last one is remembered and the table is asked once per run.
+/// last id is remembered and the table's map is asked once per run.
 struct Ids<'a> {
     table: &'a EntryTable,
-    last: Option<(Record, u64)>,
+    last: Option<u64>,
 }
 
 impl Ids<'_> {
@@ -193,13 +263,13 @@ impl Ids<'_> {
     }
 
     fn id(&mut self, r: &Record) -> u64 {
-        if let Some((last, id)) = &self.last
-            && last == r
+        if let Some(id) = self.last
+            && self.table.by_id.get(id as usize) == Some(r)
         {
-            return *id;
+            return id;
         }
         let id = self.table.id(r);
-        self.last = Some((r.clone(), id));
+        self.last = Some(id);
         id
     }
 }
@@ -240,10 +310,7 @@ pub(crate) fn write_index_with<W: Write + Seek>(
     let mut written = Written::default();
     let mut per_source: Vec<(RuleCounts, [ContentHash; 4])> =
         vec![(RuleCounts::default(), [ContentHash::default(); 4]); metas.len()];
-    let mut freq: HashMap<Record, u64> = HashMap::new();
-    // Rules come in key order and neighbours often share an entry: runs are counted, and
-    // the map is touched once per run rather than hashing every rule's entry.
-    let mut run: Option<(Record, u64)> = None;
+    let mut freq = Frequencies::default();
     let mut dated = false;
     // Keys (rules and tombstones) per source.
     let mut keys_of = vec![0u64; metas.len()];
@@ -287,20 +354,11 @@ pub(crate) fn write_index_with<W: Write + Seek>(
                     )));
                 }
             }
-            match &mut run {
-                Some((r, n)) if r == record => *n += 1,
-                _ => {
-                    if let Some((r, n)) = run.replace((record.clone(), 1)) {
-                        *freq.entry(r).or_insert(0) += n;
-                    }
-                }
-            }
+            freq.add(record);
             Ok(())
         })?;
     }
-    if let Some((r, n)) = run {
-        *freq.entry(r).or_insert(0) += n;
-    }
+    let freq = freq.finish();
     if let Some(src) = bad_source {
         return Err(io_err(io::Error::other(format!(
             "a rule names source id {src}, but there are {} sources (an internal error)",
@@ -947,5 +1005,33 @@ impl<W: Write> Write for SectionWriter<'_, W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rule::Status;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Runs, changes in a row and the one-by-one stretches count each record as often
+        /// as it occurs.
+        #[test]
+        fn frequencies_count_every_record(picks in proptest::collection::vec(0usize..4, 0..3000)) {
+            let records = [
+                Record::Removed,
+                Record::Rule(Entry::new(Status::Blocked)),
+                Record::Rule(Entry::new(Status::Tracked)),
+                Record::Rule(Entry::new(Status::Blocked).with_reason(crate::Reason::Stolen)),
+            ];
+            let mut f = Frequencies::default();
+            let mut want: HashMap<Record, u64> = HashMap::new();
+            for &p in &picks {
+                f.add(&records[p]);
+                *want.entry(records[p].clone()).or_insert(0) += 1;
+            }
+            prop_assert_eq!(f.finish(), want);
+        }
     }
 }
