@@ -423,24 +423,24 @@ impl Index {
                 // In three rounds, so that the candidates' misses overlap: each one's block
                 // and the line of bucket ends its lookup reads; then the lines of serials
                 // and values that those ends point to; then the lookups.
-                let mut at = [None; BATCH];
+                // Only the candidates' lookups, in a list: a lookup is some hundred bytes,
+                // and an array of one per IMEI of the batch would be rewritten every batch.
+                let mut found = Vec::with_capacity(imeis.len());
                 let tacs = imeis
                     .iter()
                     .enumerate()
                     .filter(|&(i, _)| candidate[i])
                     .map(|(i, imei)| (i, blocks::split(imei.as_u64()).0));
                 blocks.locate_many(tacs, |i, k| {
-                    let lookup = blocks.lookup(k, blocks::split(imeis[i].as_u64()).1);
-                    if let Some(l) = &lookup {
+                    if let Some(l) = blocks.lookup(k, blocks::split(imeis[i].as_u64()).1) {
                         l.prefetch();
+                        found.push((i, l));
                     }
-                    at[i] = lookup;
                 });
-                for l in at.iter().take(imeis.len()).flatten() {
+                for (_, l) in &found {
                     l.prefetch_more();
                 }
-                for (i, a) in at.iter().enumerate().take(imeis.len()) {
-                    let Some(l) = a else { continue };
+                for (i, l) in &found {
                     let mut best = None;
                     l.for_each(&mut |source, id| {
                         if let Some(rec) = self.rec(id) {
@@ -448,8 +448,8 @@ impl Index {
                         }
                     });
                     if let Some(b) = best {
-                        out[i] = b.verdict(RuleKind::Imei);
-                        exact[i] = true;
+                        out[*i] = b.verdict(RuleKind::Imei);
+                        exact[*i] = true;
                     }
                 }
             } else if self.v2.is_none() {
