@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use imei_index::list::{ListReader, tacdb};
+use imei_index::list::{ListError, ListReader, tacdb};
 use imei_index::{BuildSummary, Error, IndexBuilder};
 
 use crate::errors;
@@ -49,42 +49,31 @@ pub(crate) fn build<'py>(
         if let Some(s) = serial {
             builder.serial(s);
         }
-        for path in &lists {
-            let file = File::open(path).map_err(|e| Error::Io {
+        let open = |path: &PathBuf| {
+            File::open(path).map(BufReader::new).map_err(|e| Error::Io {
                 action: "read",
                 path: path.clone(),
                 source: e,
-            })?;
-            let reader = ListReader::new(path.display().to_string(), BufReader::new(file));
-            builder.add_list(reader, |e| {
-                if skip_invalid {
-                    if rejects.len() < REJECTS_SHOWN {
-                        rejects.push(e.to_string());
-                    }
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+            })
+        };
+        // One rule for the bad rows of lists and of the TAC database.
+        let mut reject = |e: ListError| {
+            if !skip_invalid {
+                return Err(e);
+            }
+            if rejects.len() < REJECTS_SHOWN {
+                rejects.push(e.to_string());
+            }
+            Ok(())
+        };
+        for path in &lists {
+            let reader = ListReader::new(path.display().to_string(), open(path)?);
+            builder.add_list(reader, &mut reject)?;
         }
         if let Some(path) = &tac_db {
-            let file = File::open(path).map_err(|e| Error::Io {
-                action: "read",
-                path: path.clone(),
-                source: e,
-            })?;
             let mut table = imei_index::TacTable::new();
-            let reader = tacdb::Reader::new(path.display().to_string(), BufReader::new(file));
-            tacdb::read_into(&mut table, reader, |e| {
-                if skip_invalid {
-                    if rejects.len() < REJECTS_SHOWN {
-                        rejects.push(e.to_string());
-                    }
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+            let reader = tacdb::Reader::new(path.display().to_string(), open(path)?);
+            tacdb::read_into(&mut table, reader, &mut reject)?;
             builder.tac_db(table);
         }
         builder.build_to_file(&output)
