@@ -271,7 +271,7 @@ pub struct Settings {
     pub rate_burst: Option<u32>,
     /// How far a connection's refusals over the rate may outnumber its answers (HTTP/2: all
     /// its streams; S13: one peer connection) before it is held: each further refusal is
-    /// answered only when the client's rate has refilled its burst (at most 1 s, the
+    /// answered only when 20 ms of the client's rate has refilled (at most 1 s, the
     /// Retry-After), and nothing more is read from the connection meanwhile, so that a
     /// client that ignores 429 (or DIAMETER_TOO_BUSY) is slowed by TCP rather than
     /// answered; 0: never [default: 128].

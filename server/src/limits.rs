@@ -3,8 +3,8 @@
 //!
 //! A connection that keeps asking over its client's rate is held ([`Pace`]): once its
 //! refusals outnumber its answers by enough, its answers wait, and nothing more is read from
-//! it, until the client's bucket has refilled, so that a flood costs the server a timer
-//! instead of an answer per request.
+//! it, until 20 ms of the client's rate is back, so that a flood costs the server a timer
+//! instead of an answer per request, and gets what its rate allows in small, even slices.
 //!
 //! Each refusal is counted in [`Metrics`](crate::metrics::Metrics) by the caller, which
 //! knows the interface and how to answer (close, 429, DIAMETER_TOO_BUSY).
@@ -171,17 +171,21 @@ impl RateLimit {
         self.has_room_at(client, Instant::now())
     }
 
-    /// How long `client`'s bucket takes to refill to its burst from now, at most
-    /// [`MAX_HOLD`]: how long a [`Pace`] holds a connection of a client that kept asking.
-    pub fn refill_time(&self, client: &str) -> Duration {
-        self.refill_time_at(client, Instant::now())
+    /// How long until `client`'s bucket holds a [`HOLD_SLICE`] of its rate (at least one
+    /// request, at most its burst), at most [`MAX_HOLD`]: how long a [`Pace`] holds a
+    /// connection of a client that kept asking.
+    pub fn hold_time(&self, client: &str) -> Duration {
+        self.hold_time_at(client, Instant::now())
     }
 
-    fn refill_time_at(&self, client: &str, now: Instant) -> Duration {
+    fn hold_time_at(&self, client: &str, now: Instant) -> Duration {
         let tokens = lock(&self.buckets).get(client).map_or(self.burst, |b| {
             b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.rate
         });
-        let missing = (self.burst - tokens).max(0.0);
+        let slice = (self.rate * HOLD_SLICE.as_secs_f64())
+            .max(1.0)
+            .min(self.burst);
+        let missing = (slice - tokens).max(0.0);
         Duration::from_secs_f64(missing / self.rate).min(MAX_HOLD)
     }
 
@@ -221,6 +225,14 @@ impl RateLimit {
 /// The longest a held connection waits: the `Retry-After` its 429s carry.
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
+/// How much of its rate a held connection's client gets at each hold's end: 20 ms of it.
+///
+/// A hold that lasted until the client's whole burst had refilled would release up to a
+/// second's answers at once, and the server's workers would spend tens of milliseconds on
+/// that flood alone, every second, while other clients' requests queue. Short holds that
+/// end as soon as 20 ms of the rate is back spread the same answers evenly.
+pub const HOLD_SLICE: Duration = Duration::from_millis(20);
+
 /// One connection's refusals over its client's rate, and the hold they earn.
 ///
 /// A client that keeps asking after 429 `Retry-After: 1` (or DIAMETER_TOO_BUSY) costs the
@@ -229,7 +241,8 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 /// rate allows takes one off: a flood still gets a token now and then as the bucket
 /// refills, so what marks it is refusals outnumbering answers, not an unbroken run. Once
 /// the strikes reach `after`, each further refusal's answer waits until the client's bucket
-/// would have refilled (at most [`MAX_HOLD`]) and the connection is not read meanwhile
+/// holds a [`HOLD_SLICE`] of its rate again (at most [`MAX_HOLD`]), and the connection is
+/// not read meanwhile
 /// ([`HeldIo`]): TCP flow control then slows the client at no cost to the server. A client
 /// at up to twice its rate never gets there.
 #[derive(Debug)]
@@ -279,8 +292,8 @@ impl Pace {
         }
     }
 
-    /// A request refused over the rate; `refill` says how long the client's bucket takes to
-    /// refill (asked only when a hold starts).
+    /// A request refused over the rate; `refill` says how long a hold lasts
+    /// ([`RateLimit::hold_time`]; asked only when a hold starts).
     pub fn refused(&self, refill: impl FnOnce() -> Duration) -> Hold {
         self.refused_at(Instant::now(), refill)
     }
@@ -432,22 +445,44 @@ mod tests {
     }
 
     #[test]
-    fn the_refill_time_is_what_the_burst_misses_at_most_a_second() {
-        let limit = RateLimit::new(100, 50).unwrap();
+    fn a_hold_lasts_until_a_slice_of_the_rate_is_back_at_most_a_second() {
+        // 1000 a second: a slice is 20 requests, 20 ms.
+        let limit = RateLimit::new(1000, 1000).unwrap();
         let t = Instant::now();
-        assert_eq!(limit.refill_time_at("new", t), Duration::ZERO);
-        for _ in 0..50 {
+        assert_eq!(limit.hold_time_at("new", t), Duration::ZERO);
+        for _ in 0..1000 {
             limit.allow_at("amf-1", t);
         }
-        let refill = limit.refill_time_at("amf-1", t);
-        assert!(refill > Duration::from_millis(490) && refill <= Duration::from_millis(500));
-        let refill = limit.refill_time_at("amf-1", t + Duration::from_millis(400));
-        assert!(refill > Duration::from_millis(90) && refill <= Duration::from_millis(100));
-        let slow = RateLimit::new(1, 10).unwrap();
+        let hold = limit.hold_time_at("amf-1", t);
+        assert!(hold > Duration::from_millis(19) && hold <= Duration::from_millis(20));
+        let hold = limit.hold_time_at("amf-1", t + Duration::from_millis(15));
+        assert!(hold > Duration::from_millis(4) && hold <= Duration::from_millis(5));
+        assert_eq!(
+            limit.hold_time_at("amf-1", t + Duration::from_millis(20)),
+            Duration::ZERO
+        );
+        // Once the hold is over, the slice is there and no more: 20 answers, not 1000.
+        let after = t + Duration::from_millis(20);
+        assert_eq!(
+            (0..1000).filter(|_| limit.allow_at("amf-1", after)).count(),
+            20
+        );
+        // At least one request, however slow the rate: 10 a second waits 100 ms for it.
+        let slow = RateLimit::new(10, 10).unwrap();
         for _ in 0..10 {
             slow.allow_at("amf-1", t);
         }
-        assert_eq!(slow.refill_time_at("amf-1", t), MAX_HOLD);
+        let hold = slow.hold_time_at("amf-1", t);
+        assert!(hold > Duration::from_millis(99) && hold <= Duration::from_millis(100));
+        // At most the burst, and never past the Retry-After.
+        let small = RateLimit::new(10_000, 5).unwrap();
+        for _ in 0..5 {
+            small.allow_at("amf-1", t);
+        }
+        assert!(small.hold_time_at("amf-1", t) <= Duration::from_micros(500));
+        let crawl = RateLimit::new(1, 1).unwrap();
+        crawl.allow_at("amf-1", t);
+        assert_eq!(crawl.hold_time_at("amf-1", t), MAX_HOLD);
     }
 
     #[test]

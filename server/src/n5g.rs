@@ -106,7 +106,7 @@ impl Eir {
                 let hold = pace.refused(|| {
                     self.rate
                         .as_ref()
-                        .map_or(Duration::ZERO, |r| r.refill_time(&client))
+                        .map_or(Duration::ZERO, |r| r.hold_time(&client))
                 });
                 if let Hold::Started(_) = hold {
                     self.checks

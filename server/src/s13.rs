@@ -219,7 +219,7 @@ async fn serve_paced<S>(
                         shared
                             .rate
                             .as_ref()
-                            .map_or(Duration::ZERO, |r| r.refill_time(&peer_host))
+                            .map_or(Duration::ZERO, |r| r.hold_time(&peer_host))
                     });
                     if let Hold::Started(_) = hold {
                         metrics.refused(Interface::S13, Refusal::Throttled);
