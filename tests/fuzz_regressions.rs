@@ -183,6 +183,46 @@ fn write_seeds() {
         write("identifiers", &format!("id-{i}"), s.as_bytes());
     }
     write("s13_messages", "cer-ecr", &s13_seed());
+    // A register's lists: byte 0 picks the name (harness::DIRBS_NAMES).
+    for (pick, name, csv) in [
+        (
+            1u8,
+            "blacklist",
+            &b"imei,block_date,reasons\r\n35209900176148,20240501,stolen|Duplicate IMEI detected\r\n\
+               354178036859789,20240601,\"Stolen, reported by police\"\r\n"[..],
+        ),
+        (
+            2,
+            "notifications",
+            b"imei,imsi,msisdn,block_date,reasons,amnesty_granted\n\
+              35209900176148,404685505601234,919876543210,20240610,not_registered,False\n\
+              35209900176148,404685505601235,,20240615,duplicate|stolen,True\n",
+        ),
+        (
+            3,
+            "exceptions",
+            b"imei,imsi,msisdn\n35209900176148,404685505601234,919876543210\n",
+        ),
+        (0, "unnamed", b"IMEI,IMSI,MSISDN\n49015420323751,404685505601235,\n"),
+        (
+            4,
+            "blacklist-delta",
+            b"imei,block_date,reasons\n35417803685978,20240602,stolen\n",
+        ),
+        (
+            5,
+            "notifications-delta",
+            b"imei,imsi,msisdn,block_date,reasons\n\
+              35417803685978,404685505601234,919876543210,20240620,not_registered\n",
+        ),
+        (
+            6,
+            "exceptions-delta",
+            b"imei,imsi,msisdn\n49015420323751,404685505601235,919876543211\n",
+        ),
+    ] {
+        write("dirbs_rows", name, &[&[pick][..], csv].concat());
+    }
 }
 
 /// A Capabilities-Exchange-Request followed by an ME-Identity-Check-Request, as an MME

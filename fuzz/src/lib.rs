@@ -12,7 +12,9 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use imei_index::list::dirbs::{self, FileName, ListKind};
 use imei_index::list::{DeltaReader, ListReader, tacdb};
+use imei_index::register::{DeltaImport, Import, RegisterOptions};
 use imei_index::{
     Apply, Date, Delta, DeltaBuilder, Entry, Imei, Imsi, Index, IndexBuilder, LayeredIndex,
     OpenOptions, Rule, RuleKind, Status, Tac, TacPolicy, TacTable, Target, Verification,
@@ -301,6 +303,162 @@ pub fn tacdb_rows(data: &[u8]) {
     }
 }
 
+/// The names a `dirbs_rows` input's first byte picks from: none (the header says which
+/// list), each full list, and a delta of each, from the run that [`dirbs_base`] records.
+const DIRBS_NAMES: [Option<&str>; 7] = [
+    None,
+    Some("20240601_020000_blacklist.csv"),
+    Some("20240601_020000_notifications_op1.csv"),
+    Some("20240601_020000_exceptions_op1.csv"),
+    Some("20240602_020000_blacklist_delta_57_58_blocked.csv"),
+    Some("20240602_020000_notifications_op1_delta_57_58_new.csv"),
+    Some("20240602_020000_exceptions_op1_delta_57_58_removed.csv"),
+];
+
+/// A register's import of run 57: a blacklist and op1's notification and exception
+/// lists, for `dirbs_rows`' deltas to apply to.
+fn dirbs_base() -> Index {
+    static BASE: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut b = IndexBuilder::new();
+        let mut import = Import::new(RegisterOptions::new());
+        for (name, csv) in [
+            (
+                "20240601_020000_blacklist.csv",
+                "imei,block_date,reasons\n35209900176148,20240501,stolen\n",
+            ),
+            (
+                "20240601_020000_notifications_op1.csv",
+                "imei,imsi,msisdn,block_date,reasons\n\
+                 35417803685978,404685505601234,919876543210,20240610,not_registered\n",
+            ),
+            (
+                "20240601_020000_exceptions_op1.csv",
+                "imei,imsi,msisdn\n49015420323751,404685505601235,919876543211\n",
+            ),
+        ] {
+            let file = FileName::parse(name).expect("a register's name");
+            import
+                .add_file(&mut b, name, Some(&file), csv.as_bytes(), Err)
+                .expect("the base's lists read");
+        }
+        import.finish(&mut b, Some(57), 0);
+        let (bytes, _) = b.build_to_vec().expect("the base builds");
+        Index::from_bytes(bytes.into()).expect("the base opens")
+    })
+    .clone()
+}
+
+/// `dirbs_rows`: byte 0 picks the file's name ([`DIRBS_NAMES`]), the rest is a national
+/// register's list file. Every row reads as a row or a located error, and nothing follows a
+/// fatal one; each row holds what its list's columns promise. A full list imports into an
+/// index that passes full verification, with every row accounted for (a blacklist's as a
+/// rule or a rejection, each blacklisted IMEI blocked from its block date); a delta
+/// imports into deltas whose counts add up and that apply to the base.
+pub fn dirbs_rows(data: &[u8]) {
+    let Some((&pick, file)) = data.split_first() else {
+        return;
+    };
+    let name = DIRBS_NAMES[usize::from(pick) % DIRBS_NAMES.len()];
+    let parsed = name.map(|n| FileName::parse(n).expect("a register's name"));
+    let label = name.unwrap_or("fuzz.csv");
+
+    // The reader alone.
+    let mut reader = dirbs::Reader::new(label, file, parsed.as_ref().map(|f| f.list.kind()));
+    let (mut rows, mut errors, mut fatal) = (Vec::new(), 0u64, false);
+    let mut last_line = 0;
+    for item in reader.by_ref().take(5_000) {
+        assert!(!fatal, "an item after a fatal error");
+        match item {
+            Ok(row) => {
+                assert!(row.line > last_line, "row lines go forward");
+                last_line = row.line;
+                assert!(row.reasons.windows(2).all(|w| w[0] < w[1]), "{row:?}");
+                assert!(
+                    row.reasons
+                        .iter()
+                        .all(|r| !r.is_empty() && r.trim() == r.as_str()),
+                    "{row:?}"
+                );
+                rows.push(row);
+            }
+            Err(e) => {
+                assert!(e.line >= 1 && e.column >= 1, "{e}");
+                assert!(e.to_string().starts_with(label), "{e}");
+                fatal = e.is_fatal();
+                errors += 1;
+            }
+        }
+    }
+    if let (Some(kind), Some(row)) = (reader.kind(), rows.first()) {
+        // What each list's columns promise, checked on its first row (all share a header).
+        match kind {
+            ListKind::Blacklist => assert!(row.block_date.is_some() && row.imsi.is_none()),
+            ListKind::Notifications => assert!(row.block_date.is_some() && row.imsi.is_some()),
+            ListKind::Exceptions => {
+                assert!(row.block_date.is_none() && row.imsi.is_some() && row.reasons.is_empty())
+            }
+        }
+    }
+    if fatal || rows.len() + errors as usize >= 5_000 {
+        return;
+    }
+
+    // The import of the same bytes.
+    let options = RegisterOptions::new();
+    match &parsed {
+        Some(f) if f.is_delta() => {
+            let base = dirbs_base();
+            let mut import = DeltaImport::new(&base, options);
+            if import.add_file(label, f, file, 0, |_| Ok(())).is_err() {
+                return;
+            }
+            let (deltas, summary) = import.finish().expect("read rows build deltas");
+            assert_eq!(summary.rows, rows.len() as u64 + errors);
+            assert_eq!(
+                summary.rows,
+                summary.changes + summary.merged + summary.rejected
+            );
+            let (bytes, _) = Apply::new(&base, &deltas)
+                .build_to_vec()
+                .expect("an import's deltas apply to their base");
+            OpenOptions::new()
+                .verification(Verification::Full)
+                .open_bytes(bytes.into())
+                .expect("what Apply writes passes full verification");
+        }
+        _ => {
+            let mut b = IndexBuilder::new();
+            let mut import = Import::new(options);
+            let Ok(kind) = import.add_file(&mut b, label, parsed.as_ref(), file, |_| Ok(())) else {
+                return;
+            };
+            import.finish(&mut b, Some(57), 0);
+            let (bytes, summary) = b.build_to_vec().expect("imported rows build");
+            let index = OpenOptions::new()
+                .verification(Verification::Full)
+                .open_bytes(bytes.into())
+                .expect("what the builder writes passes full verification");
+            assert_eq!(
+                summary.rows_read(),
+                summary.rules_written + summary.merged + summary.rejected
+            );
+            assert!(summary.rows_read() <= rows.len() as u64 + errors);
+            if kind == ListKind::Blacklist {
+                assert_eq!(summary.rows_read(), rows.len() as u64 + errors);
+                // Unless a row was rejected past the reader (its reasons), each is blocked.
+                if summary.rejected == errors {
+                    for row in rows.iter().take(ORACLE_CAP) {
+                        let date = row.block_date.expect("a blacklist row's date");
+                        let v = index.check_at(row.imei, date);
+                        assert_eq!(v.status(), Some(Status::Blocked), "{row:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What full verification promises: each rule of the file answers as itself (an exact
 /// IMEI rule for its IMEI, a pair rule for its pair; a range or TAC rule, or something more
 /// specific, inside its target), the rules' counts are the header's, and rebuilding the
@@ -537,7 +695,7 @@ pub fn s13_messages(data: &[u8]) {
 pub type Run = fn(&[u8]);
 
 /// Every target, by name: the fuzz targets' names and the folders of their kept inputs.
-pub const TARGETS: [(&str, Run); 7] = [
+pub const TARGETS: [(&str, Run); 8] = [
     ("index_bytes", index_bytes),
     ("delta_apply", delta_apply),
     ("list_rows", list_rows),
@@ -545,4 +703,5 @@ pub const TARGETS: [(&str, Run); 7] = [
     ("identifiers", identifiers),
     ("s13_messages", s13_messages),
     ("tacdb_rows", tacdb_rows),
+    ("dirbs_rows", dirbs_rows),
 ];
