@@ -274,7 +274,8 @@ pub struct Settings {
     /// answered only when 20 ms of the client's rate has refilled (at most 1 s, the
     /// Retry-After), and nothing more is read from the connection meanwhile, so that a
     /// client that ignores 429 (or DIAMETER_TOO_BUSY) is slowed by TCP rather than
-    /// answered; 0: never [default: 128].
+    /// answered; for a second after a hold, its first refusal holds it again; 0: never
+    /// [default: 128].
     #[arg(long, value_name = "N")]
     #[serde(default)]
     pub throttle_after: Option<u32>,

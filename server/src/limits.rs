@@ -233,6 +233,12 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 /// end as soon as 20 ms of the rate is back spread the same answers evenly.
 pub const HOLD_SLICE: Duration = Duration::from_millis(20);
 
+/// How long after a hold a connection's answers take no strikes off, so that its first
+/// refusal holds it again: a flood that is held every slice then costs one 429 a slice,
+/// not as many 429s as it got answers. A client that keeps to its rate is never refused,
+/// and has no use for strikes coming off.
+pub const PROBATION: Duration = Duration::from_secs(1);
+
 /// One connection's refusals over its client's rate, and the hold they earn.
 ///
 /// A client that keeps asking after 429 `Retry-After: 1` (or DIAMETER_TOO_BUSY) costs the
@@ -242,7 +248,8 @@ pub const HOLD_SLICE: Duration = Duration::from_millis(20);
 /// refills, so what marks it is refusals outnumbering answers, not an unbroken run. Once
 /// the strikes reach `after`, each further refusal's answer waits until the client's bucket
 /// holds a [`HOLD_SLICE`] of its rate again (at most [`MAX_HOLD`]), and the connection is
-/// not read meanwhile
+/// not read meanwhile; for a [`PROBATION`] after a hold, answers take no strikes off, so
+/// the next refusal holds it again at once
 /// ([`HeldIo`]): TCP flow control then slows the client at no cost to the server. A client
 /// at up to twice its rate never gets there.
 #[derive(Debug)]
@@ -283,9 +290,20 @@ impl Pace {
         }
     }
 
-    /// A request the rate allowed (or refused for another reason): one strike off.
+    /// A request the rate allowed (or refused for another reason): one strike off, unless
+    /// the connection was held within the last [`PROBATION`].
     pub fn allowed(&self) {
         if self.strikes.load(Relaxed) != 0 {
+            self.allowed_at(Instant::now());
+        }
+    }
+
+    fn allowed_at(&self, now: Instant) {
+        if self.strikes.load(Relaxed) == 0 {
+            return;
+        }
+        let on_probation = (*lock(&self.held_until)).is_some_and(|until| now < until + PROBATION);
+        if !on_probation {
             let _ = self
                 .strikes
                 .fetch_update(Relaxed, Relaxed, |s| s.checked_sub(1));
@@ -509,10 +527,18 @@ mod tests {
         assert_eq!(pace.held_until(until), None);
         let again = until + Duration::from_millis(300);
         assert_eq!(pace.refused_at(until, refill), Hold::Started(again));
-        // Answers take strikes off: the next refusals are answered at once.
-        pace.allowed();
-        pace.allowed();
-        assert_eq!(pace.refused_at(again, refill), Hold::No);
+        // On probation after a hold, answers take no strikes off: the first refusal after
+        // them is held again.
+        pace.allowed_at(again);
+        pace.allowed_at(again);
+        let third = again + Duration::from_millis(300);
+        assert_eq!(pace.refused_at(again, refill), Hold::Started(third));
+        // Once the probation is over, answers take strikes off: the next refusals are
+        // answered at once.
+        let later = third + PROBATION;
+        pace.allowed_at(later);
+        pace.allowed_at(later);
+        assert_eq!(pace.refused_at(later, refill), Hold::No);
         // Never past the Retry-After; never at all with 0.
         let long = Pace::new(1);
         assert_eq!(
