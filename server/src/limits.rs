@@ -248,10 +248,9 @@ pub const PROBATION: Duration = Duration::from_secs(1);
 /// refills, so what marks it is refusals outnumbering answers, not an unbroken run. Once
 /// the strikes reach `after`, each further refusal's answer waits until the client's bucket
 /// holds a [`HOLD_SLICE`] of its rate again (at most [`MAX_HOLD`]), and the connection is
-/// not read meanwhile; for a [`PROBATION`] after a hold, answers take no strikes off, so
-/// the next refusal holds it again at once
-/// ([`HeldIo`]): TCP flow control then slows the client at no cost to the server. A client
-/// at up to twice its rate never gets there.
+/// not read meanwhile ([`HeldIo`]): TCP flow control then slows the client at no cost to
+/// the server. For a [`PROBATION`] after a hold, answers take no strikes off, so the next
+/// refusal holds it again at once. A client at up to twice its rate never gets there.
 #[derive(Debug)]
 pub struct Pace {
     after: u32,
@@ -310,13 +309,13 @@ impl Pace {
         }
     }
 
-    /// A request refused over the rate; `refill` says how long a hold lasts
+    /// A request refused over the rate; `hold_time` says how long a hold lasts
     /// ([`RateLimit::hold_time`]; asked only when a hold starts).
-    pub fn refused(&self, refill: impl FnOnce() -> Duration) -> Hold {
-        self.refused_at(Instant::now(), refill)
+    pub fn refused(&self, hold_time: impl FnOnce() -> Duration) -> Hold {
+        self.refused_at(Instant::now(), hold_time)
     }
 
-    fn refused_at(&self, now: Instant, refill: impl FnOnce() -> Duration) -> Hold {
+    fn refused_at(&self, now: Instant, hold_time: impl FnOnce() -> Duration) -> Hold {
         if self.after == 0 {
             return Hold::No;
         }
@@ -333,7 +332,7 @@ impl Pace {
         match *held {
             Some(until) if until > now => Hold::Until(until),
             _ => {
-                let until = now + refill().min(MAX_HOLD);
+                let until = now + hold_time().min(MAX_HOLD);
                 *held = Some(until);
                 Hold::Started(until)
             }
