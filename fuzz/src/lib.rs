@@ -156,6 +156,15 @@ fn build_base() -> Index {
     Index::from_bytes(bytes.into()).expect("the base opens")
 }
 
+/// Opens what a writer (`the builder`, `Apply`) wrote with full verification, which it must
+/// pass.
+fn passes_full(bytes: Vec<u8>, writer: &str) -> Index {
+    OpenOptions::new()
+        .verification(Verification::Full)
+        .open_bytes(bytes.into())
+        .unwrap_or_else(|e| panic!("what {writer} writes passes full verification: {e}"))
+}
+
 // ---------------------------------------------------------------------------------------
 // The targets.
 // ---------------------------------------------------------------------------------------
@@ -283,10 +292,7 @@ pub fn tacdb_rows(data: &[u8]) {
     let mut b = IndexBuilder::new();
     b.tac_db(table.clone());
     let (bytes, _) = b.build_to_vec().expect("a table builds");
-    let index = OpenOptions::new()
-        .verification(Verification::Full)
-        .open_bytes(bytes.into())
-        .expect("what the builder writes passes full verification");
+    let index = passes_full(bytes, "the builder");
     assert_eq!(index.tac_db_len(), Some(table.len()));
     for (tac, info) in table.iter().take(RULES_CAP) {
         let d = index.device(tac).expect("a stored TAC is found");
@@ -422,10 +428,7 @@ pub fn dirbs_rows(data: &[u8]) {
             let (bytes, _) = Apply::new(&base, &deltas)
                 .build_to_vec()
                 .expect("an import's deltas apply to their base");
-            OpenOptions::new()
-                .verification(Verification::Full)
-                .open_bytes(bytes.into())
-                .expect("what Apply writes passes full verification");
+            passes_full(bytes, "Apply");
         }
         _ => {
             let mut b = IndexBuilder::new();
@@ -435,10 +438,7 @@ pub fn dirbs_rows(data: &[u8]) {
             };
             import.finish(&mut b, Some(57), 0);
             let (bytes, summary) = b.build_to_vec().expect("imported rows build");
-            let index = OpenOptions::new()
-                .verification(Verification::Full)
-                .open_bytes(bytes.into())
-                .expect("what the builder writes passes full verification");
+            let index = passes_full(bytes, "the builder");
             assert_eq!(
                 summary.rows_read(),
                 summary.rules_written + summary.merged + summary.rejected
@@ -529,10 +529,7 @@ fn assert_answers_as_its_rules_say(index: &Index) {
         b.add(r.clone());
     }
     let (bytes, _) = b.build_to_vec().expect("verified rules build");
-    let rebuilt = OpenOptions::new()
-        .verification(Verification::Full)
-        .open_bytes(bytes.into())
-        .expect("what the builder writes passes full verification");
+    let rebuilt = passes_full(bytes, "the builder");
     assert_eq!(
         rebuilt.rules().collect::<Vec<_>>(),
         rules,
@@ -558,10 +555,7 @@ pub fn delta_apply(data: &[u8]) {
     let base = base_index();
     let deltas = [delta];
     if let Ok((bytes, _)) = Apply::new(&base, &deltas).build_to_vec() {
-        OpenOptions::new()
-            .verification(Verification::Full)
-            .open_bytes(bytes.into())
-            .expect("what Apply writes passes full verification");
+        passes_full(bytes, "Apply");
     }
     if let Ok(layered) = LayeredIndex::new(base, deltas.to_vec()) {
         let imeis = probes(&file);
@@ -590,10 +584,7 @@ pub fn list_rows(data: &[u8]) {
         return;
     }
     let (bytes, summary) = b.build_to_vec().expect("parsed rows build");
-    let index = OpenOptions::new()
-        .verification(Verification::Full)
-        .open_bytes(bytes.into())
-        .expect("what the builder writes passes full verification");
+    let index = passes_full(bytes, "the builder");
     assert_eq!(index.stats().rules(), summary.rules_written);
     assert!(summary.rules_written <= rows);
 }
@@ -614,10 +605,7 @@ pub fn delta_rows(data: &[u8]) {
     let (bytes, _) = Apply::new(&base, &deltas)
         .build_to_vec()
         .expect("a built delta applies to any base");
-    OpenOptions::new()
-        .verification(Verification::Full)
-        .open_bytes(bytes.into())
-        .expect("what Apply writes passes full verification");
+    passes_full(bytes, "Apply");
     let layered = LayeredIndex::new(base, deltas.to_vec()).expect("a built delta layers");
     let _ = layered.check_many(&probes(data));
 }
